@@ -1,0 +1,10 @@
+//! Authentication: password hashing, tokens, the current-user extractor and
+//! the `/api/auth/*` routes.
+
+pub mod current_user;
+pub mod password;
+pub mod routes;
+pub mod tokens;
+mod validate;
+
+pub use current_user::{AuthVia, ClientIp, CurrentUser};

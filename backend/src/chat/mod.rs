@@ -1,0 +1,4 @@
+//! Chat sessions and chat turns: the `/api/chat/*` routes.
+
+pub mod routes;
+pub mod turn;

@@ -1,0 +1,284 @@
+//! One chat turn, the backend's hot path.
+//!
+//! 1. Load the session (ownership) and its last `CHAT_HISTORY_MAX_MESSAGES`
+//!    messages on one pooled connection, then give the connection back.
+//! 2. Retrieve sources and call the LLM provider with no connection held:
+//!    a provider that takes seconds must not starve the pool, which is what
+//!    made the original time out under load.
+//! 3. One short transaction numbers and writes the user message and the
+//!    reply together, so a turn is stored whole or not at all; a failed
+//!    provider call has written nothing, and the client can simply retry.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use crate::auth::CurrentUser;
+use crate::db::messages::{self, Message, NewMessage};
+use crate::db::sessions;
+use crate::error::{ApiError, ApiResult};
+use crate::llm::{Completion, CompletionRequest, PromptMessage, ProviderError, Role};
+use crate::retriever::Source;
+use crate::state::AppState;
+
+/// How many sources the retriever is asked for.
+const SOURCES_PER_TURN: usize = 3;
+/// Longest accepted user message, in characters.
+pub const MAX_CONTENT_CHARS: usize = 16_000;
+const SYSTEM_PROMPT: &str = "You are a helpful assistant for people who run and scale chatbots. \
+Answer concisely and cite the provided sources when they are relevant.";
+
+pub struct TurnOutcome {
+    pub session_id: i64,
+    pub user_message: Message,
+    pub assistant_message: Message,
+}
+
+/// Checks a message's content: non-blank and not too long.
+pub fn validate_content(content: &str) -> ApiResult<()> {
+    if content.trim().is_empty() {
+        return Err(ApiError::field(
+            "content",
+            "Message content must not be empty",
+            "string_too_short",
+        ));
+    }
+    if content.chars().count() > MAX_CONTENT_CHARS {
+        return Err(ApiError::field(
+            "content",
+            format!("Message content must be at most {MAX_CONTENT_CHARS} characters"),
+            "string_too_long",
+        ));
+    }
+    Ok(())
+}
+
+/// Loads a session for `user`: 404 when missing, 403 when someone else's.
+pub async fn owned_session(
+    conn: &mut sqlx::PgConnection,
+    user: &CurrentUser,
+    id: i64,
+) -> ApiResult<sessions::Session> {
+    let s = sessions::get(conn, id)
+        .await?
+        .ok_or_else(|| ApiError::not_found("session_not_found", "Chat session not found"))?;
+    if s.user_id != user.id {
+        return Err(ApiError::forbidden(
+            "session_forbidden",
+            "Not allowed to access this chat session",
+        ));
+    }
+    Ok(s)
+}
+
+fn fnv1a(parts: &[&[u8]]) -> u64 {
+    parts.iter().flat_map(|p| p.iter()).fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+fn title_from(content: &str) -> String {
+    let t: String = content.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut title: String = t.chars().take(60).collect();
+    if t.chars().count() > 60 {
+        title.push('…');
+    }
+    title
+}
+
+fn build_prompt(history: &[Message], sources: &[Source], content: &str) -> Vec<PromptMessage> {
+    let mut system = SYSTEM_PROMPT.to_owned();
+    for (i, s) in sources.iter().enumerate() {
+        system.push_str(&format!("\n[{}] {}: {}", i + 1, s.title, s.snippet));
+    }
+    let mut prompt = vec![PromptMessage {
+        role: Role::System,
+        content: system,
+    }];
+    prompt.extend(history.iter().filter_map(|m| {
+        Role::parse(&m.role).map(|role| PromptMessage {
+            role,
+            content: m.content.clone(),
+        })
+    }));
+    prompt.push(PromptMessage {
+        role: Role::User,
+        content: content.to_owned(),
+    });
+    prompt
+}
+
+/// Calls the provider under `PROVIDER_TIMEOUT_SECONDS`, recording metrics.
+async fn call_provider(state: &AppState, req: CompletionRequest) -> ApiResult<Completion> {
+    let name = state.llm.name();
+    let m = &state.metrics;
+    m.provider_calls.with_label_values(&[name]).inc();
+    let started = Instant::now();
+    let result = tokio::time::timeout(state.config.provider_timeout, state.llm.complete(req))
+        .await
+        .unwrap_or(Err(ProviderError::Timeout));
+    m.provider_latency
+        .with_label_values(&[name])
+        .observe(started.elapsed().as_secs_f64());
+    result.map_err(|e| {
+        m.provider_errors.with_label_values(&[name, e.kind()]).inc();
+        provider_error(e)
+    })
+}
+
+pub fn provider_error(e: ProviderError) -> ApiError {
+    use axum::http::StatusCode;
+    match e {
+        ProviderError::RateLimited { retry_after } => ApiError::Provider {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "provider_rate_limited",
+            detail: "The language model is rate limited; nothing was stored, retry later".into(),
+            retry_after_secs: Some(retry_after.map_or(1, |d| d.as_secs().max(1))),
+        },
+        ProviderError::Timeout => ApiError::Provider {
+            status: StatusCode::GATEWAY_TIMEOUT,
+            code: "provider_timeout",
+            detail: "The language model did not answer in time; nothing was stored".into(),
+            retry_after_secs: None,
+        },
+        ProviderError::Upstream(cause) => {
+            tracing::warn!(%cause, "provider upstream error");
+            ApiError::Provider {
+                status: StatusCode::BAD_GATEWAY,
+                code: "provider_error",
+                detail: "The language model failed to answer; nothing was stored".into(),
+                retry_after_secs: None,
+            }
+        }
+    }
+}
+
+/// Runs one turn. `session_id: None` creates a session, in the same
+/// transaction as the messages, so a failed turn leaves no empty session.
+pub async fn run(
+    state: &AppState,
+    user: &CurrentUser,
+    session_id: Option<i64>,
+    content: String,
+) -> ApiResult<TurnOutcome> {
+    validate_content(&content)?;
+    let history = match session_id {
+        Some(id) => {
+            let mut conn = state.pool.acquire().await?;
+            owned_session(&mut conn, user, id).await?;
+            messages::history(&mut conn, id, state.config.chat_history_max_messages).await?
+        }
+        None => Vec::new(),
+    };
+
+    let (sources, retrieval_error) = match state.retriever.retrieve(&content, SOURCES_PER_TURN).await {
+        Ok(s) => (s, None),
+        Err(e) => {
+            tracing::warn!(error = ?e, "retrieval failed; answering without sources");
+            (Vec::new(), Some("retrieval failed"))
+        }
+    };
+    // The turn's identity for the mock model: the session, the position in
+    // it as this request saw it, and the prompt.
+    let position = history.last().map_or(0, |m| m.seq + 1);
+    let turn_key = fnv1a(&[
+        &session_id.unwrap_or(0).to_le_bytes(),
+        &position.to_le_bytes(),
+        content.as_bytes(),
+    ]);
+    let started = Instant::now();
+    let completion = call_provider(
+        state,
+        CompletionRequest {
+            messages: build_prompt(&history, &sources, &content),
+            turn_key,
+        },
+    )
+    .await?;
+    let latency_ms = started.elapsed().as_millis();
+
+    let mut tx = state.pool.begin().await?;
+    let (session_id, first_seq) = match session_id {
+        Some(id) => {
+            let seq = sessions::reserve_seqs(&mut tx, id, 2).await?.ok_or_else(|| {
+                ApiError::not_found(
+                    "session_not_found",
+                    "Chat session was deleted during the turn",
+                )
+            })?;
+            (id, seq)
+        }
+        None => {
+            let s = sessions::create_with_seqs(&mut tx, user.id, &title_from(&content), 2).await?;
+            (s.id, 0)
+        }
+    };
+    let prompt_tokens = i32::try_from(completion.prompt_tokens).unwrap_or(i32::MAX);
+    let completion_tokens = i32::try_from(completion.completion_tokens).unwrap_or(i32::MAX);
+    let user_message = messages::insert(
+        &mut tx,
+        session_id,
+        first_seq,
+        &NewMessage {
+            role: "user",
+            content: &content,
+            prompt_tokens: Some(prompt_tokens),
+            completion_tokens: None,
+            metadata: json!({}),
+        },
+    )
+    .await?;
+    let mut metadata = json!({
+        "sources": sources,
+        "model": completion.model,
+        "provider": state.llm.name(),
+        "retriever": state.retriever.name(),
+        "usage": {
+            "prompt_tokens": completion.prompt_tokens,
+            "completion_tokens": completion.completion_tokens,
+            "total_tokens": completion.prompt_tokens.saturating_add(completion.completion_tokens),
+        },
+        "latency_ms": latency_ms,
+    });
+    if let Some(err) = retrieval_error {
+        metadata["retrieval_error"] = json!(err);
+    }
+    let assistant_message = messages::insert(
+        &mut tx,
+        session_id,
+        first_seq + 1,
+        &NewMessage {
+            role: "assistant",
+            content: &completion.content,
+            prompt_tokens: Some(prompt_tokens),
+            completion_tokens: Some(completion_tokens),
+            metadata,
+        },
+    )
+    .await?;
+    tx.commit().await?;
+    Ok(TurnOutcome {
+        session_id,
+        user_message,
+        assistant_message,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn titles_are_single_line_and_bounded() {
+        assert_eq!(title_from("  hello\n  world "), "hello world");
+        let long = "x".repeat(100);
+        assert_eq!(title_from(&long).chars().count(), 61);
+    }
+
+    #[test]
+    fn content_must_be_non_blank_and_bounded() {
+        assert!(validate_content("hi").is_ok());
+        assert!(validate_content("  \n").is_err());
+        assert!(validate_content(&"a".repeat(MAX_CONTENT_CHARS + 1)).is_err());
+    }
+}

@@ -1,0 +1,476 @@
+//! Typed configuration, read once at start-up from the environment.
+//!
+//! Every variable has a default listed in `.env.example`; a value that does not
+//! parse stops start-up with a message naming the variable, so a typo never
+//! surfaces later as a panic on the first request. The original FastAPI
+//! system's names are honoured (`SQLALCHEMY_POOL_SIZE`, `POSTGRES_*`, ...) so
+//! its `.env` files keep working.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+use std::str::FromStr;
+use std::time::Duration;
+
+use crate::llm::MockLlmConfig;
+
+/// The secret shipped in `.env.example`; refused outside `APP_ENV=test`.
+pub const DEFAULT_SECRET_KEY: &str = "change-me-in-production";
+/// Shortest secret accepted outside `APP_ENV=test` (256 bits of hex).
+const MIN_SECRET_LEN: usize = 32;
+
+/// A configuration error: which variable, and what was wrong with it.
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {var}: {message}")]
+pub struct ConfigError {
+    pub var: String,
+    pub message: String,
+}
+
+impl ConfigError {
+    fn new(var: &str, message: impl Into<String>) -> Self {
+        Self {
+            var: var.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// A secret that never prints itself.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SameSite {
+    Lax,
+    Strict,
+    None,
+}
+
+impl SameSite {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SameSite::Lax => "Lax",
+            SameSite::Strict => "Strict",
+            SameSite::None => "None",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LlmProviderKind {
+    Mock,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RetrieverKind {
+    Mock,
+    None,
+}
+
+/// Argon2id cost parameters (OWASP's minimum by default: m=19 MiB, t=2, p=1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Argon2Params {
+    pub memory_kib: u32,
+    pub iterations: u32,
+    pub parallelism: u32,
+}
+
+impl Default for Argon2Params {
+    fn default() -> Self {
+        Self {
+            memory_kib: 19 * 1024,
+            iterations: 2,
+            parallelism: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RateLimits {
+    pub enabled: bool,
+    pub login_per_minute: u32,
+    pub register_per_minute: u32,
+    pub chat_per_minute: u32,
+    /// Peers whose `X-Forwarded-For` is believed; everyone else is keyed by
+    /// the socket address, so a client cannot pick its own bucket.
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub app_env: String,
+    pub version: String,
+    pub bind_addr: SocketAddr,
+    pub database_url: Secret,
+    pub db_pool_size: u32,
+    pub db_acquire_timeout: Duration,
+    pub run_migrations: bool,
+    pub worker_threads: usize,
+    pub secret_key: Secret,
+    pub access_token_ttl: Duration,
+    pub auth_cookie_secure: bool,
+    pub auth_cookie_samesite: SameSite,
+    pub csrf_enforce: bool,
+    pub hash_concurrency: usize,
+    pub argon2: Argon2Params,
+    pub chat_history_max_messages: u32,
+    pub llm_provider: LlmProviderKind,
+    pub retriever: RetrieverKind,
+    pub provider_timeout: Duration,
+    pub mock_llm: MockLlmConfig,
+    pub rate_limits: RateLimits,
+    pub request_timeout: Duration,
+    pub max_body_bytes: usize,
+}
+
+/// Where variables come from: the process environment, or a map in tests.
+pub trait Source {
+    fn get(&self, key: &str) -> Option<String>;
+}
+
+pub struct ProcessEnv;
+
+impl Source for ProcessEnv {
+    fn get(&self, key: &str) -> Option<String> {
+        std::env::var(key).ok()
+    }
+}
+
+impl Source for HashMap<String, String> {
+    fn get(&self, key: &str) -> Option<String> {
+        HashMap::get(self, key).cloned()
+    }
+}
+
+/// Reads typed values, treating an empty string as unset.
+struct Reader<'a>(&'a dyn Source);
+
+impl Reader<'_> {
+    fn raw(&self, key: &str) -> Option<String> {
+        self.0
+            .get(key)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The first of several names that is set (new name first, then aliases).
+    fn first(&self, keys: &[&str]) -> Option<(String, String)> {
+        keys.iter()
+            .find_map(|k| self.raw(k).map(|v| ((*k).to_owned(), v)))
+    }
+
+    fn parse<T: FromStr>(&self, keys: &[&str], default: T) -> Result<T, ConfigError>
+    where
+        T::Err: fmt::Display,
+    {
+        match self.first(keys) {
+            None => Ok(default),
+            Some((key, v)) => v
+                .parse()
+                .map_err(|e| ConfigError::new(&key, format!("cannot parse {v:?}: {e}"))),
+        }
+    }
+
+    fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
+        match self.raw(key) {
+            None => Ok(default),
+            Some(v) => match v.to_ascii_lowercase().as_str() {
+                "1" | "true" | "yes" | "on" => Ok(true),
+                "0" | "false" | "no" | "off" => Ok(false),
+                _ => Err(ConfigError::new(
+                    key,
+                    format!("expected true or false, got {v:?}"),
+                )),
+            },
+        }
+    }
+
+    fn positive<T>(&self, keys: &[&str], default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr + PartialOrd + Default + Copy,
+        T::Err: fmt::Display,
+    {
+        let v = self.parse(keys, default)?;
+        if v <= T::default() {
+            return Err(ConfigError::new(keys[0], "must be greater than zero"));
+        }
+        Ok(v)
+    }
+
+    fn rate(&self, key: &str, default: f64) -> Result<f64, ConfigError> {
+        let v: f64 = self.parse(&[key], default)?;
+        if !(0.0..=1.0).contains(&v) {
+            return Err(ConfigError::new(key, "must be between 0 and 1"));
+        }
+        Ok(v)
+    }
+}
+
+fn available_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_source(&ProcessEnv)
+    }
+
+    pub fn from_source(src: &dyn Source) -> Result<Self, ConfigError> {
+        let r = Reader(src);
+        let app_env = r
+            .raw("APP_ENV")
+            .unwrap_or_else(|| "development".into())
+            .to_ascii_lowercase();
+        let is_test = app_env == "test";
+
+        let secret_key = r
+            .raw("SECRET_KEY")
+            .unwrap_or_else(|| DEFAULT_SECRET_KEY.into());
+        if !is_test && (secret_key == DEFAULT_SECRET_KEY || secret_key.len() < MIN_SECRET_LEN) {
+            return Err(ConfigError::new(
+                "SECRET_KEY",
+                format!(
+                    "APP_ENV={app_env} needs a secret of at least {MIN_SECRET_LEN} characters \
+                     that is not the shipped default (generate one with `openssl rand -hex 32`)"
+                ),
+            ));
+        }
+
+        let samesite = match r
+            .raw("AUTH_COOKIE_SAMESITE")
+            .unwrap_or_else(|| "lax".into())
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "lax" => SameSite::Lax,
+            "strict" => SameSite::Strict,
+            "none" => SameSite::None,
+            other => {
+                return Err(ConfigError::new(
+                    "AUTH_COOKIE_SAMESITE",
+                    format!("expected lax, strict or none, got {other:?}"),
+                ))
+            }
+        };
+        let cookie_secure = r.bool("AUTH_COOKIE_SECURE", false)?;
+        if samesite == SameSite::None && !cookie_secure {
+            return Err(ConfigError::new(
+                "AUTH_COOKIE_SAMESITE",
+                "SameSite=None requires AUTH_COOKIE_SECURE=true (browsers drop the cookie otherwise)",
+            ));
+        }
+
+        let llm_provider = match r
+            .raw("LLM_PROVIDER")
+            .unwrap_or_else(|| "mock".into())
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "mock" => LlmProviderKind::Mock,
+            other => {
+                return Err(ConfigError::new(
+                    "LLM_PROVIDER",
+                    format!("unsupported provider {other:?} (supported: mock)"),
+                ))
+            }
+        };
+        let rag_force_mock = r.bool("RAG_FORCE_MOCK", false)?;
+        let retriever = match r
+            .raw("RETRIEVER_PROVIDER")
+            .unwrap_or_else(|| "mock".into())
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            _ if rag_force_mock => RetrieverKind::Mock,
+            "mock" => RetrieverKind::Mock,
+            "none" | "off" => RetrieverKind::None,
+            other => {
+                return Err(ConfigError::new(
+                    "RETRIEVER_PROVIDER",
+                    format!("unsupported retriever {other:?} (supported: mock, none)"),
+                ))
+            }
+        };
+
+        let trusted_proxies = match r.raw("TRUSTED_PROXIES") {
+            None => Vec::new(),
+            Some(list) => list
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| {
+                    s.parse::<IpAddr>().map_err(|e| {
+                        ConfigError::new("TRUSTED_PROXIES", format!("{s:?} is not an IP: {e}"))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+
+        let database_url = match r.raw("DATABASE_URL") {
+            Some(url) => url,
+            None => {
+                let user = r.raw("POSTGRES_USER").unwrap_or_else(|| "postgres".into());
+                let password = r.raw("POSTGRES_PASSWORD").unwrap_or_default();
+                let host = r
+                    .raw("POSTGRES_HOST")
+                    .or_else(|| r.raw("POSTGRES_SERVER"))
+                    .unwrap_or_else(|| "localhost".into());
+                let port: u16 = r.parse(&["POSTGRES_PORT"], 5432)?;
+                let db = r.raw("POSTGRES_DB").unwrap_or_else(|| "chatbot".into());
+                if password.is_empty() {
+                    format!("postgres://{user}@{host}:{port}/{db}")
+                } else {
+                    format!("postgres://{user}:{password}@{host}:{port}/{db}")
+                }
+            }
+        };
+
+        let mock_llm = MockLlmConfig {
+            seed: r.parse(&["MOCK_LLM_SEED"], 42u64)?,
+            ttft: Duration::from_millis(r.parse(&["MOCK_LLM_TTFT_MS"], 150u64)?),
+            itl: Duration::from_millis(r.parse(&["MOCK_LLM_ITL_MS"], 5u64)?),
+            jitter: r.rate("MOCK_LLM_JITTER", 0.2)?,
+            tokens: r.positive(&["MOCK_LLM_TOKENS"], 40u32)?,
+            error_rate: r.rate("MOCK_LLM_ERROR_RATE", 0.0)?,
+            rate_429: r.rate("MOCK_LLM_429_RATE", 0.0)?,
+        };
+
+        Ok(Self {
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            bind_addr: r.parse(&["BIND_ADDR"], SocketAddr::from(([127, 0, 0, 1], 8000)))?,
+            database_url: Secret::new(database_url),
+            db_pool_size: r.positive(&["DB_POOL_SIZE", "SQLALCHEMY_POOL_SIZE"], 20u32)?,
+            db_acquire_timeout: Duration::from_millis(
+                r.positive(&["DB_ACQUIRE_TIMEOUT_MS"], 3000u64)?,
+            ),
+            run_migrations: r.bool("RUN_MIGRATIONS", true)?,
+            worker_threads: r.positive(&["WORKER_THREADS"], available_cores())?,
+            secret_key: Secret::new(secret_key),
+            access_token_ttl: Duration::from_secs(
+                60 * r.positive(&["ACCESS_TOKEN_EXPIRE_MINUTES"], 240u64)?,
+            ),
+            auth_cookie_secure: cookie_secure,
+            auth_cookie_samesite: samesite,
+            csrf_enforce: r.bool("CSRF_ENFORCE", true)?,
+            hash_concurrency: r.positive(&["HASH_CONCURRENCY"], available_cores())?,
+            argon2: Argon2Params {
+                memory_kib: r.positive(&["ARGON2_MEMORY_KIB"], 19 * 1024u32)?,
+                iterations: r.positive(&["ARGON2_ITERATIONS"], 2u32)?,
+                parallelism: r.positive(&["ARGON2_PARALLELISM"], 1u32)?,
+            },
+            chat_history_max_messages: r.parse(&["CHAT_HISTORY_MAX_MESSAGES"], 40u32)?,
+            llm_provider,
+            retriever,
+            provider_timeout: Duration::from_secs_f64(
+                r.positive(&["PROVIDER_TIMEOUT_SECONDS"], 60.0f64)?,
+            ),
+            mock_llm,
+            rate_limits: RateLimits {
+                enabled: r.bool("RATE_LIMIT_ENABLED", !is_test)?,
+                login_per_minute: r.positive(&["RATE_LIMIT_LOGIN_PER_MINUTE"], 20u32)?,
+                register_per_minute: r.positive(&["RATE_LIMIT_REGISTER_PER_MINUTE"], 10u32)?,
+                chat_per_minute: r.positive(&["RATE_LIMIT_CHAT_PER_MINUTE"], 60u32)?,
+                trusted_proxies,
+            },
+            request_timeout: Duration::from_secs_f64(
+                r.positive(&["REQUEST_TIMEOUT_SECONDS"], 120.0f64)?,
+            ),
+            max_body_bytes: r.positive(&["MAX_BODY_BYTES"], 64 * 1024usize)?,
+            app_env,
+        })
+    }
+
+    pub fn is_test(&self) -> bool {
+        self.app_env == "test"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_source(&map)
+    }
+
+    #[test]
+    fn test_environment_accepts_the_default_secret() {
+        let c = config(&[("APP_ENV", "test")]).unwrap();
+        assert!(c.is_test());
+        assert!(!c.rate_limits.enabled, "rate limits are off in test");
+        assert_eq!(c.argon2, Argon2Params::default());
+    }
+
+    #[test]
+    fn production_refuses_default_or_short_secret() {
+        for secret in [None, Some("short"), Some(DEFAULT_SECRET_KEY)] {
+            let mut pairs = vec![("APP_ENV", "production")];
+            if let Some(s) = secret {
+                pairs.push(("SECRET_KEY", s));
+            }
+            let err = config(&pairs).unwrap_err();
+            assert_eq!(err.var, "SECRET_KEY", "{secret:?}");
+        }
+        let ok = config(&[
+            ("APP_ENV", "production"),
+            ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+        ])
+        .unwrap();
+        assert!(ok.rate_limits.enabled, "rate limits are on outside test");
+    }
+
+    #[test]
+    fn bad_values_name_their_variable() {
+        let cases = [
+            ("SQLALCHEMY_POOL_SIZE", "lots"),
+            ("DB_POOL_SIZE", "0"),
+            ("MOCK_LLM_ERROR_RATE", "1.5"),
+            ("BIND_ADDR", "localhost"),
+            ("CSRF_ENFORCE", "maybe"),
+            ("LLM_PROVIDER", "skynet"),
+            ("TRUSTED_PROXIES", "10.0.0.1,nope"),
+            ("AUTH_COOKIE_SAMESITE", "sideways"),
+        ];
+        for (var, value) in cases {
+            let err = config(&[("APP_ENV", "test"), (var, value)]).unwrap_err();
+            assert_eq!(err.var, var, "{var}={value}: {err}");
+        }
+    }
+
+    #[test]
+    fn original_names_are_honoured() {
+        let c = config(&[
+            ("APP_ENV", "test"),
+            ("SQLALCHEMY_POOL_SIZE", "7"),
+            ("POSTGRES_USER", "u"),
+            ("POSTGRES_PASSWORD", "p"),
+            ("POSTGRES_HOST", "db"),
+            ("POSTGRES_DB", "chatbot_test"),
+        ])
+        .unwrap();
+        assert_eq!(c.db_pool_size, 7);
+        assert_eq!(c.database_url.expose(), "postgres://u:p@db:5432/chatbot_test");
+    }
+}

@@ -1,0 +1,24 @@
+//! SQL, in small named functions taking a pool, a connection or a
+//! transaction. Handlers never write SQL themselves.
+
+pub mod messages;
+pub mod sessions;
+pub mod users;
+
+use std::time::Duration;
+
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+/// Migrations shared by the backend and the seed tool.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
+
+/// A pool that connects lazily: the process starts (and `/api/health`
+/// reports `degraded`) even while the database is down.
+pub fn pool(url: &str, max: u32, acquire_timeout: Duration) -> Result<PgPool, sqlx::Error> {
+    PgPoolOptions::new()
+        .max_connections(max)
+        .min_connections(0)
+        .acquire_timeout(acquire_timeout)
+        .connect_lazy(url)
+}

@@ -1,0 +1,242 @@
+//! Request extractors whose rejections speak the API's error shape.
+//!
+//! axum's own `Json`, `Form`, `Path` and `Query` reject with plain text; these
+//! wrappers turn every rejection into the FastAPI-shaped JSON error with the
+//! right status: 415 for a wrong content type, 413 for an oversized body, 422
+//! with `{"loc","msg","type"}` entries for malformed or invalid input.
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::json;
+
+use crate::error::{ApiError, FieldError};
+
+/// A JSON body. Missing fields and wrong types name the offending field.
+pub struct Json<T>(pub T);
+
+/// An `application/x-www-form-urlencoded` body (the OAuth2 password form).
+pub struct Form<T>(pub T);
+
+/// Path parameters; a non-integer id is a 422 naming the parameter.
+pub struct Path<T>(pub T);
+
+/// Query parameters, with the same 422 shape.
+pub struct Query<T>(pub T);
+
+fn content_type_is(headers: &HeaderMap, wanted: &str) -> bool {
+    let Some(ct) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
+        return false;
+    };
+    let mime = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if wanted == "application/json" {
+        mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+    } else {
+        mime == wanted
+    }
+}
+
+fn body_rejection(r: BytesRejection) -> ApiError {
+    if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+            "Request body is too large",
+        )
+    } else {
+        ApiError::bad_request("bad_body", "Could not read the request body")
+    }
+}
+
+/// Turns a serde error at a path into a pydantic-like field error.
+fn field_error(path: &serde_path_to_error::Path, err: &str, root: &str) -> FieldError {
+    let mut loc = vec![json!(root)];
+    let p = path.to_string();
+    if p != "." {
+        loc.extend(p.split('.').map(|s| json!(s)));
+    }
+    // serde reports a missing field on its parent, naming it in backticks.
+    if let Some(name) = err
+        .strip_prefix("missing field `")
+        .and_then(|rest| rest.split('`').next())
+    {
+        loc.push(json!(name));
+        return FieldError {
+            loc,
+            msg: "Field required".into(),
+            kind: "missing".into(),
+        };
+    }
+    let kind = if err.starts_with("invalid type") {
+        "type_error"
+    } else if err.starts_with("unknown variant") || err.starts_with("invalid value") {
+        "value_error"
+    } else {
+        "invalid"
+    };
+    // Drop serde_json's " at line 1 column 9" suffix: the loc says where.
+    let msg = err.split(" at line ").next().unwrap_or(err).to_owned();
+    FieldError {
+        loc,
+        msg,
+        kind: kind.into(),
+    }
+}
+
+impl<S, T> FromRequest<S> for Json<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !content_type_is(req.headers(), "application/json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Expected request with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        let de = &mut serde_json::Deserializer::from_slice(&bytes);
+        match serde_path_to_error::deserialize(de) {
+            Ok(v) => Ok(Json(v)),
+            Err(e) => {
+                let inner = e.inner();
+                if inner.is_syntax() || inner.is_eof() {
+                    return Err(ApiError::Validation(vec![FieldError {
+                        loc: vec![json!("body"), json!(inner.column())],
+                        msg: format!("JSON decode error: {inner}"),
+                        kind: "json_invalid".into(),
+                    }]));
+                }
+                Err(ApiError::Validation(vec![field_error(
+                    e.path(),
+                    &inner.to_string(),
+                    "body",
+                )]))
+            }
+        }
+    }
+}
+
+impl<S, T> FromRequest<S> for Form<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        if !content_type_is(req.headers(), "application/x-www-form-urlencoded") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "Expected request with `Content-Type: application/x-www-form-urlencoded`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state)
+            .await
+            .map_err(body_rejection)?;
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(&bytes));
+        serde_path_to_error::deserialize(de)
+            .map(Form)
+            .map_err(|e| {
+                ApiError::Validation(vec![field_error(
+                    e.path(),
+                    &e.inner().to_string(),
+                    "body",
+                )])
+            })
+    }
+}
+
+impl<S, T> FromRequestParts<S> for Path<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(v)) => Ok(Path(v)),
+            Err(rejection) => Err(path_rejection(rejection)),
+        }
+    }
+}
+
+fn path_rejection(r: PathRejection) -> ApiError {
+    use axum::extract::path::ErrorKind;
+    match r {
+        PathRejection::FailedToDeserializePathParams(e) => {
+            let (key, msg) = match e.kind() {
+                ErrorKind::ParseErrorAtKey {
+                    key,
+                    value,
+                    expected_type,
+                } => (
+                    key.clone(),
+                    format!("Input should be a valid {expected_type}, got {value:?}"),
+                ),
+                ErrorKind::ParseErrorAtIndex {
+                    index,
+                    value,
+                    expected_type,
+                } => (
+                    index.to_string(),
+                    format!("Input should be a valid {expected_type}, got {value:?}"),
+                ),
+                other => ("path".to_owned(), other.to_string()),
+            };
+            ApiError::Validation(vec![FieldError {
+                loc: vec![json!("path"), json!(key)],
+                msg,
+                kind: "parsing".into(),
+            }])
+        }
+        other => ApiError::Internal(anyhow::anyhow!("path extraction: {other}")),
+    }
+}
+
+impl<S, T> FromRequestParts<S> for Query<T>
+where
+    S: Send + Sync,
+    T: DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let query = parts.uri.query().unwrap_or_default();
+        let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
+        serde_path_to_error::deserialize(de)
+            .map(Query)
+            .map_err(|e| {
+                ApiError::Validation(vec![field_error(
+                    e.path(),
+                    &e.inner().to_string(),
+                    "query",
+                )])
+            })
+    }
+}
+
+impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
+    fn into_response(self) -> axum::response::Response {
+        axum::Json(self.0).into_response()
+    }
+}

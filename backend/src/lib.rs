@@ -1,0 +1,205 @@
+//! chatbench's reference chatbot API.
+//!
+//! Layout:
+//! - `config`: typed configuration from the environment, read once.
+//! - `error`, `extract`: the error wire format and extractors that use it.
+//! - `auth`: argon2id hashing off the async workers, JWT + CSRF, `/api/auth`.
+//! - `chat`: sessions and the chat turn (`chat::turn`, the hot path).
+//! - `llm`, `retriever`: providers behind traits, mock implementations.
+//! - `db`: SQL in small named functions; `MIGRATOR` for the shared migrations.
+//! - `http`: middleware, health/metrics/stats, the OpenAPI document.
+//! - `pgtemp`: a throwaway Postgres cluster for tests and the local bench.
+//!
+//! `Application::build` connects, migrates and binds; `run_until` serves
+//! until the shutdown future resolves, letting in-flight requests finish.
+
+pub mod auth;
+pub mod chat;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod extract;
+pub mod http;
+pub mod llm;
+pub mod metrics;
+pub mod pgtemp;
+pub mod rate_limit;
+pub mod retriever;
+pub mod state;
+pub mod telemetry;
+pub mod testing;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+
+use crate::auth::password::PasswordHasher;
+use crate::auth::tokens::TokenService;
+use crate::config::{Config, LlmProviderKind, RetrieverKind};
+use crate::llm::{LlmProvider, MockLlm};
+use crate::metrics::Metrics;
+use crate::rate_limit::Limiters;
+use crate::retriever::{MockRetriever, NoRetriever, Retriever};
+use crate::state::{AppState, Inner};
+
+/// Replacements for the configured components (tests inject failing or
+/// instrumented providers this way).
+#[derive(Default)]
+pub struct Overrides {
+    pub llm: Option<Arc<dyn LlmProvider>>,
+    pub retriever: Option<Arc<dyn Retriever>>,
+}
+
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    state: AppState,
+}
+
+/// Builds the router around a state: routes, then middleware (outermost
+/// last): body limit, JSON error fallback, timeout, panics, observation.
+pub fn router(state: AppState) -> Router {
+    use axum::middleware::{from_fn, from_fn_with_state};
+    let max_body = state.config.max_body_bytes;
+    Router::new()
+        .merge(http::ops::router())
+        .merge(auth::routes::router())
+        .merge(chat::routes::router())
+        .route("/api/openapi.json", get(http::openapi::openapi))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn_with_state(state.clone(), http::middleware::timeout))
+        .layer(CatchPanicLayer::custom(http::middleware::panic_response))
+        .layer(from_fn(http::middleware::json_errors))
+        .layer(from_fn_with_state(state.clone(), http::middleware::observe))
+        .with_state(state)
+}
+
+/// Connects to the database, retrying for a while: in compose the API may
+/// start a moment before Postgres accepts connections.
+async fn wait_for_database(pool: &sqlx::PgPool, patience: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + patience;
+    loop {
+        match sqlx::query("SELECT 1").execute(pool).await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() < deadline => {
+                tracing::warn!(error = %e, "database not ready, retrying");
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            Err(e) => return Err(e).context("connecting to the database"),
+        }
+    }
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with(config, Overrides::default()).await
+    }
+
+    pub async fn build_with(config: Config, overrides: Overrides) -> anyhow::Result<Self> {
+        let pool = db::pool(
+            config.database_url.expose(),
+            config.db_pool_size,
+            config.db_acquire_timeout,
+        )
+        .context("DATABASE_URL is not a valid Postgres URL")?;
+        if config.run_migrations {
+            wait_for_database(&pool, Duration::from_secs(30)).await?;
+            db::MIGRATOR
+                .run(&pool)
+                .await
+                .context("applying migrations")?;
+        }
+        let listener = TcpListener::bind(config.bind_addr)
+            .await
+            .with_context(|| format!("binding BIND_ADDR={}", config.bind_addr))?;
+        let llm: Arc<dyn LlmProvider> = match overrides.llm {
+            Some(l) => l,
+            None => match config.llm_provider {
+                LlmProviderKind::Mock => Arc::new(MockLlm::new(config.mock_llm.clone())),
+            },
+        };
+        let retriever: Arc<dyn Retriever> = match overrides.retriever {
+            Some(r) => r,
+            None => match config.retriever {
+                RetrieverKind::Mock => Arc::new(MockRetriever),
+                RetrieverKind::None => Arc::new(NoRetriever),
+            },
+        };
+        let state = AppState::new(Inner {
+            hasher: PasswordHasher::new(config.argon2, config.hash_concurrency)?,
+            tokens: TokenService::new(config.secret_key.expose(), config.access_token_ttl),
+            metrics: Metrics::new().context("registering metrics")?,
+            limits: Limiters::new(&config.rate_limits),
+            started: Instant::now(),
+            llm,
+            retriever,
+            pool,
+            config,
+        });
+        Ok(Self {
+            router: router(state.clone()),
+            listener,
+            state,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting and lets
+    /// in-flight requests finish; finally closes the pool.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let pool = self.state.pool.clone();
+        axum::serve(
+            self.listener,
+            self.router
+                .into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(shutdown)
+        .await?;
+        pool.close().await;
+        Ok(())
+    }
+}
+
+/// Resolves on SIGTERM or ctrl-c.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received, draining in-flight requests");
+}

@@ -1,0 +1,90 @@
+//! LLM providers behind one trait, chosen by `LLM_PROVIDER`.
+//!
+//! A provider turns a prompt (history, retrieved sources, the user's message)
+//! into a completion. The chat turn never holds a pooled database connection
+//! while a provider works; providers know nothing of the database.
+
+mod mock;
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Serialize;
+
+pub use mock::{MockLlm, MockLlmConfig, MockSchedule};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    System,
+    User,
+    Assistant,
+}
+
+impl Role {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "system" => Some(Role::System),
+            "user" => Some(Role::User),
+            "assistant" => Some(Role::Assistant),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PromptMessage {
+    pub role: Role,
+    pub content: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct CompletionRequest {
+    pub messages: Vec<PromptMessage>,
+    /// Identifies the turn (session and position in it): the mock model's
+    /// reply is a function of its seed and this key only, never of timing or
+    /// concurrency, so runs are repeatable.
+    pub turn_key: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Completion {
+    pub content: String,
+    pub model: String,
+    pub prompt_tokens: u32,
+    pub completion_tokens: u32,
+}
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ProviderError {
+    #[error("provider rate limit (429)")]
+    RateLimited { retry_after: Option<Duration> },
+    #[error("provider error: {0}")]
+    Upstream(String),
+    #[error("provider timed out")]
+    Timeout,
+}
+
+impl ProviderError {
+    /// The label used in `chatbot_provider_errors_total{kind}`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderError::RateLimited { .. } => "rate_limited",
+            ProviderError::Upstream(_) => "upstream",
+            ProviderError::Timeout => "timeout",
+        }
+    }
+}
+
+#[async_trait]
+pub trait LlmProvider: Send + Sync {
+    /// Short name for metrics and logs (`mock`, `openai`, `azure`).
+    fn name(&self) -> &'static str;
+    async fn complete(&self, req: CompletionRequest) -> Result<Completion, ProviderError>;
+}
+
+/// A rough token count (about four characters a token for English text),
+/// used where a provider reports no usage.
+pub fn estimate_tokens(text: &str) -> u32 {
+    u32::try_from(text.len().div_ceil(4)).unwrap_or(u32::MAX)
+}

@@ -1,0 +1,1 @@
+//! loadgen: filled by its own issue.
