@@ -471,6 +471,9 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(c.db_pool_size, 7);
-        assert_eq!(c.database_url.expose(), "postgres://u:p@db:5432/chatbot_test");
+        assert_eq!(
+            c.database_url.expose(),
+            "postgres://u:p@db:5432/chatbot_test"
+        );
     }
 }

@@ -108,7 +108,11 @@ impl From<sqlx::Error> for ApiError {
 }
 
 pub fn json_error(status: StatusCode, code: &str, detail: impl Serialize) -> Response {
-    (status, axum::Json(json!({ "detail": detail, "code": code }))).into_response()
+    (
+        status,
+        axum::Json(json!({ "detail": detail, "code": code })),
+    )
+        .into_response()
 }
 
 impl IntoResponse for ApiError {

@@ -153,15 +153,9 @@ where
             .await
             .map_err(body_rejection)?;
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(&bytes));
-        serde_path_to_error::deserialize(de)
-            .map(Form)
-            .map_err(|e| {
-                ApiError::Validation(vec![field_error(
-                    e.path(),
-                    &e.inner().to_string(),
-                    "body",
-                )])
-            })
+        serde_path_to_error::deserialize(de).map(Form).map_err(|e| {
+            ApiError::Validation(vec![field_error(e.path(), &e.inner().to_string(), "body")])
+        })
     }
 }
 
@@ -175,12 +169,23 @@ where
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match axum::extract::Path::<T>::from_request_parts(parts, state).await {
             Ok(axum::extract::Path(v)) => Ok(Path(v)),
-            Err(rejection) => Err(path_rejection(rejection)),
+            Err(rejection) => {
+                // A single-value rejection does not say which parameter it
+                // was; the raw parameters do.
+                let only_key = axum::extract::RawPathParams::from_request_parts(parts, state)
+                    .await
+                    .ok()
+                    .and_then(|raw| {
+                        let keys: Vec<String> = raw.iter().map(|(k, _)| k.to_owned()).collect();
+                        (keys.len() == 1).then(|| keys[0].clone())
+                    });
+                Err(path_rejection(rejection, only_key))
+            }
         }
     }
 }
 
-fn path_rejection(r: PathRejection) -> ApiError {
+fn path_rejection(r: PathRejection, only_key: Option<String>) -> ApiError {
     use axum::extract::path::ErrorKind;
     match r {
         PathRejection::FailedToDeserializePathParams(e) => {
@@ -201,7 +206,17 @@ fn path_rejection(r: PathRejection) -> ApiError {
                     index.to_string(),
                     format!("Input should be a valid {expected_type}, got {value:?}"),
                 ),
-                other => ("path".to_owned(), other.to_string()),
+                ErrorKind::ParseError {
+                    value,
+                    expected_type,
+                } => (
+                    only_key.unwrap_or_else(|| "path".to_owned()),
+                    format!("Input should be a valid {expected_type}, got {value:?}"),
+                ),
+                other => (
+                    only_key.unwrap_or_else(|| "path".to_owned()),
+                    other.to_string(),
+                ),
             };
             ApiError::Validation(vec![FieldError {
                 loc: vec![json!("path"), json!(key)],
@@ -226,11 +241,7 @@ where
         serde_path_to_error::deserialize(de)
             .map(Query)
             .map_err(|e| {
-                ApiError::Validation(vec![field_error(
-                    e.path(),
-                    &e.inner().to_string(),
-                    "query",
-                )])
+                ApiError::Validation(vec![field_error(e.path(), &e.inner().to_string(), "query")])
             })
     }
 }

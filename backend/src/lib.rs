@@ -161,7 +161,10 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then stops accepting and lets
     /// in-flight requests finish; finally closes the pool.
-    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
         let pool = self.state.pool.clone();
         axum::serve(
             self.listener,

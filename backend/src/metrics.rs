@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec, Gauge,
+    Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
 
@@ -56,40 +56,145 @@ impl Metrics {
             HistogramOpts::new(name, help).buckets(LATENCY_BUCKETS.to_vec())
         };
         Ok(Self {
-            http_requests: reg(&r, IntCounterVec::new(
-                Opts::new("chatbot_http_requests_total", "HTTP requests by method, route and status"),
-                &["method", "path", "status_code"],
-            )?),
-            http_latency: reg(&r, HistogramVec::new(
-                hist("chatbot_http_request_latency_seconds", "HTTP request latency by method and route"),
-                &["method", "path"],
-            )?),
-            http_in_flight: reg(&r, IntGauge::new("chatbot_http_requests_in_progress", "Requests being served")?),
-            db_pool_size: reg(&r, IntGauge::new("chatbot_db_pool_size", "Open connections in the pool")?),
-            db_pool_checked_out: reg(&r, IntGauge::new("chatbot_db_pool_checked_out", "Connections in use")?),
-            db_pool_checked_in: reg(&r, IntGauge::new("chatbot_db_pool_checked_in", "Idle connections")?),
-            db_pool_usage_ratio: reg(&r, Gauge::new("chatbot_db_pool_usage_ratio", "Connections in use / pool maximum")?),
-            db_pool_max: reg(&r, IntGauge::new("chatbot_db_pool_max", "Pool maximum (DB_POOL_SIZE)")?),
-            provider_calls: reg(&r, IntCounterVec::new(
-                Opts::new("chatbot_provider_calls_total", "LLM provider calls"), &["provider"])?),
-            provider_latency: reg(&r, HistogramVec::new(
-                hist("chatbot_provider_latency_seconds", "LLM provider call latency"), &["provider"])?),
-            provider_errors: reg(&r, IntCounterVec::new(
-                Opts::new("chatbot_provider_errors_total", "LLM provider errors by kind"), &["provider", "kind"])?),
-            provider_429: reg(&r, IntCounterVec::new(
-                Opts::new("chatbot_provider_429_total", "429 answers from the LLM provider"), &["provider"])?),
-            provider_retries: reg(&r, IntCounterVec::new(
-                Opts::new("chatbot_provider_retries_total", "LLM provider retries by reason"), &["provider", "reason"])?),
-            provider_breaker_state: reg(&r, IntGaugeVec::new(
-                Opts::new("chatbot_provider_circuit_state", "Circuit breaker: 0 closed, 1 half-open, 2 open"), &["provider"])?),
-            first_token_latency: reg(&r, Histogram::with_opts(
-                hist("chatbot_chat_first_token_latency_seconds", "Time to the first streamed token"))?),
-            hash_queue_depth: reg(&r, IntGauge::new("chatbot_password_hash_queue_depth", "Password hashes waiting for a slot")?),
-            hash_in_flight: reg(&r, IntGauge::new("chatbot_password_hash_in_flight", "Password hashes running")?),
-            hash_latency: reg(&r, Histogram::with_opts(
-                hist("chatbot_password_hash_seconds", "Password hash or verify time, queueing included"))?),
-            rate_limited: reg(&r, IntCounterVec::new(
-                Opts::new("chatbot_rate_limited_total", "Requests answered 429 by the rate limiter"), &["route"])?),
+            http_requests: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "chatbot_http_requests_total",
+                        "HTTP requests by method, route and status",
+                    ),
+                    &["method", "path", "status_code"],
+                )?,
+            ),
+            http_latency: reg(
+                &r,
+                HistogramVec::new(
+                    hist(
+                        "chatbot_http_request_latency_seconds",
+                        "HTTP request latency by method and route",
+                    ),
+                    &["method", "path"],
+                )?,
+            ),
+            http_in_flight: reg(
+                &r,
+                IntGauge::new("chatbot_http_requests_in_progress", "Requests being served")?,
+            ),
+            db_pool_size: reg(
+                &r,
+                IntGauge::new("chatbot_db_pool_size", "Open connections in the pool")?,
+            ),
+            db_pool_checked_out: reg(
+                &r,
+                IntGauge::new("chatbot_db_pool_checked_out", "Connections in use")?,
+            ),
+            db_pool_checked_in: reg(
+                &r,
+                IntGauge::new("chatbot_db_pool_checked_in", "Idle connections")?,
+            ),
+            db_pool_usage_ratio: reg(
+                &r,
+                Gauge::new(
+                    "chatbot_db_pool_usage_ratio",
+                    "Connections in use / pool maximum",
+                )?,
+            ),
+            db_pool_max: reg(
+                &r,
+                IntGauge::new("chatbot_db_pool_max", "Pool maximum (DB_POOL_SIZE)")?,
+            ),
+            provider_calls: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new("chatbot_provider_calls_total", "LLM provider calls"),
+                    &["provider"],
+                )?,
+            ),
+            provider_latency: reg(
+                &r,
+                HistogramVec::new(
+                    hist(
+                        "chatbot_provider_latency_seconds",
+                        "LLM provider call latency",
+                    ),
+                    &["provider"],
+                )?,
+            ),
+            provider_errors: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "chatbot_provider_errors_total",
+                        "LLM provider errors by kind",
+                    ),
+                    &["provider", "kind"],
+                )?,
+            ),
+            provider_429: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "chatbot_provider_429_total",
+                        "429 answers from the LLM provider",
+                    ),
+                    &["provider"],
+                )?,
+            ),
+            provider_retries: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "chatbot_provider_retries_total",
+                        "LLM provider retries by reason",
+                    ),
+                    &["provider", "reason"],
+                )?,
+            ),
+            provider_breaker_state: reg(
+                &r,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "chatbot_provider_circuit_state",
+                        "Circuit breaker: 0 closed, 1 half-open, 2 open",
+                    ),
+                    &["provider"],
+                )?,
+            ),
+            first_token_latency: reg(
+                &r,
+                Histogram::with_opts(hist(
+                    "chatbot_chat_first_token_latency_seconds",
+                    "Time to the first streamed token",
+                ))?,
+            ),
+            hash_queue_depth: reg(
+                &r,
+                IntGauge::new(
+                    "chatbot_password_hash_queue_depth",
+                    "Password hashes waiting for a slot",
+                )?,
+            ),
+            hash_in_flight: reg(
+                &r,
+                IntGauge::new("chatbot_password_hash_in_flight", "Password hashes running")?,
+            ),
+            hash_latency: reg(
+                &r,
+                Histogram::with_opts(hist(
+                    "chatbot_password_hash_seconds",
+                    "Password hash or verify time, queueing included",
+                ))?,
+            ),
+            rate_limited: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "chatbot_rate_limited_total",
+                        "Requests answered 429 by the rate limiter",
+                    ),
+                    &["route"],
+                )?,
+            ),
             registry: r,
         })
     }

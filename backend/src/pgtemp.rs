@@ -131,10 +131,8 @@ impl TempPostgres {
     }
 
     fn try_start(bindir: &Path, ids: Option<(u32, u32)>) -> anyhow::Result<Self> {
-        let dir = std::env::temp_dir().join(format!(
-            "chatbench-pg-{}",
-            uuid::Uuid::new_v4().simple()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("chatbench-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&dir).with_context(|| format!("creating {}", dir.display()))?;
         if let Some((uid, gid)) = ids {
             std::os::unix::fs::chown(&dir, Some(uid), Some(gid))
@@ -190,7 +188,15 @@ impl TempPostgres {
     /// Creates a database (owned by the `postgres` superuser).
     pub fn create_database(&self, name: &str) -> anyhow::Result<()> {
         let out = Command::new(self.bindir.join("createdb"))
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-U", "postgres", name])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &self.port.to_string(),
+                "-U",
+                "postgres",
+                name,
+            ])
             .output()
             .context("running createdb")?;
         if !out.status.success() {

@@ -96,7 +96,10 @@ impl Limiters {
             Route::Chat => &self.chat,
         };
         limiter.check_key(&ip).map_err(|not_until| {
-            metrics.rate_limited.with_label_values(&[route.label()]).inc();
+            metrics
+                .rate_limited
+                .with_label_values(&[route.label()])
+                .inc();
             let wait = not_until.wait_time_from(DefaultClock::default().now());
             ApiError::RateLimited {
                 retry_after_secs: wait.as_secs().max(1),

@@ -61,7 +61,10 @@ pub fn test_config(database_url: &str, extra: &[(&str, &str)]) -> anyhow::Result
     let mut env: HashMap<String, String> = [
         ("APP_ENV", "test"),
         ("BIND_ADDR", "127.0.0.1:0"),
-        ("SECRET_KEY", "test-secret-key-for-chatbench-tests-0123456789"),
+        (
+            "SECRET_KEY",
+            "test-secret-key-for-chatbench-tests-0123456789",
+        ),
         ("MOCK_LLM_TTFT_MS", "0"),
         ("MOCK_LLM_ITL_MS", "0"),
         ("MOCK_LLM_TOKENS", "12"),
@@ -105,7 +108,10 @@ pub async fn spawn_app(extra: &[(&str, &str)]) -> anyhow::Result<TestApp> {
     spawn_app_with(extra, Overrides::default()).await
 }
 
-pub async fn spawn_app_with(extra: &[(&str, &str)], overrides: Overrides) -> anyhow::Result<TestApp> {
+pub async fn spawn_app_with(
+    extra: &[(&str, &str)],
+    overrides: Overrides,
+) -> anyhow::Result<TestApp> {
     let database_url = fresh_database().await?;
     let config = test_config(&database_url, extra)?;
     let app = Application::build_with(config.clone(), overrides).await?;

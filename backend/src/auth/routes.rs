@@ -155,7 +155,11 @@ async fn authenticate(
 
 fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
     let cfg = &state.config;
-    let secure = if cfg.auth_cookie_secure { "; Secure" } else { "" };
+    let secure = if cfg.auth_cookie_secure {
+        "; Secure"
+    } else {
+        ""
+    };
     let value = format!(
         "{COOKIE_NAME}={token}; HttpOnly; Path=/; SameSite={}; Max-Age={max_age}{secure}",
         cfg.auth_cookie_samesite.as_str()

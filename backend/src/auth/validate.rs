@@ -68,7 +68,9 @@ mod tests {
             email(ok, &mut e);
             assert!(e.is_empty(), "{ok}");
         }
-        for bad in ["", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b@c.de", "a@.co"] {
+        for bad in [
+            "", "a", "a@", "@b.co", "a@b", "a b@c.de", "a@b@c.de", "a@.co",
+        ] {
             let mut e = vec![];
             email(bad, &mut e);
             assert_eq!(e.len(), 1, "{bad}");

@@ -22,7 +22,9 @@ fn main() -> ExitCode {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--db" => match args.next() {
-                Some(name) if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => db = name,
+                Some(name) if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') => {
+                    db = name
+                }
                 _ => return usage(),
             },
             "--" => {

@@ -21,12 +21,18 @@ const MAX_TITLE_CHARS: usize = 200;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/api/chat/sessions", post(create_session).get(list_sessions))
+        .route(
+            "/api/chat/sessions",
+            post(create_session).get(list_sessions),
+        )
         .route(
             "/api/chat/sessions/{session_id}",
             get(get_session).delete(delete_session),
         )
-        .route("/api/chat/sessions/{session_id}/messages", post(session_turn))
+        .route(
+            "/api/chat/sessions/{session_id}/messages",
+            post(session_turn),
+        )
         .route("/api/chat/chat", post(chat))
         .route("/api/chat/feedback", post(feedback))
         .route("/api/chat/messages/{message_id}/sources", get(sources))
@@ -201,7 +207,11 @@ async fn feedback(
             "value_error",
         ));
     }
-    if body.comment.as_ref().is_some_and(|c| c.chars().count() > 2000) {
+    if body
+        .comment
+        .as_ref()
+        .is_some_and(|c| c.chars().count() > 2000)
+    {
         return Err(ApiError::field(
             "comment",
             "comment must be at most 2000 characters",

@@ -72,9 +72,12 @@ pub async fn owned_session(
 }
 
 fn fnv1a(parts: &[&[u8]]) -> u64 {
-    parts.iter().flat_map(|p| p.iter()).fold(0xcbf2_9ce4_8422_2325, |h, b| {
-        (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    parts
+        .iter()
+        .flat_map(|p| p.iter())
+        .fold(0xcbf2_9ce4_8422_2325, |h, b| {
+            (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3)
+        })
 }
 
 fn title_from(content: &str) -> String {
@@ -171,13 +174,14 @@ pub async fn run(
         None => Vec::new(),
     };
 
-    let (sources, retrieval_error) = match state.retriever.retrieve(&content, SOURCES_PER_TURN).await {
-        Ok(s) => (s, None),
-        Err(e) => {
-            tracing::warn!(error = ?e, "retrieval failed; answering without sources");
-            (Vec::new(), Some("retrieval failed"))
-        }
-    };
+    let (sources, retrieval_error) =
+        match state.retriever.retrieve(&content, SOURCES_PER_TURN).await {
+            Ok(s) => (s, None),
+            Err(e) => {
+                tracing::warn!(error = ?e, "retrieval failed; answering without sources");
+                (Vec::new(), Some("retrieval failed"))
+            }
+        };
     // The turn's identity for the mock model: the session, the position in
     // it as this request saw it, and the prompt.
     let position = history.last().map_or(0, |m| m.seq + 1);
@@ -200,12 +204,14 @@ pub async fn run(
     let mut tx = state.pool.begin().await?;
     let (session_id, first_seq) = match session_id {
         Some(id) => {
-            let seq = sessions::reserve_seqs(&mut tx, id, 2).await?.ok_or_else(|| {
-                ApiError::not_found(
-                    "session_not_found",
-                    "Chat session was deleted during the turn",
-                )
-            })?;
+            let seq = sessions::reserve_seqs(&mut tx, id, 2)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::not_found(
+                        "session_not_found",
+                        "Chat session was deleted during the turn",
+                    )
+                })?;
             (id, seq)
         }
         None => {

@@ -25,7 +25,11 @@ pub async fn history(
     session_id: i64,
     limit: u32,
 ) -> Result<Vec<Message>, sqlx::Error> {
-    let limit = if limit == 0 { None } else { Some(i64::from(limit)) };
+    let limit = if limit == 0 {
+        None
+    } else {
+        Some(i64::from(limit))
+    };
     sqlx::query_as(&format!(
         "SELECT * FROM (
              SELECT {COLUMNS} FROM messages WHERE session_id = $1
@@ -68,10 +72,7 @@ pub async fn insert(
 }
 
 /// A message with the id of the user owning its session.
-pub async fn get_with_owner(
-    pool: &PgPool,
-    id: i64,
-) -> Result<Option<(Message, i64)>, sqlx::Error> {
+pub async fn get_with_owner(pool: &PgPool, id: i64) -> Result<Option<(Message, i64)>, sqlx::Error> {
     #[derive(FromRow)]
     struct Row {
         #[sqlx(flatten)]

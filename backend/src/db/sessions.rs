@@ -27,10 +27,12 @@ pub async fn create(pool: &PgPool, user_id: i64, title: &str) -> Result<Session,
 }
 
 pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Session>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM chat_sessions WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(conn)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM chat_sessions WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(conn)
+    .await
 }
 
 /// A user's sessions, newest first. `before` is a keyset cursor (the last id

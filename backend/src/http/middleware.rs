@@ -57,7 +57,11 @@ pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next
     state.metrics.observe_http(&method, &route, status, elapsed);
     span.in_scope(|| {
         if status >= 500 {
-            tracing::warn!(status, elapsed_ms = elapsed.as_millis() as u64, "request failed");
+            tracing::warn!(
+                status,
+                elapsed_ms = elapsed.as_millis() as u64,
+                "request failed"
+            );
         } else {
             tracing::debug!(status, elapsed_ms = elapsed.as_millis() as u64, "request");
         }

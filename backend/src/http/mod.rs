@@ -1,5 +1,5 @@
 //! Cross-cutting HTTP concerns: middleware and the operational routes.
 
 pub mod middleware;
-pub mod ops;
 pub mod openapi;
+pub mod ops;

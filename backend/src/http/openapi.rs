@@ -53,9 +53,16 @@ pub fn document(version: &str) -> Value {
         "post": op("A chat turn in a session", "chat", true, Some(body("SessionTurnRequest")), "TurnResponse"),
     });
     session_messages["parameters"] = id_param("session_id");
-    let mut sources = json!({"get": op("Sources cited by a message", "chat", true, None, "Sources")});
+    let mut sources =
+        json!({"get": op("Sources cited by a message", "chat", true, None, "Sources")});
     sources["parameters"] = id_param("message_id");
-    let mut list = op("The caller's sessions, newest first", "chat", true, None, "SessionList");
+    let mut list = op(
+        "The caller's sessions, newest first",
+        "chat",
+        true,
+        None,
+        "SessionList",
+    );
     list["parameters"] = json!([
         {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}},
         {"name": "cursor", "in": "query", "schema": {"type": "integer"}, "description": "id of the last session of the previous page (see X-Next-Cursor)"},

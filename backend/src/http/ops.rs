@@ -97,7 +97,10 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     state.metrics.hash_queue_depth.set(load.waiting);
     state.metrics.hash_in_flight.set(load.running);
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         state.metrics.render(),
     )
 }

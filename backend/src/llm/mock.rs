@@ -103,11 +103,46 @@ fn capitalise(word: &str) -> String {
 }
 
 const VOCABULARY: &[&str] = &[
-    "the", "chatbot", "scales", "with", "load", "latency", "tokens", "session", "users",
-    "request", "database", "pool", "stream", "answer", "context", "retrieval", "model",
-    "throughput", "queue", "cache", "replica", "shard", "percentile", "budget", "retry",
-    "timeout", "worker", "thread", "connection", "index", "query", "and", "of", "to", "is",
-    "for", "a", "in", "under", "each",
+    "the",
+    "chatbot",
+    "scales",
+    "with",
+    "load",
+    "latency",
+    "tokens",
+    "session",
+    "users",
+    "request",
+    "database",
+    "pool",
+    "stream",
+    "answer",
+    "context",
+    "retrieval",
+    "model",
+    "throughput",
+    "queue",
+    "cache",
+    "replica",
+    "shard",
+    "percentile",
+    "budget",
+    "retry",
+    "timeout",
+    "worker",
+    "thread",
+    "connection",
+    "index",
+    "query",
+    "and",
+    "of",
+    "to",
+    "is",
+    "for",
+    "a",
+    "in",
+    "under",
+    "each",
 ];
 
 pub struct MockLlm {
@@ -188,7 +223,10 @@ mod tests {
         let c = config();
         assert_eq!(c.schedule(42), c.schedule(42));
         assert_ne!(c.schedule(42).text(), c.schedule(43).text());
-        let other_seed = MockLlmConfig { seed: 8, ..config() };
+        let other_seed = MockLlmConfig {
+            seed: 8,
+            ..config()
+        };
         assert_ne!(c.schedule(42).text(), other_seed.schedule(42).text());
     }
 
@@ -208,7 +246,10 @@ mod tests {
 
     #[test]
     fn zero_jitter_is_exact() {
-        let c = MockLlmConfig { jitter: 0.0, ..config() };
+        let c = MockLlmConfig {
+            jitter: 0.0,
+            ..config()
+        };
         let s = c.schedule(1);
         assert_eq!(s.tokens.len(), 20);
         assert_eq!(s.total(), Duration::from_millis(100 + 19 * 10));

@@ -41,12 +41,36 @@ impl Retriever for NoRetriever {
 pub struct MockRetriever;
 
 const MOCK_DOCS: &[(&str, &str, &str)] = &[
-    ("mock/connection-pools.md", "Sizing connection pools", "Size the pool to the database's cores, not to the number of users."),
-    ("mock/rate-limits.md", "Provider rate limits", "Retry 429 responses with backoff and honour Retry-After."),
-    ("mock/streaming.md", "Streaming replies", "Time to first token matters more to users than total latency."),
-    ("mock/autoscaling.md", "Autoscaling chat backends", "Scale on in-flight requests rather than CPU for LLM-bound services."),
-    ("mock/caching.md", "Caching answers", "Cache retrieval results per normalised query to cut tail latency."),
-    ("mock/load-testing.md", "Load testing chatbots", "Ramp virtual users gradually and watch p95 per phase."),
+    (
+        "mock/connection-pools.md",
+        "Sizing connection pools",
+        "Size the pool to the database's cores, not to the number of users.",
+    ),
+    (
+        "mock/rate-limits.md",
+        "Provider rate limits",
+        "Retry 429 responses with backoff and honour Retry-After.",
+    ),
+    (
+        "mock/streaming.md",
+        "Streaming replies",
+        "Time to first token matters more to users than total latency.",
+    ),
+    (
+        "mock/autoscaling.md",
+        "Autoscaling chat backends",
+        "Scale on in-flight requests rather than CPU for LLM-bound services.",
+    ),
+    (
+        "mock/caching.md",
+        "Caching answers",
+        "Cache retrieval results per normalised query to cut tail latency.",
+    ),
+    (
+        "mock/load-testing.md",
+        "Load testing chatbots",
+        "Ramp virtual users gradually and watch p95 per phase.",
+    ),
 ];
 
 fn fnv1a(text: &str) -> u64 {

@@ -1,0 +1,274 @@
+//! Health, liveness, metrics, stats and the OpenAPI document.
+
+use backend::testing::spawn_app;
+use reqwest::StatusCode;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_reports_the_test_environment_and_a_working_database() {
+    let app = app().await;
+    for path in ["/api/health", "/health"] {
+        let (s, v) = json_of(
+            client()
+                .get(format!("{}{path}", app.base_url))
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK);
+        assert_eq!(v["status"], "ok");
+        assert_eq!(v["message"], "API is healthy");
+        assert_eq!(v["app_env"], "test");
+        assert_eq!(v["environment"], "test");
+        assert_eq!(v["database"], "ok");
+        assert!(v["version"].is_string());
+    }
+}
+
+#[tokio::test]
+async fn health_is_degraded_when_the_database_is_unreachable_but_liveness_holds() {
+    // Nothing listens on port 1 of loopback: every connection is refused.
+    let app = spawn_app(&[
+        ("RUN_MIGRATIONS", "false"),
+        ("DATABASE_URL", "postgres://postgres@127.0.0.1:1/none"),
+        ("DB_ACQUIRE_TIMEOUT_MS", "500"),
+    ])
+    .await
+    .unwrap();
+    let started = std::time::Instant::now();
+    let (s, v) = json_of(
+        client()
+            .get(format!("{}/api/health", app.base_url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["status"], "degraded");
+    assert_eq!(v["app_env"], "test");
+    assert!(
+        started.elapsed().as_secs() < 3,
+        "degraded must be answered quickly"
+    );
+
+    let (s, v) = json_of(
+        client()
+            .get(format!("{}/api/health/live", app.base_url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["status"], "ok");
+
+    // A data route answers 503 with the error shape, not a hang or a 500.
+    let (s, v) = post_json(
+        &app,
+        "/api/auth/login-json",
+        serde_json::json!({"username": "a", "password": "bbbbbbbb"}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["code"], "database_unavailable");
+}
+
+#[tokio::test]
+async fn metrics_use_the_original_names_with_route_templates() {
+    let app = app().await;
+    let who = user(&app, "metrics_user").await;
+    let sid = create_session(&app, &who, "m").await;
+    bearer(
+        &app,
+        &who,
+        reqwest::Method::GET,
+        &format!("/api/chat/sessions/{sid}"),
+        None,
+    )
+    .await;
+    let text = client()
+        .get(format!("{}/api/metrics", app.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for needle in [
+        r#"chatbot_http_requests_total{method="POST",path="/api/auth/login-json",status_code="200"} 1"#,
+        r#"chatbot_http_requests_total{method="GET",path="/api/chat/sessions/{session_id}",status_code="200"} 1"#,
+        "chatbot_http_request_latency_seconds_bucket",
+        "chatbot_db_pool_size",
+        "chatbot_db_pool_checked_out",
+        "chatbot_db_pool_checked_in",
+        "chatbot_db_pool_usage_ratio",
+        "chatbot_password_hash_queue_depth",
+    ] {
+        assert!(text.contains(needle), "missing {needle} in:\n{text}");
+    }
+    let (s, v) = json_of(
+        client()
+            .get(format!("{}/api/metrics/db-pool", app.base_url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["max_size"], app.config.db_pool_size);
+}
+
+#[tokio::test]
+async fn stats_count_rows_and_provider_calls() {
+    let app = app().await;
+    let who = user(&app, "stats_user").await;
+    let (s, _) = bearer(
+        &app,
+        &who,
+        reqwest::Method::POST,
+        "/api/chat/chat",
+        Some(serde_json::json!({"content": "hi"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, v) = json_of(
+        client()
+            .get(format!("{}/api/stats", app.base_url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["users"], 1);
+    assert_eq!(v["sessions"], 1);
+    assert_eq!(v["messages"], 2);
+    assert_eq!(v["provider"]["calls"], 1);
+    assert_eq!(v["provider"]["errors"], 0);
+}
+
+#[tokio::test]
+async fn openapi_documents_every_route() {
+    let app = app().await;
+    let (s, v) = json_of(
+        client()
+            .get(format!("{}/api/openapi.json", app.base_url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["openapi"], "3.1.0");
+    let routes = [
+        ("/api/health", "get"),
+        ("/health", "get"),
+        ("/api/health/live", "get"),
+        ("/livez", "get"),
+        ("/api/metrics", "get"),
+        ("/metrics", "get"),
+        ("/api/metrics/db-pool", "get"),
+        ("/api/stats", "get"),
+        ("/stats", "get"),
+        ("/api/openapi.json", "get"),
+        ("/api/auth/register", "post"),
+        ("/api/auth/login-json", "post"),
+        ("/api/auth/login", "post"),
+        ("/api/auth/token", "post"),
+        ("/api/auth/logout", "post"),
+        ("/api/auth/me", "get"),
+        ("/api/chat/sessions", "post"),
+        ("/api/chat/sessions", "get"),
+        ("/api/chat/sessions/{session_id}", "get"),
+        ("/api/chat/sessions/{session_id}", "delete"),
+        ("/api/chat/sessions/{session_id}/messages", "post"),
+        ("/api/chat/chat", "post"),
+        ("/api/chat/feedback", "post"),
+        ("/api/chat/messages/{message_id}/sources", "get"),
+    ];
+    for (path, method) in routes {
+        assert!(
+            v["paths"][path][method].is_object(),
+            "{method} {path} undocumented"
+        );
+        // ...and the route really exists (anything but a 404/405 from the router).
+        let probe = path
+            .replace("{session_id}", "1")
+            .replace("{message_id}", "1");
+        let r = client()
+            .request(
+                method.to_uppercase().parse().unwrap(),
+                format!("{}{probe}", app.base_url),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(
+            r.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method} {path}"
+        );
+        if r.status() == StatusCode::NOT_FOUND {
+            let (_, body) = json_of(r).await;
+            assert_ne!(body["code"], "not_found", "{method} {path}: no such route");
+        }
+    }
+    let mut refs = Vec::new();
+    collect_refs(&v, &mut refs);
+    for r in refs {
+        let name = r.trim_start_matches("#/components/schemas/");
+        assert!(
+            v["components"]["schemas"][name].is_object(),
+            "dangling $ref {r}"
+        );
+    }
+}
+
+fn collect_refs(v: &serde_json::Value, out: &mut Vec<String>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                if k == "$ref" {
+                    out.push(x.as_str().unwrap().to_owned());
+                } else {
+                    collect_refs(x, out);
+                }
+            }
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| collect_refs(x, out)),
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn request_ids_are_echoed_when_valid_and_made_otherwise() {
+    let app = app().await;
+    let r = client()
+        .get(format!("{}/api/health/live", app.base_url))
+        .header("x-request-id", "trace-abc-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "trace-abc-123");
+    let r = client()
+        .get(format!("{}/api/health/live", app.base_url))
+        .header("x-request-id", "has spaces")
+        .send()
+        .await
+        .unwrap();
+    let made = r.headers()["x-request-id"].to_str().unwrap();
+    assert_ne!(made, "has spaces");
+    assert_eq!(made.len(), 36, "a UUID: {made}");
+    let r = client()
+        .get(format!("{}/nope", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    assert!(
+        r.headers().contains_key("x-request-id"),
+        "errors carry an id too"
+    );
+}

@@ -1,0 +1,194 @@
+//! A typed client for the tests, and providers that fail or record on cue.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use backend::llm::{Completion, CompletionRequest, LlmProvider, ProviderError};
+use backend::testing::{spawn_app, spawn_app_with, TestApp};
+use backend::Overrides;
+use reqwest::{Client, Response, StatusCode};
+use serde_json::{json, Value};
+
+pub const PASSWORD: &str = "correct-horse-battery";
+
+pub fn client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+pub async fn app() -> TestApp {
+    spawn_app(&[]).await.expect("spawn app")
+}
+
+pub async fn app_with(env: &[(&str, &str)]) -> TestApp {
+    spawn_app(env).await.expect("spawn app")
+}
+
+pub async fn app_with_provider(env: &[(&str, &str)], llm: Arc<dyn LlmProvider>) -> TestApp {
+    spawn_app_with(
+        env,
+        Overrides {
+            llm: Some(llm),
+            ..Overrides::default()
+        },
+    )
+    .await
+    .expect("spawn app")
+}
+
+/// A logged-in user: the bearer token, the cookie and the CSRF token.
+#[derive(Clone, Debug)]
+pub struct Login {
+    pub user_id: i64,
+    pub token: String,
+    pub csrf: String,
+    pub cookie: String,
+}
+
+pub async fn json_of(r: Response) -> (StatusCode, Value) {
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    let v = serde_json::from_str(&text)
+        .unwrap_or_else(|e| panic!("status {status}: body is not JSON ({e}): {text:?}"));
+    (status, v)
+}
+
+pub async fn post_json(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
+    json_of(
+        client()
+            .post(format!("{}{path}", app.base_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+pub async fn register(app: &TestApp, username: &str) -> i64 {
+    let (s, v) = post_json(
+        app,
+        "/api/auth/register",
+        json!({"username": username, "password": PASSWORD}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+pub async fn login(app: &TestApp, username: &str) -> Login {
+    let r = client()
+        .post(format!("{}/api/auth/login-json", app.base_url))
+        .json(&json!({"username": username, "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r
+        .headers()
+        .get("set-cookie")
+        .expect("login sets a cookie")
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let (s, v) = json_of(r).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    Login {
+        user_id: v["user_id"].as_i64().unwrap(),
+        token: v["access_token"].as_str().unwrap().to_owned(),
+        csrf: v["csrf_token"].as_str().unwrap().to_owned(),
+        cookie,
+    }
+}
+
+pub async fn user(app: &TestApp, username: &str) -> Login {
+    register(app, username).await;
+    login(app, username).await
+}
+
+/// Bearer-authenticated requests.
+pub async fn bearer(
+    app: &TestApp,
+    who: &Login,
+    method: reqwest::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (StatusCode, Value) {
+    let mut rb = client()
+        .request(method, format!("{}{path}", app.base_url))
+        .bearer_auth(&who.token);
+    if let Some(b) = body {
+        rb = rb.json(&b);
+    }
+    json_of(rb.send().await.unwrap()).await
+}
+
+pub async fn create_session(app: &TestApp, who: &Login, title: &str) -> i64 {
+    let (s, v) = bearer(
+        app,
+        who,
+        reqwest::Method::POST,
+        "/api/chat/sessions",
+        Some(json!({"title": title})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    v["id"].as_i64().unwrap()
+}
+
+pub async fn count(app: &TestApp, table: &str) -> i64 {
+    count_in(&app.pool, table).await
+}
+
+pub async fn count_in(pool: &sqlx::PgPool, table: &str) -> i64 {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+/// A provider that sleeps, records each prompt's length, and fails on cue.
+pub struct ScriptedLlm {
+    pub delay: Duration,
+    pub fail_with: Option<ProviderError>,
+    pub calls: AtomicUsize,
+    pub prompt_lengths: Mutex<Vec<usize>>,
+}
+
+impl ScriptedLlm {
+    pub fn new(delay: Duration, fail_with: Option<ProviderError>) -> Arc<Self> {
+        Arc::new(Self {
+            delay,
+            fail_with,
+            calls: AtomicUsize::new(0),
+            prompt_lengths: Mutex::new(Vec::new()),
+        })
+    }
+}
+
+#[async_trait]
+impl LlmProvider for ScriptedLlm {
+    fn name(&self) -> &'static str {
+        "scripted"
+    }
+    async fn complete(&self, req: CompletionRequest) -> Result<Completion, ProviderError> {
+        self.calls.fetch_add(1, Ordering::SeqCst);
+        self.prompt_lengths.lock().unwrap().push(req.messages.len());
+        tokio::time::sleep(self.delay).await;
+        if let Some(e) = &self.fail_with {
+            return Err(e.clone());
+        }
+        Ok(Completion {
+            content: format!("reply to {}", req.messages.last().unwrap().content),
+            model: "scripted".into(),
+            prompt_tokens: 3,
+            completion_tokens: 3,
+        })
+    }
+}

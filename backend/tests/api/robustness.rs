@@ -1,0 +1,133 @@
+//! Malformed requests: every rejection is a JSON error with the right 4xx.
+
+use reqwest::StatusCode;
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn malformed_requests_get_json_errors_with_the_right_status() {
+    let app = app_with(&[("MAX_BODY_BYTES", "1024")]).await;
+    let who = user(&app, "fuzz").await;
+    let url = |p: &str| format!("{}{p}", app.base_url);
+    let c = client();
+    let cases = vec![
+        (
+            "no content type",
+            c.post(url("/api/auth/register"))
+                .body(r#"{"username":"a"}"#),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "text content type",
+            c.post(url("/api/auth/login-json"))
+                .header("content-type", "text/plain")
+                .body("{}"),
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            "broken JSON",
+            c.post(url("/api/auth/login-json"))
+                .header("content-type", "application/json")
+                .body("{\"username\":"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        (
+            "JSON array",
+            c.post(url("/api/auth/login-json")).json(&json!([1, 2])),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        (
+            "empty body",
+            c.post(url("/api/auth/login-json"))
+                .header("content-type", "application/json"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        (
+            "oversized body",
+            c.post(url("/api/auth/register"))
+                .json(&json!({"username": "x".repeat(4096), "password": "p"})),
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+        (
+            "unknown route",
+            c.get(url("/api/nope")),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "wrong method",
+            c.put(url("/api/auth/register")),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+        (
+            "no token",
+            c.post(url("/api/chat/chat"))
+                .json(&json!({"content": "hi"})),
+            StatusCode::UNAUTHORIZED,
+            "not_authenticated",
+        ),
+        (
+            "bad path id",
+            c.delete(url("/api/chat/sessions/-"))
+                .bearer_auth(&who.token),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        (
+            "bad JSON on a chat turn",
+            c.post(url("/api/chat/chat"))
+                .bearer_auth(&who.token)
+                .header("content-type", "application/json")
+                .body("nope"),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+        (
+            "form fields missing",
+            c.post(url("/api/auth/token")).form(&[("username", "x")]),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation_error",
+        ),
+    ];
+    for (name, rb, status, code) in cases {
+        let r = rb.send().await.unwrap();
+        assert!(
+            r.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json"),
+            "{name}: not JSON"
+        );
+        let (s, v) = json_of(r).await;
+        assert_eq!(s, status, "{name}: {v}");
+        assert_eq!(v["code"], code, "{name}: {v}");
+        assert!(
+            v["detail"].is_string() || v["detail"].is_array(),
+            "{name}: {v}"
+        );
+    }
+    assert_eq!(
+        count(&app, "users").await,
+        1,
+        "nothing stored by bad requests"
+    );
+}
+
+#[tokio::test]
+async fn a_missing_field_names_itself_in_loc() {
+    let app = app().await;
+    let (s, v) = post_json(&app, "/api/auth/login-json", json!({"username": "a"})).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        v["detail"][0],
+        json!({"loc": ["body", "password"], "msg": "Field required", "type": "missing"})
+    );
+}
