@@ -228,6 +228,18 @@ fn available_cores() -> usize {
         .unwrap_or(2)
 }
 
+/// The `ARGON2_*` parameters alone (the seed tool hashes like the backend
+/// without needing the rest of its configuration).
+pub fn argon2_from_source(src: &dyn Source) -> Result<Argon2Params, ConfigError> {
+    let r = Reader(src);
+    let d = Argon2Params::default();
+    Ok(Argon2Params {
+        memory_kib: r.positive(&["ARGON2_MEMORY_KIB"], d.memory_kib)?,
+        iterations: r.positive(&["ARGON2_ITERATIONS"], d.iterations)?,
+        parallelism: r.positive(&["ARGON2_PARALLELISM"], d.parallelism)?,
+    })
+}
+
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_source(&ProcessEnv)
@@ -371,11 +383,7 @@ impl Config {
             auth_cookie_samesite: samesite,
             csrf_enforce: r.bool("CSRF_ENFORCE", true)?,
             hash_concurrency: r.positive(&["HASH_CONCURRENCY"], available_cores())?,
-            argon2: Argon2Params {
-                memory_kib: r.positive(&["ARGON2_MEMORY_KIB"], 19 * 1024u32)?,
-                iterations: r.positive(&["ARGON2_ITERATIONS"], 2u32)?,
-                parallelism: r.positive(&["ARGON2_PARALLELISM"], 1u32)?,
-            },
+            argon2: argon2_from_source(src)?,
             chat_history_max_messages: r.parse(&["CHAT_HISTORY_MAX_MESSAGES"], 40u32)?,
             llm_provider,
             retriever,

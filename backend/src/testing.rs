@@ -33,13 +33,19 @@ fn server_url() -> anyhow::Result<String> {
     }
 }
 
-/// Creates an empty database and returns its URL.
+/// Creates an empty database and returns its URL. Its name says `test`, as
+/// the seed tool's guard expects of a test database.
 pub async fn fresh_database() -> anyhow::Result<String> {
+    fresh_database_named("chatbench_test").await
+}
+
+/// Creates an empty database named `{prefix}_{random}` and returns its URL.
+pub async fn fresh_database_named(prefix: &str) -> anyhow::Result<String> {
     let admin = server_url()?;
     let mut conn = PgConnection::connect(&admin)
         .await
         .with_context(|| "connecting to the test server")?;
-    let name = format!("cbt_{}", uuid::Uuid::new_v4().simple());
+    let name = format!("{prefix}_{}", uuid::Uuid::new_v4().simple());
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .await

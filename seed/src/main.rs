@@ -1,1 +1,134 @@
-fn main() {}
+//! `seed`: idempotent seeding of chatbench's load-test accounts.
+//!
+//! Exit codes: 0 done; 1 failed; 2 bad arguments or users file; 3 refused
+//! (not a test environment); 4 API mode found users whose password differs.
+//! It reads no `.env` file: its target comes from flags and the environment
+//! only, so a stray file cannot point it at another database.
+
+mod api_mode;
+mod db_mode;
+mod fixture;
+mod report;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+use backend::auth::password::PasswordHasher;
+use backend::config::{argon2_from_source, ProcessEnv};
+use clap::Parser;
+
+/// Seed the accounts of a users file (`{"users": [{"username","password"}]}`)
+/// into a test database, or through a test backend's API. Safe to re-run and
+/// to run concurrently: existing users are left alone, changed passwords are
+/// applied (database mode).
+#[derive(Parser)]
+#[command(name = "seed", version)]
+struct Args {
+    /// The users fixture.
+    #[arg(long, default_value = "load-tests/users.json")]
+    users_file: PathBuf,
+    /// Seed straight into this database (hashing here, on all cores).
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Seed through a running backend's API instead (e.g. http://127.0.0.1:8000).
+    #[arg(long, env = "BASE_URL", conflicts_with = "database_url")]
+    base_url: Option<String>,
+    /// Seed a backend or database that is not a test environment.
+    #[arg(long)]
+    allow_non_test: bool,
+    /// Users seeded at once (default: 2 per core in database mode, 8 in API mode).
+    #[arg(long)]
+    concurrency: Option<usize>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("seed: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(args))
+}
+
+async fn run(args: Args) -> ExitCode {
+    let users = match fixture::load(&args.users_file) {
+        Ok(u) => u,
+        Err(e) => {
+            eprintln!("seed: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let started = Instant::now();
+    let (target, result) = match (&args.base_url, &args.database_url) {
+        (Some(base), _) => (
+            format!("API {base}"),
+            api_mode::run(
+                base,
+                &users,
+                args.concurrency.unwrap_or(8),
+                args.allow_non_test,
+            )
+            .await,
+        ),
+        (None, Some(url)) => {
+            let hasher = match argon2_from_source(&ProcessEnv)
+                .map_err(anyhow::Error::from)
+                .and_then(|p| PasswordHasher::new(p, cores))
+            {
+                Ok(h) => h,
+                Err(e) => {
+                    eprintln!("seed: {e:#}");
+                    return ExitCode::from(2);
+                }
+            };
+            (
+                "database".to_owned(),
+                db_mode::run(
+                    url,
+                    &users,
+                    hasher,
+                    args.concurrency.unwrap_or(2 * cores),
+                    args.allow_non_test,
+                )
+                .await,
+            )
+        }
+        (None, None) => {
+            eprintln!("seed: say where to seed: set DATABASE_URL (or --database-url), or --base-url for API mode");
+            return ExitCode::from(2);
+        }
+    };
+    match result {
+        Ok(report) => {
+            println!(
+                "seed: {} users from {} into {target}: {report} in {:.1} s",
+                users.len(),
+                args.users_file.display(),
+                started.elapsed().as_secs_f64()
+            );
+            if report.stale > 0 {
+                eprintln!(
+                    "seed: {} users exist with another password; the API cannot change passwords, \
+                     seed in database mode (DATABASE_URL) to apply them",
+                    report.stale
+                );
+                return ExitCode::from(4);
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            eprintln!("seed: {msg}");
+            if msg.contains("refusing to seed") {
+                ExitCode::from(3)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}
