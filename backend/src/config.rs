@@ -128,6 +128,8 @@ pub struct Config {
     pub auth_cookie_samesite: SameSite,
     pub csrf_enforce: bool,
     pub hash_concurrency: usize,
+    /// Niceness of the hashing threads (0 = same priority as the rest).
+    pub hash_thread_nice: i32,
     pub argon2: Argon2Params,
     pub chat_history_max_messages: u32,
     pub llm_provider: LlmProviderKind,
@@ -383,6 +385,16 @@ impl Config {
             auth_cookie_samesite: samesite,
             csrf_enforce: r.bool("CSRF_ENFORCE", true)?,
             hash_concurrency: r.positive(&["HASH_CONCURRENCY"], available_cores())?,
+            hash_thread_nice: {
+                let n: i32 = r.parse(&["HASH_THREAD_NICE"], 10)?;
+                if !(0..=19).contains(&n) {
+                    return Err(ConfigError::new(
+                        "HASH_THREAD_NICE",
+                        "must be between 0 and 19",
+                    ));
+                }
+                n
+            },
             argon2: argon2_from_source(src)?,
             chat_history_max_messages: r.parse(&["CHAT_HISTORY_MAX_MESSAGES"], 40u32)?,
             llm_provider,

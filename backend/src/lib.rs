@@ -134,7 +134,11 @@ impl Application {
             },
         };
         let state = AppState::new(Inner {
-            hasher: PasswordHasher::new(config.argon2, config.hash_concurrency)?,
+            hasher: PasswordHasher::with_nice(
+                config.argon2,
+                config.hash_concurrency,
+                config.hash_thread_nice,
+            )?,
             tokens: TokenService::new(config.secret_key.expose(), config.access_token_ttl),
             metrics: Metrics::new().context("registering metrics")?,
             limits: Limiters::new(&config.rate_limits),

@@ -14,7 +14,7 @@ use std::time::Instant;
 use serde_json::json;
 
 use crate::auth::CurrentUser;
-use crate::db::messages::{self, Message, NewMessage};
+use crate::db::messages::{self, HistoryItem, Message, NewMessage, TurnTarget};
 use crate::db::sessions;
 use crate::error::{ApiError, ApiResult};
 use crate::llm::{Completion, CompletionRequest, PromptMessage, ProviderError, Role};
@@ -53,6 +53,17 @@ pub fn validate_content(content: &str) -> ApiResult<()> {
     Ok(())
 }
 
+fn session_not_found() -> ApiError {
+    ApiError::not_found("session_not_found", "Chat session not found")
+}
+
+fn session_forbidden() -> ApiError {
+    ApiError::forbidden(
+        "session_forbidden",
+        "Not allowed to access this chat session",
+    )
+}
+
 /// Loads a session for `user`: 404 when missing, 403 when someone else's.
 pub async fn owned_session(
     conn: &mut sqlx::PgConnection,
@@ -61,12 +72,9 @@ pub async fn owned_session(
 ) -> ApiResult<sessions::Session> {
     let s = sessions::get(conn, id)
         .await?
-        .ok_or_else(|| ApiError::not_found("session_not_found", "Chat session not found"))?;
+        .ok_or_else(session_not_found)?;
     if s.user_id != user.id {
-        return Err(ApiError::forbidden(
-            "session_forbidden",
-            "Not allowed to access this chat session",
-        ));
+        return Err(session_forbidden());
     }
     Ok(s)
 }
@@ -89,7 +97,7 @@ fn title_from(content: &str) -> String {
     title
 }
 
-fn build_prompt(history: &[Message], sources: &[Source], content: &str) -> Vec<PromptMessage> {
+fn build_prompt(history: &[HistoryItem], sources: &[Source], content: &str) -> Vec<PromptMessage> {
     let mut system = SYSTEM_PROMPT.to_owned();
     for (i, s) in sources.iter().enumerate() {
         system.push_str(&format!("\n[{}] {}: {}", i + 1, s.title, s.snippet));
@@ -168,8 +176,14 @@ pub async fn run(
     let history = match session_id {
         Some(id) => {
             let mut conn = state.pool.acquire().await?;
-            owned_session(&mut conn, user, id).await?;
-            messages::history(&mut conn, id, state.config.chat_history_max_messages).await?
+            let (owner, history) =
+                messages::turn_context(&mut conn, id, state.config.chat_history_max_messages)
+                    .await?
+                    .ok_or_else(session_not_found)?;
+            if owner != user.id {
+                return Err(session_forbidden());
+            }
+            history
         }
         None => Vec::new(),
     };
@@ -201,39 +215,8 @@ pub async fn run(
     .await?;
     let latency_ms = started.elapsed().as_millis();
 
-    let mut tx = state.pool.begin().await?;
-    let (session_id, first_seq) = match session_id {
-        Some(id) => {
-            let seq = sessions::reserve_seqs(&mut tx, id, 2)
-                .await?
-                .ok_or_else(|| {
-                    ApiError::not_found(
-                        "session_not_found",
-                        "Chat session was deleted during the turn",
-                    )
-                })?;
-            (id, seq)
-        }
-        None => {
-            let s = sessions::create_with_seqs(&mut tx, user.id, &title_from(&content), 2).await?;
-            (s.id, 0)
-        }
-    };
     let prompt_tokens = i32::try_from(completion.prompt_tokens).unwrap_or(i32::MAX);
     let completion_tokens = i32::try_from(completion.completion_tokens).unwrap_or(i32::MAX);
-    let user_message = messages::insert(
-        &mut tx,
-        session_id,
-        first_seq,
-        &NewMessage {
-            role: "user",
-            content: &content,
-            prompt_tokens: Some(prompt_tokens),
-            completion_tokens: None,
-            metadata: json!({}),
-        },
-    )
-    .await?;
     let mut metadata = json!({
         "sources": sources,
         "model": completion.model,
@@ -249,20 +232,40 @@ pub async fn run(
     if let Some(err) = retrieval_error {
         metadata["retrieval_error"] = json!(err);
     }
-    let assistant_message = messages::insert(
-        &mut tx,
-        session_id,
-        first_seq + 1,
+    let title = title_from(&content);
+    let target = match session_id {
+        Some(id) => TurnTarget::Existing(id),
+        None => TurnTarget::New {
+            user_id: user.id,
+            title: &title,
+        },
+    };
+    let mut conn = state.pool.acquire().await?;
+    let (user_message, assistant_message) = messages::write_turn(
+        &mut conn,
+        target,
         &NewMessage {
-            role: "assistant",
+            content: &content,
+            prompt_tokens: Some(prompt_tokens),
+            completion_tokens: None,
+            metadata: json!({}),
+        },
+        &NewMessage {
             content: &completion.content,
             prompt_tokens: Some(prompt_tokens),
             completion_tokens: Some(completion_tokens),
             metadata,
         },
     )
-    .await?;
-    tx.commit().await?;
+    .await?
+    .ok_or_else(|| {
+        ApiError::not_found(
+            "session_not_found",
+            "Chat session was deleted during the turn",
+        )
+    })?;
+    drop(conn);
+    let session_id = user_message.session_id;
     Ok(TurnOutcome {
         session_id,
         user_message,

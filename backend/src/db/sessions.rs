@@ -64,37 +64,3 @@ pub async fn delete(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
         .await
         .map(|r| r.rows_affected() > 0)
 }
-
-/// Reserves `n` consecutive message numbers in a session, taking its row lock
-/// until the transaction ends. `None` when the session no longer exists.
-pub async fn reserve_seqs(
-    tx: &mut PgConnection,
-    id: i64,
-    n: i32,
-) -> Result<Option<i32>, sqlx::Error> {
-    sqlx::query_scalar(
-        "UPDATE chat_sessions SET next_seq = next_seq + $2, updated_at = now()
-         WHERE id = $1 RETURNING next_seq - $2",
-    )
-    .bind(id)
-    .bind(n)
-    .fetch_optional(tx)
-    .await
-}
-
-/// Creates a session whose first `n` message numbers are already taken.
-pub async fn create_with_seqs(
-    tx: &mut PgConnection,
-    user_id: i64,
-    title: &str,
-    n: i32,
-) -> Result<Session, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "INSERT INTO chat_sessions (user_id, title, next_seq) VALUES ($1, $2, $3) RETURNING {COLUMNS}"
-    ))
-    .bind(user_id)
-    .bind(title)
-    .bind(n)
-    .fetch_one(tx)
-    .await
-}

@@ -177,12 +177,14 @@ impl LlmProvider for MockLlm {
             });
         }
         // A failing call still costs time, as a real one does.
-        tokio::time::sleep(if fail {
+        let delay = if fail {
             schedule.ttft
         } else {
             schedule.total()
-        })
-        .await;
+        };
+        if !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
         if fail {
             return Err(ProviderError::Upstream(
                 "injected mock failure (MOCK_LLM_ERROR_RATE)".into(),

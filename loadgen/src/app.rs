@@ -1,0 +1,224 @@
+//! Runs a resolved plan: guard, engine, live view, thresholds, summary,
+//! exports, exit code. Tests call [`run`] and [`hit`] directly to get the
+//! [`Report`] (with the merged aggregate) without printing anything.
+
+use crate::cli::Command;
+use crate::engine::{self, Schedule};
+use crate::exit::{ExitCode, Failure};
+use crate::guard::{self, Verdict};
+use crate::hit::Hit;
+use crate::journey::Journey;
+use crate::live::Live;
+use crate::plan::{self, Env, HitPlan, Output, RunPlan};
+use crate::report::{AbortReason, Mode, Report};
+use crate::scheduler::{self, Stage};
+use crate::stats::Collector;
+use crate::threshold;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// Runs a parsed command to its exit code.
+pub async fn execute(command: Command, env: Env) -> Result<ExitCode, Failure> {
+    match command {
+        Command::Run(args) => {
+            let plan = plan::resolve_run(&args, &env)?;
+            if plan.output.dry_run {
+                print!("{}", plan.describe());
+                return Ok(ExitCode::Ok);
+            }
+            let output = plan.output.clone();
+            let report = run(plan).await?;
+            finish(&report, &output)
+        }
+        Command::Hit(args) => {
+            let plan = plan::resolve_hit(&args, &env)?;
+            if plan.output.dry_run {
+                print!("{}", plan.describe());
+                return Ok(ExitCode::Ok);
+            }
+            let output = plan.output.clone();
+            let report = hit(plan).await;
+            finish(&report, &output)
+        }
+    }
+}
+
+fn finish(report: &Report, output: &Output) -> Result<ExitCode, Failure> {
+    let text = crate::summary::render(report);
+    print!("{text}");
+    if let Some(dir) = &output.out {
+        let path = crate::export::write(dir, report, &text)
+            .map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?;
+        eprintln!("loadgen: wrote {}", path.display());
+    }
+    Ok(report.exit_code())
+}
+
+fn guard_timeout(request_timeout: Duration) -> Duration {
+    request_timeout.min(Duration::from_secs(10))
+}
+
+/// Runs the guard, then the journey; returns the report (nothing printed
+/// but the live view and guard warnings on stderr).
+pub async fn run(plan: RunPlan) -> Result<Report, Failure> {
+    let health = plan.journey.paths.health.clone();
+    let gt = guard_timeout(plan.journey.timeout);
+    match guard::check(Arc::clone(&plan.target), &health, gt).await {
+        Verdict::Test => {}
+        Verdict::Unreachable(why) => return Err(Failure::Unreachable(why)),
+        Verdict::NotTest(why) if plan.allow_non_test => {
+            eprintln!("loadgen: warning: {why}; going ahead because the guard was overridden");
+        }
+        Verdict::NotTest(why) => return Err(Failure::GuardRefused(guard::refusal(&why))),
+    }
+    if let Some(note) = plan.shared_accounts_note() {
+        eprintln!("loadgen: note: {note}");
+    }
+    let (abort_tx, abort_rx) = watch::channel(false);
+    let abort_tx = Arc::new(abort_tx);
+    let reason: Arc<Mutex<Option<AbortReason>>> = Arc::new(Mutex::new(None));
+    let mut side_tasks = vec![interrupt_task(Arc::clone(&abort_tx), Arc::clone(&reason))];
+    if !plan.allow_non_test {
+        let (target, tx, why) = (
+            Arc::clone(&plan.target),
+            Arc::clone(&abort_tx),
+            Arc::clone(&reason),
+        );
+        let every = plan.guard_interval;
+        side_tasks.push(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            loop {
+                ticker.tick().await;
+                match guard::check(Arc::clone(&target), &health, gt).await {
+                    Verdict::Test => {}
+                    Verdict::NotTest(seen) => {
+                        eprintln!("\nloadgen: guard re-check refused the target, aborting: {seen}");
+                        *why.lock().unwrap_or_else(PoisonError::into_inner) =
+                            Some(AbortReason::Guard(seen));
+                        tx.send_replace(true);
+                        break;
+                    }
+                    // Under load a health probe may time out; that is a
+                    // finding of the test, not a reason to stop it.
+                    Verdict::Unreachable(seen) => {
+                        eprintln!("\nloadgen: guard re-check: {seen}; continuing")
+                    }
+                }
+            }
+        }));
+    }
+    let workload = Arc::new(Journey::new(
+        Arc::clone(&plan.target),
+        plan.journey.clone(),
+        plan.seed,
+    ));
+    let mut report = drive(
+        workload,
+        &plan.schedule,
+        plan.output.live,
+        abort_rx,
+        Mode::Run,
+    )
+    .await;
+    for t in side_tasks {
+        t.abort();
+    }
+    report.aborted = reason.lock().unwrap_or_else(PoisonError::into_inner).take();
+    report.target = plan.target.display();
+    report.profile = Some(plan.profile.clone());
+    report.latency_profile = Some(plan.latency_profile);
+    report.seed = Some(plan.seed);
+    report.verdicts = plan
+        .thresholds
+        .iter()
+        .map(|t| threshold::evaluate(t, &report.aggregate, report.duration))
+        .collect();
+    report.skipped_thresholds = plan.skipped_thresholds.clone();
+    Ok(report)
+}
+
+fn interrupt_task(
+    tx: Arc<watch::Sender<bool>>,
+    reason: Arc<Mutex<Option<AbortReason>>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            reason
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get_or_insert(AbortReason::Interrupted);
+            tx.send_replace(true);
+        }
+    })
+}
+
+/// Runs `hit`; returns the report.
+pub async fn hit(plan: HitPlan) -> Report {
+    let schedule = Schedule {
+        start_vus: plan.connections,
+        stages: vec![Stage {
+            duration: plan.duration,
+            target: plan.connections,
+        }],
+        graceful_ramp_down: Duration::ZERO,
+        // At the deadline in-flight requests are dropped (as wrk and oha).
+        graceful_stop: Duration::ZERO,
+        // With -n, the last requests are waited for so the count is exact.
+        drain: plan.timeout + Duration::from_secs(1),
+    };
+    let (abort_tx, abort_rx) = watch::channel(false);
+    let reason = Arc::new(Mutex::new(None));
+    let interrupt = interrupt_task(Arc::new(abort_tx), Arc::clone(&reason));
+    let workload = Arc::new(Hit::new(
+        Arc::clone(&plan.target),
+        plan.path.clone(),
+        plan.timeout,
+        plan.requests,
+        plan.rate,
+        plan.connections,
+    ));
+    let mut report = drive(workload, &schedule, plan.output.live, abort_rx, Mode::Hit).await;
+    interrupt.abort();
+    report.aborted = reason.lock().unwrap_or_else(PoisonError::into_inner).take();
+    report.target = plan.url.clone();
+    report.verdicts = plan
+        .thresholds
+        .iter()
+        .map(|t| threshold::evaluate(t, &report.aggregate, report.duration))
+        .collect();
+    report
+}
+
+async fn drive<W: engine::Workload>(
+    workload: Arc<W>,
+    schedule: &Schedule,
+    live: crate::live::LiveMode,
+    abort: watch::Receiver<bool>,
+    mode: Mode,
+) -> Report {
+    let collector = Collector::per_core();
+    let view = Live::start(live, collector.clone(), schedule.clone());
+    let started_at = chrono::Utc::now();
+    let t0 = tokio::time::Instant::now();
+    let ended = engine::run(workload, schedule, &collector, abort).await;
+    let duration = t0.elapsed();
+    view.finish();
+    Report {
+        mode,
+        target: String::new(),
+        profile: None,
+        latency_profile: None,
+        seed: None,
+        started_at,
+        finished_at: chrono::Utc::now(),
+        duration,
+        aggregate: collector.snapshot(),
+        vus_max_planned: scheduler::max_vus(schedule.start_vus, &schedule.stages),
+        vus_max: collector.gauges.max(),
+        verdicts: Vec::new(),
+        skipped_thresholds: Vec::new(),
+        ended,
+        aborted: None,
+    }
+}

@@ -1,0 +1,221 @@
+//! The command line: `loadgen run` (a profile against a chatbot backend) and
+//! `loadgen hit` (one URL, like wrk or oha). Parsing only; [`crate::plan`]
+//! turns the arguments into a plan and [`crate::app`] runs it.
+
+use crate::exit::{ExitCode, Failure};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+
+/// Exit codes, shown in `--help`.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0   the run finished and every threshold held
+  99  at least one threshold failed (as k6)
+  2   bad arguments, profile, threshold expression or input file
+  3   the guard refused the target (GET /api/health did not say app_env \"test\")
+  4   the target could not be reached
+  1   any other (internal) error";
+
+/// A load generator for LLM chatbot backends.
+#[derive(Debug, Parser)]
+#[command(name = "loadgen", version, about, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a chat journey profile against a backend (guarded: test backends only).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Run(Box<RunArgs>),
+    /// GET one URL as fast as N connections allow (calibration; no guard, http only).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Hit(HitArgs),
+}
+
+/// `--latency-profile` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencyProfile {
+    /// The backend runs the mock LLM: tight latency thresholds.
+    Mock,
+    /// The backend calls a real model: looser, per-phase thresholds.
+    Live,
+}
+
+/// `--auth` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthArg {
+    /// Cookie plus `X-CSRF-Token` (the original's clients).
+    Cookie,
+    /// `Authorization: Bearer` with the token from the login body.
+    Bearer,
+}
+
+/// Options shared by `run` and `hit`.
+#[derive(Debug, Clone, Args)]
+pub struct CommonArgs {
+    /// Threshold in k6 syntax, repeatable; replaces the profile's thresholds
+    /// with the same metric and selector, e.g.
+    /// 'http_req_duration{phase:auth}: p(95)<500'.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Per-request timeout (connect included).
+    #[arg(long, default_value = "60s", value_name = "DURATION")]
+    pub timeout: String,
+    /// Directory for summary.json (and summary.txt).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Print the resolved plan and exit 0 without sending anything.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// No live progress on stderr (the summary is still printed).
+    #[arg(long, short = 'q')]
+    pub quiet: bool,
+    /// Interval of the plain progress lines when stderr is not a terminal.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub progress_interval: String,
+}
+
+/// `loadgen run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// Backend base URL (http only).
+    #[arg(long, env = "BASE_URL", default_value = "http://127.0.0.1:8000")]
+    pub base_url: String,
+    /// Built-in profile: smoke, ramp, stress, spike, soak (default smoke).
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Profile from a TOML or JSON file (see load-tests/profiles/).
+    #[arg(long, value_name = "FILE")]
+    pub profile_file: Option<PathBuf>,
+    /// Constant VUs (with --duration) instead of a profile's shape.
+    #[arg(long)]
+    pub vus: Option<u32>,
+    /// Length of a constant-VU run, e.g. 45s, 2m.
+    #[arg(long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Ramping stages DURATION:TARGET,..., e.g. 30s:20,1m:50,30s:0.
+    #[arg(long, value_name = "SPEC")]
+    pub stages: Option<String>,
+    /// Grace for in-flight iterations when a stage lowers VUs.
+    #[arg(long, value_name = "DURATION")]
+    pub graceful_ramp_down: Option<String>,
+    /// Grace for in-flight iterations at the end of the run.
+    #[arg(long, value_name = "DURATION")]
+    pub graceful_stop: Option<String>,
+    /// Users fixture {"users":[{"username","password"},...]}.
+    #[arg(long, default_value = crate::users::DEFAULT_USERS_FILE, value_name = "FILE")]
+    pub users_file: PathBuf,
+    /// Prompt corpus, one prompt per line (default load-tests/prompts.txt).
+    #[arg(long, value_name = "FILE")]
+    pub prompts_file: Option<PathBuf>,
+    /// Which latency thresholds apply (K6_LATENCY_PROFILE is honoured too).
+    #[arg(long, env = "LOADGEN_LATENCY_PROFILE", value_enum)]
+    pub latency_profile: Option<LatencyProfile>,
+    /// Journey steps to run: auth,list,session,chat,history,other (or all).
+    #[arg(long, value_name = "TAGS")]
+    pub tags: Option<String>,
+    /// Journey steps to leave out.
+    #[arg(long, value_name = "TAGS")]
+    pub exclude: Option<String>,
+    /// Chat turns per session.
+    #[arg(long)]
+    pub turns: Option<u32>,
+    /// Think time after each iteration.
+    #[arg(long, value_name = "DURATION")]
+    pub think: Option<String>,
+    /// How to authenticate after login.
+    #[arg(long, value_enum)]
+    pub auth: Option<AuthArg>,
+    /// Chance per iteration of one GET to health/stats/metrics (step other).
+    #[arg(long, value_name = "P")]
+    pub other_probability: Option<f64>,
+    /// User type weights, e.g. normal:9,high-volume:1.
+    #[arg(long, value_name = "MIX")]
+    pub user_mix: Option<String>,
+    /// Seed for prompt choice and user types (random when absent; printed).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Load a backend that does not report app_env "test".
+    #[arg(
+        long,
+        env = "LOADGEN_ALLOW_NON_TEST_BACKEND",
+        action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new()
+    )]
+    pub allow_non_test_backend: bool,
+    /// How often the guard is re-checked during the run.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub guard_interval: String,
+    /// Options shared with `hit`.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// `loadgen hit`.
+#[derive(Debug, Clone, Args)]
+pub struct HitArgs {
+    /// The URL to GET (http only).
+    pub url: String,
+    /// Concurrent connections (VUs), each with its own keep-alive connection.
+    #[arg(short = 'c', long, default_value_t = 10)]
+    pub connections: u32,
+    /// How long to run (default 10s unless -n is given).
+    #[arg(short = 'd', long, value_name = "DURATION")]
+    pub duration: Option<String>,
+    /// Total requests to send (the run ends when all are answered).
+    #[arg(short = 'n', long, value_name = "COUNT")]
+    pub requests: Option<u64>,
+    /// Open model: send N requests per second in total (`N` or `N/s`);
+    /// latency counts from each request's scheduled send time.
+    #[arg(long, value_name = "N/s")]
+    pub rate: Option<String>,
+    /// Options shared with `run`.
+    #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// The process entry point: parses, runs, prints errors, returns the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => ExitCode::Usage.code(),
+            };
+        }
+    };
+    let env = crate::plan::Env::from_process();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("loadgen: cannot start the runtime: {e}");
+            return ExitCode::Internal.code();
+        }
+    };
+    let result = runtime.block_on(crate::app::execute(cli.command, env));
+    match result {
+        Ok(code) => code.code(),
+        Err(failure) => {
+            report_failure(&failure);
+            failure.exit_code().code()
+        }
+    }
+}
+
+fn report_failure(failure: &Failure) {
+    match failure {
+        Failure::Internal(e) => eprintln!("loadgen: internal error: {e:#}"),
+        Failure::Usage(m) => eprintln!("loadgen: {m}"),
+        Failure::GuardRefused(m) | Failure::Unreachable(m) => eprintln!("loadgen: {m}"),
+    }
+}

@@ -1,0 +1,136 @@
+//! Human durations as k6 writes them: `45s`, `2m`, `1m30s`, `500ms`, `2h`,
+//! `1.5s`. A bare number is refused: a unit is always required, so `30`
+//! cannot silently mean seconds to one reader and milliseconds to another.
+
+use std::time::Duration;
+
+/// Parses `1h30m`, `2m`, `45s`, `250ms`, `1.5s`, `0s`.
+pub fn parse_duration(input: &str) -> Result<Duration, String> {
+    let s = input.trim();
+    if s.is_empty() {
+        return Err("empty duration".into());
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_len = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .ok_or_else(|| format!("duration {input:?} needs a unit (ms, s, m or h)"))?;
+        if num_len == 0 {
+            return Err(format!("duration {input:?}: expected a number at {rest:?}"));
+        }
+        let (num, after) = rest.split_at(num_len);
+        let value: f64 = num
+            .parse()
+            .map_err(|_| format!("duration {input:?}: {num:?} is not a number"))?;
+        let unit_len = after
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(after.len());
+        let (unit, next) = after.split_at(unit_len);
+        let scale = match unit {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            other => {
+                return Err(format!(
+                    "duration {input:?}: unknown unit {other:?} (use ms, s, m or h)"
+                ))
+            }
+        };
+        total += value * scale;
+        rest = next;
+    }
+    if !total.is_finite() || total > 1e9 {
+        return Err(format!("duration {input:?} is out of range"));
+    }
+    Ok(Duration::from_secs_f64(total))
+}
+
+/// Formats a duration the way it is parsed: `2m30s`, `45s`, `500ms`, `0s`.
+pub fn format_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms == 0 {
+        return "0s".into();
+    }
+    if ms % 1000 != 0 {
+        if ms < 1000 {
+            return format!("{ms}ms");
+        }
+        let secs = format!("{:.3}", d.as_secs_f64());
+        return format!("{}s", secs.trim_end_matches('0'));
+    }
+    let secs = d.as_secs();
+    let (h, m, s) = (secs / 3600, (secs % 3600) / 60, secs % 60);
+    let mut out = String::new();
+    if h > 0 {
+        out.push_str(&format!("{h}h"));
+    }
+    if m > 0 {
+        out.push_str(&format!("{m}m"));
+    }
+    if s > 0 {
+        out.push_str(&format!("{s}s"));
+    }
+    out
+}
+
+/// A duration that (de)serializes as a human string in profile files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl<'de> serde::Deserialize<'de> for HumanDuration {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        parse_duration(&s)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl serde::Serialize for HumanDuration {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&format_duration(self.0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn k6_style_durations_parse_to_the_expected_length() {
+        let cases = [
+            ("45s", 45_000),
+            ("2m", 120_000),
+            ("1m30s", 90_000),
+            ("500ms", 500),
+            ("2h", 7_200_000),
+            ("1.5s", 1_500),
+            ("0s", 0),
+        ];
+        for (text, ms) in cases {
+            assert_eq!(
+                parse_duration(text).unwrap(),
+                Duration::from_millis(ms),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn durations_without_a_known_unit_are_refused_with_a_reason() {
+        for bad in ["", "30", "10x", "s", "1m30", "-5s"] {
+            let err = parse_duration(bad).unwrap_err();
+            assert!(!err.is_empty(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn formatting_round_trips_through_parsing() {
+        for text in ["2m30s", "45s", "500ms", "0s", "2h", "1.5s"] {
+            let d = parse_duration(text).unwrap();
+            assert_eq!(format_duration(d), text);
+        }
+    }
+}

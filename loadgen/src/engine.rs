@@ -1,0 +1,300 @@
+//! The engine: starts, retires and stops VUs on the scheduler's steps
+//! (closed model, k6 `ramping-vus` semantics). What a VU does is a
+//! [`Workload`]; the engine only owns lifetimes:
+//!
+//! - a stage that lowers the count asks the highest-numbered VUs to stop
+//!   after their current iteration and interrupts them if they are still
+//!   busy after `graceful_ramp_down`;
+//! - at the end of the stages every VU is asked to stop the same way and is
+//!   interrupted after `graceful_stop`;
+//! - an abort (guard refusal, Ctrl-C) interrupts every VU at once.
+//!
+//! An interrupted request is not recorded (as k6), so no number is made up.
+//! VU ids are reused lowest-first, so VU `i` keeps account `users[i % n]`.
+
+use crate::scheduler::{self, Stage};
+use crate::stats::{Collector, Gauges, Record, Recorder};
+use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+/// What a VU is handed: its id, where to record, and the stop signal.
+pub struct Vu {
+    /// 0-based VU id.
+    pub id: u32,
+    recorder: Recorder,
+    stop: watch::Receiver<bool>,
+}
+
+impl Vu {
+    /// True once the VU has been asked to stop after its current iteration.
+    pub fn stopping(&self) -> bool {
+        *self.stop.borrow()
+    }
+
+    /// Emits a record.
+    pub fn record(&self, record: Record) {
+        self.recorder.record(record);
+    }
+
+    /// Sleeps `d` (think time); returns false if asked to stop meanwhile.
+    pub async fn pause(&mut self, d: Duration) -> bool {
+        if self.stopping() {
+            return false;
+        }
+        if d.is_zero() {
+            return true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(d) => true,
+            _ = self.stop.wait_for(|s| *s) => false,
+        }
+    }
+}
+
+/// What each VU does.
+pub trait Workload: Send + Sync + 'static {
+    /// Runs VU `vu` until [`Vu::stopping`] (or the workload runs out).
+    fn run_vu(self: Arc<Self>, vu: Vu) -> impl Future<Output = ()> + Send + 'static;
+
+    /// True when the workload has nothing left to do (`hit -n`); the engine
+    /// then lets the VUs finish on their own instead of waiting for the stages.
+    fn exhausted(&self) -> bool {
+        false
+    }
+}
+
+/// The load shape.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Schedule {
+    /// VUs at the start.
+    pub start_vus: u32,
+    /// Stages.
+    pub stages: Vec<Stage>,
+    /// Grace for VUs retired by a lower stage.
+    pub graceful_ramp_down: Duration,
+    /// Grace for VUs at the end of the run.
+    pub graceful_stop: Duration,
+    /// How long VUs may take to finish once the workload is exhausted.
+    pub drain: Duration,
+}
+
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// All stages ran.
+    Completed,
+    /// The workload ran out first (`hit -n`).
+    Exhausted,
+    /// Aborted from outside (guard, Ctrl-C).
+    Aborted,
+}
+
+struct VuHandle {
+    stop: watch::Sender<bool>,
+    join: JoinHandle<()>,
+}
+
+/// Frees the VU's id and gauge when its task ends, however it ends.
+struct Slot {
+    id: u32,
+    busy: Arc<Mutex<BTreeSet<u32>>>,
+    gauges: Arc<Gauges>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.busy
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.id);
+        self.gauges.vu_ended();
+    }
+}
+
+struct Pool<W: Workload> {
+    workload: Arc<W>,
+    collector: Collector,
+    busy: Arc<Mutex<BTreeSet<u32>>>,
+    active: BTreeMap<u32, VuHandle>,
+    retiring: Vec<JoinHandle<()>>,
+    retiring_aborts: Vec<tokio::task::AbortHandle>,
+}
+
+impl<W: Workload> Pool<W> {
+    fn spawn_one(&mut self) {
+        let id = {
+            let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
+            let id = (0u32..).find(|i| !busy.contains(i)).unwrap_or(u32::MAX);
+            busy.insert(id);
+            id
+        };
+        let (stop, stop_rx) = watch::channel(false);
+        let vu = Vu {
+            id,
+            recorder: self.collector.recorder(id as usize),
+            stop: stop_rx,
+        };
+        let slot = Slot {
+            id,
+            busy: Arc::clone(&self.busy),
+            gauges: Arc::clone(&self.collector.gauges),
+        };
+        self.collector.gauges.vu_started();
+        let workload = Arc::clone(&self.workload);
+        let join = tokio::spawn(async move {
+            let _slot = slot;
+            workload.run_vu(vu).await;
+        });
+        self.active.insert(id, VuHandle { stop, join });
+    }
+
+    /// Asks one VU to stop after its iteration; interrupts it after `grace`.
+    fn retire(&mut self, id: u32, grace: Duration) {
+        if let Some(VuHandle { stop, mut join }) = self.active.remove(&id) {
+            let _ = stop.send(true);
+            self.retiring_aborts.push(join.abort_handle());
+            self.retiring.push(tokio::spawn(async move {
+                if tokio::time::timeout(grace, &mut join).await.is_err() {
+                    join.abort();
+                    let _ = join.await;
+                }
+                drop(stop);
+            }));
+        }
+    }
+
+    fn set_vus(&mut self, n: u32, grace: Duration) {
+        while self.active.len() < n as usize {
+            self.spawn_one();
+        }
+        while self.active.len() > n as usize {
+            match self.active.keys().next_back().copied() {
+                Some(id) => self.retire(id, grace),
+                None => break,
+            }
+        }
+    }
+
+    fn retire_all(&mut self, grace: Duration) {
+        let ids: Vec<u32> = self.active.keys().copied().collect();
+        for id in ids {
+            self.retire(id, grace);
+        }
+    }
+
+    async fn interrupt_all(&mut self) {
+        for h in self.active.values() {
+            h.join.abort();
+        }
+        for a in &self.retiring_aborts {
+            a.abort();
+        }
+        for (_, h) in std::mem::take(&mut self.active) {
+            let _ = h.join.await;
+        }
+        self.wait_retiring().await;
+    }
+
+    async fn wait_retiring(&mut self) {
+        for r in std::mem::take(&mut self.retiring) {
+            let _ = r.await;
+        }
+    }
+}
+
+/// Waits until `deadline`; returns early with `Some(ended)` on an abort or
+/// an exhausted workload.
+async fn wait_until<W: Workload>(
+    deadline: Instant,
+    workload: &W,
+    abort: &mut watch::Receiver<bool>,
+) -> Option<Ended> {
+    loop {
+        if *abort.borrow() {
+            return Some(Ended::Aborted);
+        }
+        if workload.exhausted() {
+            return Some(Ended::Exhausted);
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            return None;
+        }
+        // Poll exhaustion every 20 ms; an abort wakes us at once.
+        let next = deadline.min(now + Duration::from_millis(20));
+        tokio::select! {
+            _ = tokio::time::sleep_until(next) => {}
+            changed = abort.changed() => {
+                if changed.is_err() {
+                    // The abort sender is gone: nobody can abort any more.
+                    tokio::time::sleep_until(next).await;
+                }
+            }
+        }
+    }
+}
+
+/// Runs `workload` on `schedule`, recording into `collector`, until the
+/// stages end, the workload is exhausted, or `abort` turns true.
+pub async fn run<W: Workload>(
+    workload: Arc<W>,
+    schedule: &Schedule,
+    collector: &Collector,
+    mut abort: watch::Receiver<bool>,
+) -> Ended {
+    let start = Instant::now();
+    let mut pool = Pool {
+        workload: Arc::clone(&workload),
+        collector: collector.clone(),
+        busy: Arc::new(Mutex::new(BTreeSet::new())),
+        active: BTreeMap::new(),
+        retiring: Vec::new(),
+        retiring_aborts: Vec::new(),
+    };
+    let steps = scheduler::steps(schedule.start_vus, &schedule.stages);
+    let end = start + scheduler::total_duration(&schedule.stages);
+    let mut ended = None;
+    for step in steps {
+        if let Some(e) = wait_until(start + step.at, &*workload, &mut abort).await {
+            ended = Some(e);
+            break;
+        }
+        pool.set_vus(step.vus, schedule.graceful_ramp_down);
+    }
+    if ended.is_none() {
+        ended = wait_until(end, &*workload, &mut abort).await;
+    }
+    let ended = ended.unwrap_or(Ended::Completed);
+    match ended {
+        Ended::Aborted => pool.interrupt_all().await,
+        Ended::Exhausted | Ended::Completed => {
+            let grace = if ended == Ended::Exhausted {
+                schedule.drain
+            } else {
+                schedule.graceful_stop
+            };
+            pool.retire_all(grace);
+            // Retiring VUs end by their own deadline; an abort still wins.
+            let retiring = std::mem::take(&mut pool.retiring);
+            let wait = async move {
+                for r in retiring {
+                    let _ = r.await;
+                }
+            };
+            tokio::pin!(wait);
+            tokio::select! {
+                _ = &mut wait => {}
+                _ = abort.wait_for(|a| *a) => {
+                    pool.interrupt_all().await;
+                    return Ended::Aborted;
+                }
+            }
+        }
+    }
+    ended
+}

@@ -1,0 +1,189 @@
+//! `summary.json`: the machine-readable result, schema
+//! `chatbench.loadgen.summary/v1` (JSON Schema in
+//! `loadgen/schema/summary-v1.schema.json`).
+//!
+//! All durations are microseconds (`"unit": "us"`). Every series keyed by
+//! (phase, endpoint, status class) carries its HDR histograms serialized in
+//! the HdrHistogram V2 format and base64-encoded, so summaries of several
+//! runs or load generators can be merged later without losing precision:
+//! decode with any HdrHistogram implementation and `add` them.
+
+use crate::report::{AbortReason, Report};
+use crate::stats::Summary;
+use crate::threshold::{Agg, Op};
+use base64::Engine as _;
+use hdrhistogram::serialization::{Serializer, V2Serializer};
+use hdrhistogram::Histogram;
+use serde_json::{json, Map, Value};
+use std::path::{Path, PathBuf};
+
+/// The schema identifier written into every summary.
+pub const SCHEMA_ID: &str = "chatbench.loadgen.summary/v1";
+
+/// The JSON Schema of `summary.json`.
+pub const SCHEMA: &str = include_str!("../schema/summary-v1.schema.json");
+
+/// HDR V2 + base64 of a histogram.
+pub fn encode_histogram(h: &Histogram<u64>) -> Result<String, String> {
+    let mut buf = Vec::new();
+    V2Serializer::new()
+        .serialize(h, &mut buf)
+        .map_err(|e| format!("cannot serialize a histogram: {e:?}"))?;
+    Ok(base64::engine::general_purpose::STANDARD.encode(buf))
+}
+
+/// Decodes what [`encode_histogram`] wrote.
+pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(text)
+        .map_err(|e| format!("bad base64: {e}"))?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut bytes.as_slice())
+        .map_err(|e| format!("bad HDR histogram: {e:?}"))
+}
+
+fn dist(s: &Summary) -> Value {
+    json!({
+        "count": s.count, "avg": s.avg, "min": s.min, "med": s.med,
+        "max": s.max, "p90": s.p90, "p95": s.p95, "p99": s.p99,
+    })
+}
+
+fn agg_text(a: Agg) -> String {
+    a.to_string()
+}
+
+fn op_text(o: Op) -> &'static str {
+    match o {
+        Op::Lt => "<",
+        Op::Le => "<=",
+        Op::Gt => ">",
+        Op::Ge => ">=",
+        Op::Eq => "==",
+    }
+}
+
+/// The summary as JSON.
+pub fn to_json(r: &Report) -> Result<Value, String> {
+    let a = &r.aggregate;
+    let secs = r.secs();
+    let (d, w) = a.merged_where(|_| true);
+    let (reqs, failed) = (a.total_requests(), a.failed_requests());
+    let (sent, received) = a.bytes();
+    let checks = a.checks_where(|_| true);
+    let n_checks = checks.passes + checks.fails;
+    let mut series = Vec::new();
+    for (k, s) in &a.requests {
+        series.push(json!({
+            "phase": k.phase.as_ref(),
+            "endpoint": k.endpoint.as_ref(),
+            "status_class": k.class.as_str(),
+            "count": s.count(),
+            "bytes_sent": s.bytes_sent,
+            "bytes_received": s.bytes_received,
+            "duration_us": dist(&Summary::of(&s.duration)),
+            "waiting_us": dist(&Summary::of(&s.waiting)),
+            "histograms": {
+                "duration": encode_histogram(&s.duration)?,
+                "waiting": encode_histogram(&s.waiting)?,
+            },
+        }));
+    }
+    let endpoints: Vec<Value> = r
+        .endpoint_rows()
+        .iter()
+        .map(|row| {
+            json!({
+                "phase": row.phase.as_ref(), "endpoint": row.endpoint.as_ref(),
+                "requests": row.requests, "failures": row.failures, "rate": row.rate,
+                "duration_us": dist(&row.duration),
+            })
+        })
+        .collect();
+    let check_series: Vec<Value> = a
+        .checks
+        .iter()
+        .map(|(k, c)| json!({"phase": k.phase.as_ref(), "name": k.name.as_ref(), "passes": c.passes, "fails": c.fails}))
+        .collect();
+    let thresholds: Vec<Value> = r
+        .verdicts
+        .iter()
+        .map(|v| {
+            let t = &v.threshold;
+            let selector: Map<String, Value> = t
+                .selector
+                .iter()
+                .map(|(k, val)| (k.clone(), Value::String(val.clone())))
+                .collect();
+            json!({
+                "expression": t.to_string(), "metric": t.metric.name(), "selector": selector,
+                "aggregation": agg_text(t.agg), "op": op_text(t.op), "limit": t.value,
+                "actual": v.actual, "passed": v.passed,
+            })
+        })
+        .collect();
+    let errors: Map<String, Value> = a
+        .errors
+        .iter()
+        .map(|(k, n)| (k.to_string(), json!(n)))
+        .collect();
+    Ok(json!({
+        "schema": SCHEMA_ID,
+        "tool": {"name": "loadgen", "version": env!("CARGO_PKG_VERSION")},
+        "mode": r.mode,
+        "target": r.target,
+        "profile": r.profile,
+        "latency_profile": r.latency_profile,
+        "seed": r.seed,
+        "started_at": r.started_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "finished_at": r.finished_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        "duration_seconds": r.duration.as_secs_f64(),
+        "ended": match r.ended {
+            crate::engine::Ended::Completed => "completed",
+            crate::engine::Ended::Exhausted => "exhausted",
+            crate::engine::Ended::Aborted => "aborted",
+        },
+        "aborted_reason": match &r.aborted {
+            Some(AbortReason::Guard(why)) => Some(format!("guard: {why}")),
+            Some(AbortReason::Interrupted) => Some("interrupted".to_string()),
+            None => None,
+        },
+        "unit": "us",
+        "vus": {"max": r.vus_max, "max_planned": r.vus_max_planned},
+        "http_reqs": {"count": reqs, "rate": reqs as f64 / secs},
+        "http_req_failed": {"rate": if reqs == 0 { Value::Null } else { json!(failed as f64 / reqs as f64) }, "failed": failed, "total": reqs},
+        "http_req_duration_us": dist(&Summary::of(&d)),
+        "http_req_waiting_us": dist(&Summary::of(&w)),
+        "iterations": {
+            "count": a.iterations.len(),
+            "rate": a.iterations.len() as f64 / secs,
+            "duration_us": dist(&Summary::of(&a.iterations)),
+            "histogram": encode_histogram(&a.iterations)?,
+        },
+        "data": {"sent_bytes": sent, "received_bytes": received},
+        "checks": {
+            "passes": checks.passes, "fails": checks.fails,
+            "rate": if n_checks == 0 { Value::Null } else { json!(checks.passes as f64 / n_checks as f64) },
+            "series": check_series,
+        },
+        "errors": errors,
+        "endpoints": endpoints,
+        "series": series,
+        "thresholds": thresholds,
+        "skipped_thresholds": r.skipped_thresholds,
+        "exit_code": r.exit_code().code(),
+    }))
+}
+
+/// Writes `summary.json` and `summary.txt` into `dir` (created if needed).
+pub fn write(dir: &Path, r: &Report, text: &str) -> Result<PathBuf, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let json = to_json(r)?;
+    let pretty = serde_json::to_string_pretty(&json)
+        .map_err(|e| format!("cannot encode summary.json: {e}"))?;
+    let path = dir.join("summary.json");
+    std::fs::write(&path, pretty).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    let txt = dir.join("summary.txt");
+    std::fs::write(&txt, text).map_err(|e| format!("cannot write {}: {e}", txt.display()))?;
+    Ok(path)
+}

@@ -1,0 +1,124 @@
+//! The guard: load is only ever sent to a backend that says it is a test
+//! deployment. `GET {base}/api/health` must answer 200 with `"status": "ok"`
+//! and `"app_env": "test"`; anything else refuses the run (exit 3) with a
+//! message naming what was seen, and a target that cannot be reached is its
+//! own error (exit 4). The check is repeated during the run: a target that
+//! stops being a test backend aborts it.
+//!
+//! `--allow-non-test-backend` (or `LOADGEN_ALLOW_NON_TEST_BACKEND=1`, or the
+//! k6-era `K6_ALLOW_NON_TEST_BACKEND=1`) lifts the `app_env` requirement; the
+//! target must still answer.
+
+use crate::http::{Client, Target};
+use hyper::Method;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What the health endpoint said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Status ok and `app_env: "test"`.
+    Test,
+    /// It answered, but is not (provably) a test backend; the text says why.
+    NotTest(String),
+    /// No HTTP answer at all; the text says why.
+    Unreachable(String),
+}
+
+/// Asks the health endpoint once. Never follows redirects.
+pub async fn check(target: Arc<Target>, health_path: &str, timeout: Duration) -> Verdict {
+    let url = format!("{}{}", target.display(), health_path);
+    let mut client = Client::new(target, timeout);
+    let ex = client.send(Method::GET, health_path, &[], None, true).await;
+    let reply = match ex.result {
+        Ok(r) => r,
+        Err(kind) => {
+            let why = match kind {
+                "connect" => "connection failed",
+                "timeout" => "no answer within the timeout",
+                _ => "the connection broke",
+            };
+            return Verdict::Unreachable(format!("target unreachable: GET {url}: {why}"));
+        }
+    };
+    judge(&url, reply.status, &reply.body)
+}
+
+/// Judges a health answer; separated from the I/O so it can be tested on its own.
+pub fn judge(url: &str, status: u16, body: &[u8]) -> Verdict {
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let field = |name: &str| -> String {
+        match json.as_ref().and_then(|j| j.get(name)) {
+            Some(serde_json::Value::String(s)) => format!("{s:?}"),
+            Some(other) => other.to_string(),
+            None => "missing".to_string(),
+        }
+    };
+    let (status_field, app_env) = (field("status"), field("app_env"));
+    if (300..400).contains(&status) {
+        return Verdict::NotTest(format!(
+            "GET {url} answered a {status} redirect; redirects are not followed, point --base-url at the backend itself"
+        ));
+    }
+    if json.is_none() {
+        return Verdict::NotTest(format!(
+            "GET {url} answered {status} without a JSON body, so app_env is unknown"
+        ));
+    }
+    if status == 200 && status_field == "\"ok\"" && app_env == "\"test\"" {
+        return Verdict::Test;
+    }
+    Verdict::NotTest(format!(
+        "GET {url} answered {status} with status={status_field}, app_env={app_env}; \
+         loadgen only loads a backend with status \"ok\" and app_env \"test\""
+    ))
+}
+
+/// The refusal message for a verdict that is not `Test`, with the way out.
+pub fn refusal(why: &str) -> String {
+    format!(
+        "guard refused the target: {why}. Pass --allow-non-test-backend \
+         (or LOADGEN_ALLOW_NON_TEST_BACKEND=1) if you really mean to load it."
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_test_backend_that_is_ok_is_accepted() {
+        let body = br#"{"status":"ok","app_env":"test","environment":"test"}"#;
+        assert_eq!(judge("u", 200, body), Verdict::Test);
+    }
+
+    #[test]
+    fn anything_else_is_refused_naming_what_was_seen() {
+        let cases: [(u16, &[u8], &str); 6] = [
+            (
+                200,
+                br#"{"status":"ok","app_env":"production"}"#,
+                "app_env=\"production\"",
+            ),
+            (200, br#"{"status":"ok"}"#, "app_env=missing"),
+            (
+                503,
+                br#"{"status":"degraded","app_env":"test"}"#,
+                "answered 503",
+            ),
+            (
+                200,
+                br#"{"status":"degraded","app_env":"test"}"#,
+                "status=\"degraded\"",
+            ),
+            (200, b"<html>ok</html>", "without a JSON body"),
+            (302, b"", "redirect"),
+        ];
+        for (status, body, expected) in cases {
+            match judge("u", status, body) {
+                Verdict::NotTest(why) => assert!(why.contains(expected), "{why}"),
+                other => panic!("{status} {expected}: {other:?}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! `loadgen hit URL`: one URL, `-c` connections, for `-d` or `-n` requests,
+//! like wrk or oha, on the same engine, statistics and summary as `run`
+//! (phase `hit`, endpoint `GET <path>`). For calibrating the bench itself,
+//! so there is no guard; only `http://` URLs are accepted.
+//!
+//! Without `--rate` it is a closed model: each connection sends its next
+//! request when the previous one is answered. With `--rate N` it is an open
+//! model in wrk2's way: connection `i` of `c` is given send times
+//! `start + (k + i/c) * c/N`, and latency is measured from the *scheduled*
+//! send time, so a server that falls behind shows its queueing in the
+//! percentiles instead of silently slowing the generator (no coordinated
+//! omission). If `c` connections cannot carry `N`/s the achieved req/s in
+//! the summary is lower than asked, and the latencies say why.
+
+use crate::engine::{Vu, Workload};
+use crate::http::{Client, Target};
+use crate::stats::{Name, Record, RequestRecord};
+use hyper::Method;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The hit workload: each VU GETs the path in a loop on its own connection.
+#[derive(Debug)]
+pub struct Hit {
+    target: Arc<Target>,
+    path: String,
+    timeout: Duration,
+    /// Requests left to hand out (`-n`); `None` when only time bounds the run.
+    remaining: Option<AtomicU64>,
+    phase: Name,
+    endpoint: Name,
+    /// Open model: time between two sends on one connection.
+    pace: Option<Duration>,
+    connections: u32,
+}
+
+impl Hit {
+    /// A workload for `GET path` on `target`, optionally `requests` in
+    /// total, optionally paced to `rate` requests per second over
+    /// `connections` connections.
+    pub fn new(
+        target: Arc<Target>,
+        path: String,
+        timeout: Duration,
+        requests: Option<u64>,
+        rate: Option<f64>,
+        connections: u32,
+    ) -> Self {
+        let endpoint: Name = format!("GET {path}").into();
+        let connections = connections.max(1);
+        Hit {
+            target,
+            path,
+            timeout,
+            remaining: requests.map(AtomicU64::new),
+            phase: "hit".into(),
+            endpoint,
+            pace: rate
+                .filter(|r| *r > 0.0 && r.is_finite())
+                .map(|r| Duration::from_secs_f64(f64::from(connections) / r)),
+            connections,
+        }
+    }
+
+    /// Takes one request from the budget; false when it is spent.
+    fn take(&self) -> bool {
+        match &self.remaining {
+            None => true,
+            Some(r) => r
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok(),
+        }
+    }
+}
+
+async fn run_vu(hit: Arc<Hit>, mut vu: Vu) {
+    let mut client = Client::new(Arc::clone(&hit.target), hit.timeout);
+    // Open model: stagger the connections evenly over one pace interval.
+    let mut next = hit.pace.map(|p| {
+        Instant::now() + p.mul_f64(f64::from(vu.id % hit.connections) / f64::from(hit.connections))
+    });
+    while !vu.stopping() {
+        let scheduled = match (next.as_mut(), hit.pace) {
+            (Some(at), Some(pace)) => {
+                let scheduled = *at;
+                *at += pace;
+                let now = Instant::now();
+                if scheduled > now && !vu.pause(scheduled - now).await {
+                    break;
+                }
+                Some(scheduled)
+            }
+            _ => None,
+        };
+        if !hit.take() {
+            break;
+        }
+        let called = Instant::now();
+        let ex = client.send(Method::GET, &hit.path, &[], None, false).await;
+        // Open model: count from the scheduled send time, so time spent
+        // queued behind a slow server is part of the latency.
+        let lag = scheduled.map_or(Duration::ZERO, |s| {
+            called.saturating_duration_since(s) + ex.setup
+        });
+        vu.record(Record::Request(RequestRecord {
+            phase: hit.phase.clone(),
+            endpoint: hit.endpoint.clone(),
+            status: ex.result.as_ref().ok().map(|r| r.status),
+            error: ex.result.as_ref().err().copied(),
+            duration: ex.duration + lag,
+            waiting: ex.waiting + lag,
+            bytes_sent: ex.bytes_sent,
+            bytes_received: ex.bytes_received,
+        }));
+        vu.record(Record::Iteration {
+            duration: ex.duration + lag,
+        });
+        if ex.result.is_err() && hit.pace.is_none() {
+            // A refused connection fails in microseconds; do not spin.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+impl Workload for Hit {
+    fn run_vu(self: Arc<Self>, vu: Vu) -> impl Future<Output = ()> + Send + 'static {
+        run_vu(self, vu)
+    }
+
+    fn exhausted(&self) -> bool {
+        self.remaining
+            .as_ref()
+            .is_some_and(|r| r.load(Ordering::SeqCst) == 0)
+    }
+}

@@ -1,0 +1,403 @@
+//! The HTTP/1.1 client: one keep-alive connection per VU (as k6), built on
+//! hyper's connection API so nothing is pooled, retried or redirected behind
+//! our back. Redirects are never followed: a 3xx is recorded as it came, so
+//! every request stays pinned to the host the guard checked.
+//!
+//! Bytes are counted on the socket itself (a counting wrapper around the
+//! `TcpStream`), so `data_sent`/`data_received` are wire bytes, framing and
+//! headers included. `duration` excludes connection set-up, as k6's
+//! `http_req_duration` does; a failed connect is recorded with its elapsed time.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use std::io;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+/// Where requests go: scheme `http`, host, port and an optional base path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Host name or address as written in the URL (brackets stripped).
+    pub host: String,
+    /// Port (80 when the URL has none).
+    pub port: u16,
+    /// The `Host` header value.
+    pub authority: String,
+    /// Base path without a trailing slash (`""` for the root).
+    pub base_path: String,
+}
+
+impl Target {
+    /// Parses an `http://` URL. `https` is refused: loadgen speaks plain
+    /// HTTP/1.1, the protocol of a backend under test on the bench.
+    pub fn parse(url: &str) -> Result<Target, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("invalid URL {url:?}: {e}"))?;
+        if parsed.scheme() != "http" {
+            return Err(format!(
+                "URL {url:?}: only http:// targets are supported (got {}://)",
+                parsed.scheme()
+            ));
+        }
+        let host = match parsed.host() {
+            Some(url::Host::Domain(d)) => d.to_string(),
+            Some(url::Host::Ipv4(a)) => a.to_string(),
+            Some(url::Host::Ipv6(a)) => a.to_string(),
+            None => return Err(format!("URL {url:?} has no host")),
+        };
+        let port = parsed.port_or_known_default().unwrap_or(80);
+        let authority = match (parsed.host(), parsed.port()) {
+            (Some(url::Host::Ipv6(a)), Some(p)) => format!("[{a}]:{p}"),
+            (Some(url::Host::Ipv6(a)), None) => format!("[{a}]"),
+            (_, Some(p)) => format!("{host}:{p}"),
+            (_, None) => host.clone(),
+        };
+        let base_path = parsed.path().trim_end_matches('/').to_string();
+        Ok(Target {
+            host,
+            port,
+            authority,
+            base_path,
+        })
+    }
+
+    /// The request target for `path` (which starts with `/` and may carry a query).
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{}", self.base_path, path)
+    }
+
+    /// `http://authority/base` for messages.
+    pub fn display(&self) -> String {
+        format!("http://{}{}", self.authority, self.base_path)
+    }
+}
+
+/// Socket byte counters of one connection.
+#[derive(Debug, Default)]
+struct IoCounters {
+    read: AtomicU64,
+    written: AtomicU64,
+}
+
+/// A `TcpStream` that counts the bytes through it.
+struct Counted {
+    inner: TcpStream,
+    counters: Arc<IoCounters>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let before = buf.filled().len();
+        let res = Pin::new(&mut this.inner).poll_read(cx, buf);
+        let n = buf.filled().len().saturating_sub(before);
+        this.counters.read.fetch_add(n as u64, Ordering::Relaxed);
+        res
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let res = Pin::new(&mut this.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = res {
+            this.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        res
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let this = self.get_mut();
+        let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = res {
+            this.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        res
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
+    }
+}
+
+/// An open connection.
+struct Conn {
+    sender: SendRequest<Full<Bytes>>,
+    counters: Arc<IoCounters>,
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+/// A response that arrived.
+#[derive(Debug)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// The body, when the caller asked to keep it (else empty).
+    pub body: Bytes,
+}
+
+/// The outcome of one request with its timings, ready to be recorded.
+#[derive(Debug)]
+pub struct Exchange {
+    /// The reply, or the kind of failure (`connect`, `timeout`, `io`).
+    pub result: Result<Reply, &'static str>,
+    /// Request handed to the connection -> end of body (or failure).
+    pub duration: Duration,
+    /// Request handed to the connection -> response headers.
+    pub waiting: Duration,
+    /// Wire bytes written.
+    pub bytes_sent: u64,
+    /// Wire bytes read.
+    pub bytes_received: u64,
+    /// Call -> request handed to the connection (connect or readiness
+    /// wait); zero on failures, whose `duration` already covers it.
+    pub setup: Duration,
+}
+
+/// A client that owns one keep-alive connection to a target.
+pub struct Client {
+    target: Arc<Target>,
+    timeout: Duration,
+    conn: Option<Conn>,
+    /// Socket counters of `conn` when the current request started.
+    mark: (u64, u64),
+}
+
+impl Client {
+    /// A client for `target`; each request (connect included) is bounded by `timeout`.
+    pub fn new(target: Arc<Target>, timeout: Duration) -> Self {
+        Client {
+            target,
+            timeout,
+            conn: None,
+            mark: (0, 0),
+        }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &Target {
+        &self.target
+    }
+
+    async fn connect(&self) -> io::Result<Conn> {
+        let stream = TcpStream::connect((self.target.host.as_str(), self.target.port)).await?;
+        stream.set_nodelay(true)?;
+        let counters = Arc::new(IoCounters::default());
+        let io = TokioIo::new(Counted {
+            inner: stream,
+            counters: Arc::clone(&counters),
+        });
+        let (sender, conn) = http1::handshake(io).await.map_err(io::Error::other)?;
+        let driver = tokio::spawn(async move {
+            // The connection ends when the sender is dropped or the peer
+            // closes; either way the next request reconnects.
+            let _ = conn.await;
+        });
+        Ok(Conn {
+            sender,
+            counters,
+            driver,
+        })
+    }
+
+    /// Sends one request. `keep_body` keeps the body in memory (the journey
+    /// parses it); otherwise it is read and counted, then dropped.
+    pub async fn send(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Option<Bytes>,
+        keep_body: bool,
+    ) -> Exchange {
+        let started = Instant::now();
+        let deadline = started + self.timeout;
+        match tokio::time::timeout_at(
+            deadline.into(),
+            self.send_inner(method, path, headers, body, keep_body),
+        )
+        .await
+        {
+            Ok(ex) => ex,
+            // The connection is in an unknown state: `failure` drops it.
+            Err(_) => self.failure("timeout", started),
+        }
+    }
+
+    fn counters_now(&self) -> (u64, u64) {
+        self.conn.as_ref().map_or(self.mark, |c| {
+            (
+                c.counters.written.load(Ordering::Relaxed),
+                c.counters.read.load(Ordering::Relaxed),
+            )
+        })
+    }
+
+    async fn ensure_connection(&mut self) -> io::Result<bool> {
+        if let Some(conn) = self.conn.as_mut() {
+            if !conn.sender.is_closed() && conn.sender.ready().await.is_ok() {
+                return Ok(true);
+            }
+        }
+        self.conn = None;
+        self.conn = Some(self.connect().await?);
+        Ok(false)
+    }
+
+    async fn send_inner(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Option<Bytes>,
+        keep_body: bool,
+    ) -> Exchange {
+        let connect_started = Instant::now();
+        let mut reused = match self.ensure_connection().await {
+            Ok(reused) => reused,
+            Err(_) => {
+                self.mark = (0, 0);
+                let elapsed = connect_started.elapsed();
+                return Exchange {
+                    result: Err("connect"),
+                    duration: elapsed,
+                    waiting: elapsed,
+                    bytes_sent: 0,
+                    bytes_received: 0,
+                    setup: Duration::ZERO,
+                };
+            }
+        };
+        let mut builder = Request::builder()
+            .method(method)
+            .uri(self.target.path(path))
+            .header(HOST, self.target.authority.as_str());
+        for (name, value) in headers {
+            builder = builder.header(name, value);
+        }
+        let mut request = match builder.body(Full::new(body.unwrap_or_default())) {
+            Ok(r) => r,
+            Err(_) => return self.failure("request", connect_started),
+        };
+        loop {
+            self.mark = self.counters_now();
+            let Some(conn) = self.conn.as_mut() else {
+                return self.failure("connect", connect_started);
+            };
+            let started = Instant::now();
+            match conn.sender.try_send_request(request).await {
+                Ok(response) => {
+                    let waiting = started.elapsed();
+                    let (parts, mut incoming) = response.into_parts();
+                    let mut body = Vec::new();
+                    let mut body_ok = true;
+                    while let Some(frame) = incoming.frame().await {
+                        match frame {
+                            Ok(frame) => {
+                                if let (true, Some(data)) = (keep_body, frame.data_ref()) {
+                                    body.extend_from_slice(data);
+                                }
+                            }
+                            Err(_) => {
+                                body_ok = false;
+                                break;
+                            }
+                        }
+                    }
+                    let duration = started.elapsed();
+                    let (sent, received) = self.counters_now();
+                    let (bytes_sent, bytes_received) = (
+                        sent.saturating_sub(self.mark.0),
+                        received.saturating_sub(self.mark.1),
+                    );
+                    if !body_ok {
+                        self.conn = None;
+                    }
+                    return Exchange {
+                        result: if body_ok {
+                            Ok(Reply {
+                                status: parts.status.as_u16(),
+                                headers: parts.headers,
+                                body: Bytes::from(body),
+                            })
+                        } else {
+                            Err("io")
+                        },
+                        duration,
+                        waiting,
+                        bytes_sent,
+                        bytes_received,
+                        setup: started.duration_since(connect_started),
+                    };
+                }
+                Err(mut err) => {
+                    // A kept-alive connection the server closed meanwhile:
+                    // the request was never written, so sending it again on
+                    // a fresh connection is safe (even for a POST).
+                    match (reused, err.take_message()) {
+                        (true, Some(unsent)) => {
+                            self.conn = None;
+                            match self.connect().await {
+                                Ok(conn) => self.conn = Some(conn),
+                                Err(_) => return self.failure("connect", connect_started),
+                            }
+                            reused = false;
+                            request = unsent;
+                        }
+                        _ => return self.failure("io", started),
+                    }
+                }
+            }
+        }
+    }
+
+    fn failure(&mut self, kind: &'static str, since: Instant) -> Exchange {
+        let (sent, received) = self.counters_now();
+        let ex = Exchange {
+            result: Err(kind),
+            duration: since.elapsed(),
+            waiting: since.elapsed(),
+            bytes_sent: sent.saturating_sub(self.mark.0),
+            bytes_received: received.saturating_sub(self.mark.1),
+            setup: Duration::ZERO,
+        };
+        self.conn = None;
+        ex
+    }
+}

@@ -1,0 +1,390 @@
+//! One journey VU: its account, its connection, its credentials, its loop.
+
+use super::spec::AuthMode;
+use super::{Journey, UserTypePlan};
+use crate::engine::Vu;
+use crate::http::{Client, Reply};
+use crate::stats::{Name, Record, RequestRecord};
+use bytes::Bytes;
+use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
+use hyper::Method;
+use rand::distributions::{Distribution, WeightedIndex};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Credentials after a successful login.
+#[derive(Debug, Clone, Default)]
+struct Credentials {
+    cookie: Option<String>,
+    csrf: Option<String>,
+    bearer: Option<String>,
+}
+
+/// Phase names, allocated once per VU.
+struct Phases {
+    auth: Name,
+    session: Name,
+    chat: Name,
+    other: Name,
+}
+
+struct State<'a> {
+    journey: &'a Journey,
+    vu: Vu,
+    client: Client,
+    rng: ChaCha8Rng,
+    creds: Option<Credentials>,
+    phases: Phases,
+    iteration: u64,
+}
+
+/// Runs one VU until it is asked to stop.
+pub(super) async fn run(journey: Arc<Journey>, vu: Vu) {
+    let mut rng = ChaCha8Rng::seed_from_u64(
+        journey.seed ^ u64::from(vu.id).wrapping_mul(0x9E37_79B9_7F4A_7C15),
+    );
+    let user_type = pick_type(&journey.plan.user_types, &mut rng);
+    let mut st = State {
+        journey: &journey,
+        client: Client::new(Arc::clone(&journey.target), journey.plan.timeout),
+        vu,
+        rng,
+        creds: None,
+        phases: Phases {
+            auth: "auth".into(),
+            session: "session".into(),
+            chat: "chat".into(),
+            other: "other".into(),
+        },
+        iteration: 0,
+    };
+    while !st.vu.stopping() {
+        let started = Instant::now();
+        st.iteration(user_type.turns).await;
+        // Stopping during think time ends the loop; the iteration's requests
+        // are all done, so it still counts (its duration is what it was).
+        let _ = st.vu.pause(user_type.think).await;
+        st.vu.record(Record::Iteration {
+            duration: started.elapsed(),
+        });
+        st.iteration += 1;
+    }
+}
+
+fn pick_type(types: &[UserTypePlan], rng: &mut ChaCha8Rng) -> UserTypePlan {
+    let fallback = UserTypePlan {
+        name: "normal".into(),
+        weight: 1,
+        turns: 1,
+        think: std::time::Duration::from_secs(1),
+    };
+    match WeightedIndex::new(types.iter().map(|t| t.weight)) {
+        Ok(dist) => types.get(dist.sample(rng)).cloned().unwrap_or(fallback),
+        Err(_) => types.first().cloned().unwrap_or(fallback),
+    }
+}
+
+/// Looks up a dotted path (`assistant_message.content`, `items.0.id`).
+pub fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
+    path.split('.').try_fold(value, |v, key| match v {
+        Value::Object(m) => m.get(key),
+        Value::Array(a) => key.parse::<usize>().ok().and_then(|i| a.get(i)),
+        _ => None,
+    })
+}
+
+/// The value of cookie `name` among the `Set-Cookie` headers, unless it is
+/// being cleared (empty value or `Max-Age=0`).
+pub fn cookie_value(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+    headers.get_all(SET_COOKIE).iter().find_map(|h| {
+        let text = h.to_str().ok()?;
+        let mut parts = text.split(';');
+        let (k, v) = parts.next()?.split_once('=')?;
+        if k.trim() != name {
+            return None;
+        }
+        let cleared = parts.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
+        let v = v.trim().trim_matches('"');
+        (!v.is_empty() && !cleared).then(|| v.to_string())
+    })
+}
+
+fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+impl State<'_> {
+    fn check(&self, phase: &Name, name: &str, passed: bool) {
+        self.vu.record(Record::Check {
+            phase: phase.clone(),
+            name: name.into(),
+            passed,
+        });
+    }
+
+    fn auth_headers(&self, write: bool) -> Vec<(HeaderName, HeaderValue)> {
+        let plan = &self.journey.plan;
+        let mut h = Vec::new();
+        let Some(c) = &self.creds else { return h };
+        let value = |s: String| HeaderValue::from_str(&s).ok();
+        match plan.auth {
+            AuthMode::Cookie => {
+                if let Some(v) = c
+                    .cookie
+                    .as_ref()
+                    .and_then(|t| value(format!("{}={t}", plan.fields.cookie)))
+                {
+                    h.push((COOKIE, v));
+                }
+                if write {
+                    if let Some(v) = c.csrf.as_ref().and_then(|t| value(t.clone())) {
+                        h.push((plan.csrf_header.clone(), v));
+                    }
+                }
+            }
+            AuthMode::Bearer => {
+                if let Some(v) = c.bearer.as_ref().and_then(|t| value(format!("Bearer {t}"))) {
+                    h.push((AUTHORIZATION, v));
+                }
+            }
+        }
+        h
+    }
+
+    /// Sends a request, records it, and returns the reply with its JSON body
+    /// (`Value::Null` when the body is not JSON).
+    async fn call(
+        &mut self,
+        phase: &Name,
+        endpoint: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Option<(Reply, Value)> {
+        let write = method != Method::GET;
+        let mut headers = self.auth_headers(write);
+        let bytes = body.map(|b| {
+            headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+            Bytes::from(b.to_string())
+        });
+        let ex = self.client.send(method, path, &headers, bytes, true).await;
+        self.vu.record(Record::Request(RequestRecord {
+            phase: phase.clone(),
+            endpoint: endpoint.into(),
+            status: ex.result.as_ref().ok().map(|r| r.status),
+            error: ex.result.as_ref().err().copied(),
+            duration: ex.duration,
+            waiting: ex.waiting,
+            bytes_sent: ex.bytes_sent,
+            bytes_received: ex.bytes_received,
+        }));
+        let reply = ex.result.ok()?;
+        if reply.status == 401 && endpoint != "login" {
+            // Expired or revoked: log in again on the next iteration.
+            self.creds = None;
+        }
+        let json = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+        Some((reply, json))
+    }
+
+    async fn login(&mut self) -> bool {
+        let plan = &self.journey.plan;
+        let Some(user) = plan
+            .users
+            .get(self.vu.id as usize % plan.users.len().max(1))
+        else {
+            return false;
+        };
+        let f = &plan.fields;
+        let body =
+            json!({ f.username.as_str(): user.username, f.password.as_str(): user.password });
+        let (auth_mode, cookie_name, csrf_field, token_field) = (
+            plan.auth,
+            f.cookie.clone(),
+            f.csrf_token.clone(),
+            f.access_token.clone(),
+        );
+        let path = plan.paths.login.clone();
+        let phase = self.phases.auth.clone();
+        let reply = self
+            .call(&phase, "login", Method::POST, &path, Some(body))
+            .await;
+        let ok = reply.as_ref().is_some_and(|(r, _)| r.status == 200);
+        self.check(&phase, "login status is 200", ok);
+        let Some((reply, json)) = reply else {
+            return false;
+        };
+        let text = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(String::from)
+        };
+        let creds = Credentials {
+            cookie: cookie_value(&reply.headers, &cookie_name),
+            csrf: text(lookup(&json, &csrf_field)),
+            bearer: text(lookup(&json, &token_field)),
+        };
+        let usable = match auth_mode {
+            AuthMode::Cookie => {
+                self.check(
+                    &phase,
+                    "login sets the access_token cookie",
+                    creds.cookie.is_some(),
+                );
+                self.check(&phase, "login returns csrf_token", creds.csrf.is_some());
+                creds.cookie.is_some() && creds.csrf.is_some()
+            }
+            AuthMode::Bearer => {
+                self.check(&phase, "login returns access_token", creds.bearer.is_some());
+                creds.bearer.is_some()
+            }
+        };
+        if ok && usable {
+            self.creds = Some(creds);
+        }
+        ok && usable
+    }
+
+    async fn iteration(&mut self, turns: u32) {
+        let steps = self.journey.plan.steps;
+        let paths = self.journey.plan.paths.clone();
+        let fields = self.journey.plan.fields.clone();
+        if steps.auth && self.creds.is_none() && !self.login().await {
+            return;
+        }
+        let session_phase = self.phases.session.clone();
+        if steps.list {
+            let r = self
+                .call(
+                    &session_phase,
+                    "list_sessions",
+                    Method::GET,
+                    &paths.sessions,
+                    None,
+                )
+                .await;
+            self.check(
+                &session_phase,
+                "list sessions status is 200",
+                r.is_some_and(|(r, _)| r.status == 200),
+            );
+        }
+        let mut session_id: Option<Value> = None;
+        if steps.session {
+            let title = format!("loadgen vu {} iteration {}", self.vu.id, self.iteration);
+            let body = json!({ fields.session_title.as_str(): title });
+            let r = self
+                .call(
+                    &session_phase,
+                    "create_session",
+                    Method::POST,
+                    &paths.sessions,
+                    Some(body),
+                )
+                .await;
+            let ok = r.as_ref().is_some_and(|(r, _)| r.status == 200);
+            self.check(&session_phase, "create session status is 200", ok);
+            session_id = r.and_then(|(_, j)| {
+                lookup(&j, &fields.session_id)
+                    .filter(|v| !v.is_null())
+                    .cloned()
+            });
+            self.check(&session_phase, "session has an id", session_id.is_some());
+            if session_id.is_none() {
+                return;
+            }
+        }
+        if steps.chat {
+            let chat_phase = self.phases.chat.clone();
+            for _ in 0..turns {
+                let prompts = Arc::clone(&self.journey.plan.prompts);
+                let prompt = prompts
+                    .get(self.rng.gen_range(0..prompts.len().max(1)))
+                    .cloned()
+                    .unwrap_or_else(|| "Hello!".into());
+                let mut body = json!({ fields.chat_content.as_str(): prompt });
+                if let (Some(id), Value::Object(m)) = (&session_id, &mut body) {
+                    m.insert(fields.chat_session_id.clone(), id.clone());
+                }
+                let r = self
+                    .call(&chat_phase, "chat", Method::POST, &paths.chat, Some(body))
+                    .await;
+                let ok = r.as_ref().is_some_and(|(r, _)| r.status == 200);
+                self.check(&chat_phase, "chat status is 200", ok);
+                let content = r
+                    .as_ref()
+                    .and_then(|(_, j)| lookup(j, &fields.assistant_content))
+                    .and_then(Value::as_str)
+                    .is_some_and(|s| !s.trim().is_empty());
+                self.check(&chat_phase, "assistant reply is not empty", content);
+                if !ok || (self.creds.is_none() && steps.auth) {
+                    return;
+                }
+            }
+        }
+        if steps.history {
+            if let Some(id) = &session_id {
+                let path = paths.session.replace("{id}", &id_text(id));
+                let r = self
+                    .call(&session_phase, "get_session", Method::GET, &path, None)
+                    .await;
+                self.check(
+                    &session_phase,
+                    "session history status is 200",
+                    r.is_some_and(|(r, _)| r.status == 200),
+                );
+            }
+        }
+        if steps.other
+            && !paths.other.is_empty()
+            && self.rng.gen_bool(self.journey.plan.other_probability)
+        {
+            let pick = &paths.other[self.rng.gen_range(0..paths.other.len())];
+            let phase = self.phases.other.clone();
+            let r = self
+                .call(&phase, &pick.name, Method::GET, &pick.path, None)
+                .await;
+            self.check(
+                &phase,
+                &format!("{} status is 200", pick.name),
+                r.is_some_and(|(r, _)| r.status == 200),
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dotted_paths_reach_nested_fields_and_array_items() {
+        let v = json!({"assistant_message": {"content": "hi"}, "items": [{"id": 7}]});
+        assert_eq!(lookup(&v, "assistant_message.content"), Some(&json!("hi")));
+        assert_eq!(lookup(&v, "items.0.id"), Some(&json!(7)));
+        assert_eq!(lookup(&v, "assistant_message.missing"), None);
+    }
+
+    #[test]
+    fn the_session_cookie_is_read_and_a_cleared_one_is_ignored() {
+        let mut h = hyper::HeaderMap::new();
+        h.append(SET_COOKIE, HeaderValue::from_static("other=1; Path=/"));
+        h.append(
+            SET_COOKIE,
+            HeaderValue::from_static("access_token=abc.def; HttpOnly; Path=/; SameSite=Lax"),
+        );
+        assert_eq!(cookie_value(&h, "access_token").as_deref(), Some("abc.def"));
+        let mut cleared = hyper::HeaderMap::new();
+        cleared.append(
+            SET_COOKIE,
+            HeaderValue::from_static("access_token=x; Max-Age=0; Path=/"),
+        );
+        assert_eq!(cookie_value(&cleared, "access_token"), None);
+    }
+}

@@ -1,0 +1,123 @@
+//! What `--dry-run` prints: the resolved plan, exactly as a run would use it.
+
+use super::{HitPlan, RunPlan};
+use crate::cli::LatencyProfile;
+use crate::duration::format_duration;
+use crate::scheduler;
+use std::fmt::Write as _;
+
+impl RunPlan {
+    /// The plan as `--dry-run` prints it.
+    pub fn describe(&self) -> String {
+        let s = &self.schedule;
+        let mut out = String::new();
+        let _ = writeln!(out, "loadgen run plan (dry run: nothing sent)");
+        let _ = writeln!(out, "  target:           {}", self.target.display());
+        let _ = writeln!(out, "  profile:          {}", self.profile);
+        let _ = writeln!(
+            out,
+            "  latency profile:  {}",
+            match self.latency_profile {
+                LatencyProfile::Mock => "mock",
+                LatencyProfile::Live => "live",
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  guard:            {}",
+            if self.allow_non_test {
+                "app_env requirement lifted (--allow-non-test-backend); target must still answer"
+                    .to_string()
+            } else {
+                format!(
+                    "GET {} must say status ok, app_env test; re-checked every {}",
+                    self.journey.paths.health,
+                    format_duration(self.guard_interval)
+                )
+            }
+        );
+        let _ = writeln!(out, "  start VUs:        {}", s.start_vus);
+        let _ = writeln!(out, "  stages:");
+        for (i, st) in s.stages.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "    {}. {} -> {} VUs",
+                i + 1,
+                format_duration(st.duration),
+                st.target
+            );
+        }
+        let _ = writeln!(
+            out,
+            "  max VUs:          {}\n  total duration:   {} (+ up to {} graceful stop)\n  graceful ramp-down: {}",
+            scheduler::max_vus(s.start_vus, &s.stages),
+            format_duration(scheduler::total_duration(&s.stages)),
+            format_duration(s.graceful_stop),
+            format_duration(s.graceful_ramp_down),
+        );
+        out.push_str(&self.journey.describe());
+        if let Some(note) = self.shared_accounts_note() {
+            let _ = writeln!(out, "  note:             {note}");
+        }
+        let _ = writeln!(out, "  seed:             {}", self.seed);
+        let _ = writeln!(out, "  thresholds:");
+        if self.thresholds.is_empty() {
+            let _ = writeln!(out, "    (none)");
+        }
+        for t in &self.thresholds {
+            let _ = writeln!(out, "    {t}");
+        }
+        for t in &self.skipped_thresholds {
+            let _ = writeln!(out, "    skipped: {t}");
+        }
+        out
+    }
+}
+
+impl RunPlan {
+    /// A note when more VUs run at once than there are accounts, so some
+    /// VUs share one (the users fixture should have enough).
+    pub fn shared_accounts_note(&self) -> Option<String> {
+        let users = self.journey.users.len();
+        let max = scheduler::max_vus(self.schedule.start_vus, &self.schedule.stages) as usize;
+        (self.journey.steps.auth && users < max).then(|| {
+            format!(
+                "up to {max} VUs share {users} accounts; seed more users for one account per VU"
+            )
+        })
+    }
+}
+
+impl HitPlan {
+    /// The plan as `--dry-run` prints it.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        let _ = writeln!(out, "loadgen hit plan (dry run: nothing sent)");
+        let _ = writeln!(out, "  url:          GET {}", self.url);
+        let _ = writeln!(out, "  connections:  {}", self.connections);
+        match self.requests {
+            Some(n) => {
+                let _ = writeln!(
+                    out,
+                    "  requests:     {n} (time cap {})",
+                    format_duration(self.duration)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "  duration:     {}", format_duration(self.duration));
+            }
+        }
+        if let Some(rate) = self.rate {
+            let _ = writeln!(
+                out,
+                "  rate:         {rate}/s (open model, latency from scheduled send)"
+            );
+        }
+        let _ = writeln!(out, "  timeout:      {}", format_duration(self.timeout));
+        let _ = writeln!(out, "  thresholds:");
+        for t in &self.thresholds {
+            let _ = writeln!(out, "    {t}");
+        }
+        out
+    }
+}

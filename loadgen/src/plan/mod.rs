@@ -1,0 +1,424 @@
+//! Resolves the command line, the environment and a profile into one typed
+//! plan, once, before anything is sent. Conflicting flags are refused here
+//! with a message that says which flags and why; everything printed by
+//! `--dry-run` is exactly what a run would do.
+
+use crate::cli::{AuthArg, CommonArgs, HitArgs, LatencyProfile, RunArgs};
+use crate::duration::parse_duration;
+use crate::engine::Schedule;
+use crate::exit::Failure;
+use crate::http::Target;
+use crate::journey::spec::AuthMode;
+use crate::journey::JourneyPlan;
+use crate::live::LiveMode;
+use crate::profile::Profile;
+use crate::scheduler::{self, Stage};
+use crate::threshold::{self, Threshold};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// k6 default for `gracefulRampDown` and `gracefulStop`.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// Environment values clap does not read itself (the k6-era names).
+#[derive(Debug, Clone, Default)]
+pub struct Env {
+    /// `K6_LATENCY_PROFILE`.
+    pub k6_latency_profile: Option<String>,
+    /// `K6_ALLOW_NON_TEST_BACKEND` set to a true value.
+    pub k6_allow_non_test: bool,
+    /// Whether stderr is a terminal (live view style).
+    pub stderr_is_tty: bool,
+}
+
+impl Env {
+    /// Reads the process environment.
+    pub fn from_process() -> Env {
+        let truthy = |v: String| matches!(v.trim(), "1" | "true" | "yes" | "on" | "TRUE" | "True");
+        Env {
+            k6_latency_profile: std::env::var("K6_LATENCY_PROFILE").ok(),
+            k6_allow_non_test: std::env::var("K6_ALLOW_NON_TEST_BACKEND").is_ok_and(truthy),
+            stderr_is_tty: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// Output settings shared by both commands.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// Live progress style.
+    pub live: LiveMode,
+    /// Directory for summary.json.
+    pub out: Option<PathBuf>,
+    /// Print the plan and exit.
+    pub dry_run: bool,
+}
+
+/// A resolved `loadgen run`.
+#[derive(Debug, Clone)]
+pub struct RunPlan {
+    /// Where the load goes.
+    pub target: Arc<Target>,
+    /// Profile name (`custom` for --vus/--duration or --stages).
+    pub profile: String,
+    /// Which latency thresholds apply.
+    pub latency_profile: LatencyProfile,
+    /// The load shape.
+    pub schedule: Schedule,
+    /// Thresholds in force.
+    pub thresholds: Vec<Threshold>,
+    /// Thresholds dropped because their phase has no selected step, with why.
+    pub skipped_thresholds: Vec<String>,
+    /// The journey.
+    pub journey: JourneyPlan,
+    /// Seed of every random choice.
+    pub seed: u64,
+    /// Skip the `app_env` requirement.
+    pub allow_non_test: bool,
+    /// Guard re-check interval.
+    pub guard_interval: Duration,
+    /// Output settings.
+    pub output: Output,
+}
+
+/// A resolved `loadgen hit`.
+#[derive(Debug, Clone)]
+pub struct HitPlan {
+    /// The URL as given.
+    pub url: String,
+    /// Target of the URL.
+    pub target: Arc<Target>,
+    /// Path and query to GET.
+    pub path: String,
+    /// Connections (VUs).
+    pub connections: u32,
+    /// Run length (a 24 h cap when only -n is given).
+    pub duration: Duration,
+    /// Total requests, when -n is given.
+    pub requests: Option<u64>,
+    /// Open model: requests per second in total.
+    pub rate: Option<f64>,
+    /// Per-request timeout.
+    pub timeout: Duration,
+    /// Thresholds in force.
+    pub thresholds: Vec<Threshold>,
+    /// Output settings.
+    pub output: Output,
+}
+
+fn usage(m: impl Into<String>) -> Failure {
+    Failure::usage(m)
+}
+
+fn duration_arg(flag: &str, v: &str) -> Result<Duration, Failure> {
+    parse_duration(v).map_err(|e| usage(format!("{flag}: {e}")))
+}
+
+fn parse_thresholds(list: &[String], origin: &str) -> Result<Vec<Threshold>, Failure> {
+    list.iter()
+        .map(|t| threshold::parse(t).map_err(|e| usage(format!("{origin}: {e}"))))
+        .collect()
+}
+
+fn output(common: &CommonArgs, env: &Env) -> Result<Output, Failure> {
+    let interval = duration_arg("--progress-interval", &common.progress_interval)?;
+    let live = match (common.quiet, env.stderr_is_tty) {
+        (true, _) => LiveMode::Off,
+        (false, true) => LiveMode::Tty,
+        (false, false) => LiveMode::Plain(interval.max(Duration::from_millis(100))),
+    };
+    Ok(Output {
+        live,
+        out: common.out.clone(),
+        dry_run: common.dry_run,
+    })
+}
+
+/// Checks the flag combinations that cannot mean anything sensible.
+fn refuse_conflicts(args: &RunArgs) -> Result<(), Failure> {
+    let constant = args.vus.is_some() || args.duration.is_some();
+    let profile = args.profile.is_some() || args.profile_file.is_some();
+    if args.profile.is_some() && args.profile_file.is_some() {
+        return Err(usage(
+            "--profile and --profile-file cannot be combined: pick one profile",
+        ));
+    }
+    if args.stages.is_some() && constant {
+        return Err(usage(
+            "--stages cannot be combined with --vus/--duration: stages already give the VUs and the length",
+        ));
+    }
+    if args.stages.is_some() && profile {
+        return Err(usage(
+            "--stages cannot be combined with --profile/--profile-file: the profile has its own stages \
+             (put yours in a --profile-file, or use --stages without a profile)",
+        ));
+    }
+    if constant && profile {
+        return Err(usage(
+            "--vus/--duration cannot be combined with --profile/--profile-file: the profile has its own shape \
+             (use --vus/--duration without a profile, or a --profile-file)",
+        ));
+    }
+    if args.vus.is_some() && args.duration.is_none() {
+        return Err(usage(
+            "--vus needs --duration (e.g. --vus 10 --duration 1m)",
+        ));
+    }
+    Ok(())
+}
+
+fn latency_profile(args: &RunArgs, env: &Env) -> Result<LatencyProfile, Failure> {
+    if let Some(p) = args.latency_profile {
+        return Ok(p);
+    }
+    match env.k6_latency_profile.as_deref().map(str::trim) {
+        None | Some("") => Ok(LatencyProfile::Mock),
+        Some("mock") => Ok(LatencyProfile::Mock),
+        Some("live") => Ok(LatencyProfile::Live),
+        Some(other) => Err(usage(format!(
+            "K6_LATENCY_PROFILE={other:?}: expected mock or live"
+        ))),
+    }
+}
+
+fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
+    let (start_vus, stages) = if let Some(spec) = &args.stages {
+        (
+            0,
+            scheduler::parse_stages(spec).map_err(|e| usage(format!("--stages: {e}")))?,
+        )
+    } else if let Some(d) = &args.duration {
+        let vus = args.vus.unwrap_or(1);
+        let d = duration_arg("--duration", d)?;
+        (
+            vus,
+            vec![Stage {
+                duration: d,
+                target: vus,
+            }],
+        )
+    } else if let (Some(vus), Some(d)) = (profile.vus, profile.duration) {
+        (
+            vus,
+            vec![Stage {
+                duration: d.0,
+                target: vus,
+            }],
+        )
+    } else {
+        (0, profile.stages.clone())
+    };
+    if scheduler::max_vus(start_vus, &stages) == 0 {
+        return Err(usage(
+            "the load shape never starts a VU (every target is 0)",
+        ));
+    }
+    let grace = |flag: &str, cli: &Option<String>, file: Option<crate::duration::HumanDuration>| {
+        cli.as_deref()
+            .map(|v| duration_arg(flag, v))
+            .transpose()
+            .map(|d| d.or(file.map(|h| h.0)).unwrap_or(DEFAULT_GRACE))
+    };
+    Ok(Schedule {
+        start_vus,
+        stages,
+        graceful_ramp_down: grace(
+            "--graceful-ramp-down",
+            &args.graceful_ramp_down,
+            profile.graceful_ramp_down,
+        )?,
+        graceful_stop: grace(
+            "--graceful-stop",
+            &args.graceful_stop,
+            profile.graceful_stop,
+        )?,
+        drain: Duration::ZERO,
+    })
+}
+
+/// Resolves `loadgen run`.
+pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
+    refuse_conflicts(args)?;
+    let constant_or_stages = args.vus.is_some() || args.duration.is_some() || args.stages.is_some();
+    let profile = match (&args.profile, &args.profile_file) {
+        (Some(name), _) => Profile::builtin(name).map_err(usage)?,
+        (_, Some(path)) => Profile::load(path).map_err(usage)?,
+        (None, None) if constant_or_stages => Profile {
+            name: "custom".into(),
+            ..Profile::parse(
+                "name = \"custom\"\nvus = 1\nduration = \"1s\"",
+                crate::profile::Format::Toml,
+                "custom",
+            )
+            .map_err(usage)?
+        },
+        (None, None) => Profile::builtin("smoke").map_err(usage)?,
+    };
+    let schedule = schedule(args, &profile)?;
+    let latency_profile = latency_profile(args, env)?;
+    let target =
+        Arc::new(Target::parse(&args.base_url).map_err(|e| usage(format!("--base-url: {e}")))?);
+
+    let j = &profile.journey;
+    let steps = resolve_steps(&j.steps, args.tags.as_deref(), args.exclude.as_deref())?;
+    let turns = args.turns.unwrap_or(j.turns);
+    if steps.chat && turns == 0 {
+        return Err(usage("--turns must be at least 1 when the chat step runs"));
+    }
+    let think = args
+        .think
+        .as_deref()
+        .map(|t| duration_arg("--think", t))
+        .transpose()?
+        .unwrap_or(j.think.0);
+    let other_probability = args.other_probability.unwrap_or(j.other_probability);
+    if !(0.0..=1.0).contains(&other_probability) {
+        return Err(usage(format!(
+            "--other-probability {other_probability} is outside 0..1"
+        )));
+    }
+    let auth = match args.auth {
+        Some(AuthArg::Cookie) => AuthMode::Cookie,
+        Some(AuthArg::Bearer) => AuthMode::Bearer,
+        None => j.auth,
+    };
+    let csrf_header = hyper::header::HeaderName::from_bytes(j.fields.csrf_header.as_bytes())
+        .map_err(|_| {
+            usage(format!(
+                "journey.fields.csrf_header {:?} is not a header name",
+                j.fields.csrf_header
+            ))
+        })?;
+    let timeout = duration_arg("--timeout", &args.common.timeout)?;
+    if timeout.is_zero() {
+        return Err(usage("--timeout must be more than 0s"));
+    }
+    let mut journey = JourneyPlan {
+        users: Arc::new(Vec::new()),
+        prompts: Arc::new(Vec::new()),
+        steps,
+        auth,
+        paths: j.paths.clone(),
+        fields: j.fields.clone(),
+        csrf_header,
+        other_probability,
+        user_types: user_types(&profile, args.user_mix.as_deref(), turns, think)?,
+        timeout,
+    };
+
+    let mut base = parse_thresholds(&profile.thresholds, &format!("profile {}", profile.name))?;
+    let latency_list = match latency_profile {
+        LatencyProfile::Mock => &profile.latency_thresholds.mock,
+        LatencyProfile::Live => &profile.latency_thresholds.live,
+    };
+    base.extend(parse_thresholds(
+        latency_list,
+        &format!("profile {}", profile.name),
+    )?);
+    let overrides = parse_thresholds(&args.common.thresholds, "--threshold")?;
+    let all = threshold::merge_overrides(base, overrides);
+    let phases = journey.steps.phases();
+    let (thresholds, skipped): (Vec<Threshold>, Vec<Threshold>) = all
+        .into_iter()
+        .partition(|t| t.tag("phase").map_or(true, |p| phases.contains(&p)));
+    let skipped_thresholds = skipped
+        .iter()
+        .map(|t| {
+            format!(
+                "{t} (no selected step is in phase {})",
+                t.tag("phase").unwrap_or("?")
+            )
+        })
+        .collect();
+
+    let guard_interval = duration_arg("--guard-interval", &args.guard_interval)?;
+    let output = output(&args.common, env)?;
+    // Files last, so a typo in a flag is reported before a missing fixture.
+    if journey.steps.auth {
+        journey.users = Arc::new(crate::users::load_users(&args.users_file).map_err(usage)?);
+    }
+    if journey.steps.chat {
+        journey.prompts =
+            Arc::new(crate::users::load_prompts(args.prompts_file.as_deref()).map_err(usage)?);
+    }
+    Ok(RunPlan {
+        target,
+        profile: profile.name.clone(),
+        latency_profile,
+        schedule,
+        thresholds,
+        skipped_thresholds,
+        journey,
+        seed: args.seed.unwrap_or_else(rand::random),
+        allow_non_test: args.allow_non_test_backend || env.k6_allow_non_test,
+        guard_interval: guard_interval.max(Duration::from_millis(100)),
+        output,
+    })
+}
+
+/// Resolves `loadgen hit`.
+pub fn resolve_hit(args: &HitArgs, env: &Env) -> Result<HitPlan, Failure> {
+    let target = Target::parse(&args.url).map_err(usage)?;
+    let parsed = url::Url::parse(&args.url).map_err(|e| usage(format!("invalid URL: {e}")))?;
+    let path = match parsed.query() {
+        Some(q) => format!("{}?{q}", parsed.path()),
+        None => parsed.path().to_string(),
+    };
+    if args.connections == 0 {
+        return Err(usage("-c/--connections must be at least 1"));
+    }
+    if args.requests == Some(0) {
+        return Err(usage("-n/--requests must be at least 1"));
+    }
+    let duration = match (&args.duration, args.requests) {
+        (Some(d), _) => duration_arg("--duration", d)?,
+        (None, Some(_)) => Duration::from_secs(24 * 3600),
+        (None, None) => Duration::from_secs(10),
+    };
+    let timeout = duration_arg("--timeout", &args.common.timeout)?;
+    if timeout.is_zero() {
+        return Err(usage("--timeout must be more than 0s"));
+    }
+    let rate = args
+        .rate
+        .as_deref()
+        .map(|r| {
+            let n = r.trim().trim_end_matches("/s").trim();
+            n.parse::<f64>()
+                .ok()
+                .filter(|v| v.is_finite() && *v > 0.0)
+                .ok_or_else(|| {
+                    usage(format!(
+                        "--rate {r:?} is not a positive number of requests per second"
+                    ))
+                })
+        })
+        .transpose()?;
+    Ok(HitPlan {
+        url: args.url.clone(),
+        target: Arc::new(Target {
+            base_path: String::new(),
+            ..target
+        }),
+        path,
+        connections: args.connections,
+        duration,
+        requests: args.requests,
+        rate,
+        timeout,
+        thresholds: parse_thresholds(&args.common.thresholds, "--threshold")?,
+        output: output(&args.common, env)?,
+    })
+}
+
+mod describe;
+mod steps;
+
+pub use steps::resolve_steps;
+use steps::user_types;
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,225 @@
+//! Profiles: a load shape, thresholds and a journey, in TOML or JSON. The
+//! five built-in profiles are the files shipped in `load-tests/profiles/`
+//! (compiled in, so the binary and the files cannot drift apart);
+//! `--profile-file` loads any other.
+//!
+//! ```toml
+//! name = "my-profile"
+//! vus = 10                # with duration: constant VUs ...
+//! duration = "1m"
+//! # stages = [{ duration = "30s", target = 20 }]   # ... or stages, not both
+//! graceful_ramp_down = "30s"
+//! graceful_stop = "30s"
+//! thresholds = ["http_req_failed: rate<0.02"]
+//! [latency_thresholds]
+//! mock = ["http_req_duration: p(95)<1200"]
+//! live = ["http_req_duration{phase:chat}: p(95)<45000"]
+//! [journey]               # see journey::spec for every key and default
+//! think = "1s"
+//! ```
+
+use crate::duration::HumanDuration;
+use crate::journey::spec::JourneySpec;
+use crate::scheduler::Stage;
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Names of the built-in profiles.
+pub const BUILTIN: [&str; 5] = ["smoke", "ramp", "stress", "spike", "soak"];
+
+fn builtin_text(name: &str) -> Option<&'static str> {
+    Some(match name {
+        "smoke" => include_str!("../../load-tests/profiles/smoke.toml"),
+        "ramp" => include_str!("../../load-tests/profiles/ramp.toml"),
+        "stress" => include_str!("../../load-tests/profiles/stress.toml"),
+        "spike" => include_str!("../../load-tests/profiles/spike.toml"),
+        "soak" => include_str!("../../load-tests/profiles/soak.toml"),
+        _ => return None,
+    })
+}
+
+/// Threshold lists that apply under one latency profile only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LatencyThresholds {
+    /// Backend on the mock LLM.
+    pub mock: Vec<String>,
+    /// Backend on a real model.
+    pub live: Vec<String>,
+}
+
+/// A profile file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Profile name.
+    pub name: String,
+    /// One line for humans.
+    #[serde(default)]
+    pub description: String,
+    /// Constant VUs (with `duration`).
+    pub vus: Option<u32>,
+    /// Length of a constant-VU run.
+    pub duration: Option<HumanDuration>,
+    /// Ramping stages (instead of `vus`/`duration`).
+    #[serde(default)]
+    pub stages: Vec<Stage>,
+    /// How long a VU retired by a lower stage may finish its iteration (k6: 30s).
+    pub graceful_ramp_down: Option<HumanDuration>,
+    /// How long VUs may finish their iteration at the end of the run (k6: 30s).
+    pub graceful_stop: Option<HumanDuration>,
+    /// Thresholds that always apply.
+    #[serde(default)]
+    pub thresholds: Vec<String>,
+    /// Thresholds by latency profile.
+    #[serde(default)]
+    pub latency_thresholds: LatencyThresholds,
+    /// The journey.
+    #[serde(default)]
+    pub journey: JourneySpec,
+}
+
+impl Profile {
+    /// A built-in profile by name.
+    pub fn builtin(name: &str) -> Result<Profile, String> {
+        let text = builtin_text(name).ok_or_else(|| {
+            format!(
+                "unknown profile {name:?} (built in: {}; or use --profile-file)",
+                BUILTIN.join(", ")
+            )
+        })?;
+        Self::parse(text, Format::Toml, &format!("built-in profile {name}"))
+    }
+
+    /// Loads a profile file; `.json` is JSON, anything else TOML.
+    pub fn load(path: &Path) -> Result<Profile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read profile file {}: {e}", path.display()))?;
+        let format = match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => Format::Json,
+            _ => Format::Toml,
+        };
+        Self::parse(&text, format, &format!("profile file {}", path.display()))
+    }
+
+    /// Parses and validates profile text.
+    pub fn parse(text: &str, format: Format, origin: &str) -> Result<Profile, String> {
+        let profile: Profile = match format {
+            Format::Toml => toml::from_str(text).map_err(|e| format!("{origin}: {e}"))?,
+            Format::Json => serde_json::from_str(text).map_err(|e| format!("{origin}: {e}"))?,
+        };
+        profile.validate().map_err(|e| format!("{origin}: {e}"))?;
+        Ok(profile)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let constant = self.vus.is_some() || self.duration.is_some();
+        match (constant, self.stages.is_empty()) {
+            (true, false) => return Err("give either vus/duration or stages, not both".into()),
+            (false, true) => return Err("needs vus and duration, or stages".into()),
+            (true, true) if self.vus.is_none() || self.duration.is_none() => {
+                return Err("vus and duration go together".into())
+            }
+            _ => {}
+        }
+        let p = self.journey.other_probability;
+        if !(0.0..=1.0).contains(&p) {
+            return Err(format!("journey.other_probability {p} is outside 0..1"));
+        }
+        Ok(())
+    }
+}
+
+/// Profile file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// TOML
+    Toml,
+    /// JSON
+    Json,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scheduler;
+    use std::time::Duration;
+
+    #[test]
+    fn every_builtin_profile_parses_and_has_a_load_shape() {
+        for name in BUILTIN {
+            let p = Profile::builtin(name).unwrap();
+            assert_eq!(p.name, name);
+            assert!(p.vus.is_some() || !p.stages.is_empty(), "{name}");
+            for t in p
+                .thresholds
+                .iter()
+                .chain(&p.latency_thresholds.mock)
+                .chain(&p.latency_thresholds.live)
+            {
+                crate::threshold::parse(t).unwrap();
+            }
+        }
+    }
+
+    #[test]
+    fn builtin_shapes_match_the_design() {
+        let smoke = Profile::builtin("smoke").unwrap();
+        assert_eq!(smoke.vus, Some(5));
+        assert_eq!(smoke.duration, Some(HumanDuration(Duration::from_secs(45))));
+        let ramp = Profile::builtin("ramp").unwrap();
+        assert_eq!(scheduler::max_vus(0, &ramp.stages), 100);
+        assert_eq!(
+            scheduler::total_duration(&ramp.stages),
+            Duration::from_secs(720)
+        );
+        assert_eq!(
+            ramp.graceful_ramp_down,
+            Some(HumanDuration(Duration::from_secs(30)))
+        );
+        assert_eq!(
+            scheduler::max_vus(0, &Profile::builtin("stress").unwrap().stages),
+            400
+        );
+        let spike = Profile::builtin("spike").unwrap();
+        assert_eq!(scheduler::max_vus(0, &spike.stages), 500);
+        assert!(spike
+            .stages
+            .iter()
+            .any(|s| s.target == 500 && s.duration == Duration::from_secs(10)));
+        let soak = Profile::builtin("soak").unwrap();
+        assert!(scheduler::total_duration(&soak.stages) >= Duration::from_secs(7200));
+    }
+
+    #[test]
+    fn a_json_profile_with_custom_paths_is_read() {
+        let text = r#"{"name":"x","vus":2,"duration":"5s",
+            "journey":{"turns":3,"paths":{"chat":"/v2/chat"},"fields":{"chat_content":"message"}}}"#;
+        let p = Profile::parse(text, Format::Json, "test").unwrap();
+        assert_eq!(p.journey.turns, 3);
+        assert_eq!(p.journey.paths.chat, "/v2/chat");
+        assert_eq!(p.journey.paths.login, "/api/auth/login-json");
+        assert_eq!(p.journey.fields.chat_content, "message");
+    }
+
+    #[test]
+    fn inconsistent_profiles_are_refused_with_the_reason() {
+        let cases = [
+            (r#"name="x""#, "needs vus and duration"),
+            ("name=\"x\"\nvus=2", "go together"),
+            (
+                "name=\"x\"\nvus=2\nduration=\"1s\"\nstages=[{duration=\"1s\",target=1}]",
+                "not both",
+            ),
+            (
+                "name=\"x\"\nvus=2\nduration=\"1s\"\nspeed=3",
+                "unknown field",
+            ),
+            ("name=\"x\"\nvus=2\nduration=\"ten\"", "expected a number"),
+        ];
+        for (text, expected) in cases {
+            let err = Profile::parse(text, Format::Toml, "test").unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! The outcome of a run, built from the merged aggregate once the engine has
+//! stopped; the summary, the thresholds verdicts and summary.json read it.
+
+use crate::cli::LatencyProfile;
+use crate::engine::Ended;
+use crate::exit::ExitCode;
+use crate::stats::{Aggregate, Name, Summary};
+use crate::threshold::Verdict;
+use chrono::{DateTime, Utc};
+use std::time::Duration;
+
+/// Which command produced the report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    /// `loadgen run`
+    Run,
+    /// `loadgen hit`
+    Hit,
+}
+
+/// Why a run was aborted from outside.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AbortReason {
+    /// The guard re-check found a target that is no longer a test backend.
+    Guard(String),
+    /// Ctrl-C.
+    Interrupted,
+}
+
+/// Everything known at the end of a run.
+#[derive(Debug, Clone)]
+pub struct Report {
+    /// Command.
+    pub mode: Mode,
+    /// Target URL.
+    pub target: String,
+    /// Profile name (run only).
+    pub profile: Option<String>,
+    /// Latency profile (run only).
+    pub latency_profile: Option<LatencyProfile>,
+    /// Seed (run only).
+    pub seed: Option<u64>,
+    /// Wall-clock start.
+    pub started_at: DateTime<Utc>,
+    /// Wall-clock end.
+    pub finished_at: DateTime<Utc>,
+    /// Monotonic run length.
+    pub duration: Duration,
+    /// The merged aggregate.
+    pub aggregate: Aggregate,
+    /// Most VUs the plan asked for.
+    pub vus_max_planned: u32,
+    /// Most VUs seen running at once.
+    pub vus_max: u64,
+    /// Threshold verdicts.
+    pub verdicts: Vec<Verdict>,
+    /// Thresholds not evaluated, with why.
+    pub skipped_thresholds: Vec<String>,
+    /// How the engine ended.
+    pub ended: Ended,
+    /// Why it was aborted, if it was.
+    pub aborted: Option<AbortReason>,
+}
+
+/// One row of the per-endpoint table (all status classes together).
+#[derive(Debug, Clone)]
+pub struct EndpointRow {
+    /// Phase.
+    pub phase: Name,
+    /// Endpoint name.
+    pub endpoint: Name,
+    /// Requests.
+    pub requests: u64,
+    /// Failed requests (4xx, 5xx, no response).
+    pub failures: u64,
+    /// Requests per second over the run.
+    pub rate: f64,
+    /// Duration distribution, microseconds.
+    pub duration: Summary,
+}
+
+impl Report {
+    /// The exit code: guard refusal during the run (3) wins, then failed
+    /// thresholds (99), else 0.
+    pub fn exit_code(&self) -> ExitCode {
+        if matches!(self.aborted, Some(AbortReason::Guard(_))) {
+            ExitCode::GuardRefused
+        } else if self.verdicts.iter().any(|v| !v.passed) {
+            ExitCode::ThresholdsFailed
+        } else {
+            ExitCode::Ok
+        }
+    }
+
+    /// Seconds, never zero (rates divide by it).
+    pub fn secs(&self) -> f64 {
+        self.duration.as_secs_f64().max(1e-9)
+    }
+
+    /// Per-endpoint rows in (phase, endpoint) order.
+    pub fn endpoint_rows(&self) -> Vec<EndpointRow> {
+        let agg = &self.aggregate;
+        let mut keys: Vec<(Name, Name)> = agg
+            .requests
+            .keys()
+            .map(|k| (k.phase.clone(), k.endpoint.clone()))
+            .collect();
+        keys.dedup();
+        keys.into_iter()
+            .map(|(phase, endpoint)| {
+                let (d, _) = agg.merged_where(|k| k.phase == phase && k.endpoint == endpoint);
+                let failures = agg
+                    .requests
+                    .iter()
+                    .filter(|(k, _)| {
+                        k.phase == phase && k.endpoint == endpoint && k.class.is_failure()
+                    })
+                    .map(|(_, s)| s.count())
+                    .sum();
+                EndpointRow {
+                    requests: d.len(),
+                    rate: d.len() as f64 / self.secs(),
+                    duration: Summary::of(&d),
+                    failures,
+                    phase,
+                    endpoint,
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,103 @@
+//! Per-worker aggregation. The collector owns a few shards (about one per
+//! runtime worker thread); each VU's [`Recorder`] folds its records into one
+//! shard under a short uncontended lock. Readers never see a shard directly:
+//! they get [`Collector::snapshot`], all shards merged with `Histogram::add`.
+
+use super::{Aggregate, Record};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// Gauges sampled by the live view and the summary.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// VUs currently running an iteration loop.
+    pub active_vus: AtomicU64,
+    /// The most VUs seen running at once.
+    pub max_active_vus: AtomicU64,
+}
+
+impl Gauges {
+    /// A VU started.
+    pub fn vu_started(&self) {
+        let now = self.active_vus.fetch_add(1, Ordering::SeqCst) + 1;
+        self.max_active_vus.fetch_max(now, Ordering::SeqCst);
+    }
+
+    /// A VU ended (normally, gracefully or interrupted).
+    pub fn vu_ended(&self) {
+        self.active_vus.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    /// Current active VUs.
+    pub fn active(&self) -> u64 {
+        self.active_vus.load(Ordering::SeqCst)
+    }
+
+    /// Peak active VUs.
+    pub fn max(&self) -> u64 {
+        self.max_active_vus.load(Ordering::SeqCst)
+    }
+}
+
+/// Owns the shards; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Collector {
+    shards: Arc<Vec<Mutex<Aggregate>>>,
+    /// Gauges shared with the VUs.
+    pub gauges: Arc<Gauges>,
+}
+
+impl Collector {
+    /// A collector with `shards` shards (at least one).
+    pub fn new(shards: usize) -> Self {
+        let shards = (0..shards.max(1))
+            .map(|_| Mutex::new(Aggregate::default()))
+            .collect();
+        Collector {
+            shards: Arc::new(shards),
+            gauges: Arc::new(Gauges::default()),
+        }
+    }
+
+    /// One shard per available core, the runtime's worker count.
+    pub fn per_core() -> Self {
+        Self::new(std::thread::available_parallelism().map_or(2, |n| n.get()))
+    }
+
+    /// A recorder for worker `worker` (VU id or connection index).
+    pub fn recorder(&self, worker: usize) -> Recorder {
+        Recorder {
+            shards: Arc::clone(&self.shards),
+            shard: worker % self.shards.len(),
+        }
+    }
+
+    /// All shards merged.
+    pub fn snapshot(&self) -> Aggregate {
+        let mut merged = Aggregate::default();
+        for shard in self.shards.iter() {
+            // A poisoned shard still holds valid counts: a panic cannot
+            // happen half-way through `record`, which only adds.
+            let guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            merged.merge(&guard);
+        }
+        merged
+    }
+}
+
+/// What a VU holds to emit records.
+#[derive(Debug, Clone)]
+pub struct Recorder {
+    shards: Arc<Vec<Mutex<Aggregate>>>,
+    shard: usize,
+}
+
+impl Recorder {
+    /// Folds a record into this worker's shard.
+    pub fn record(&self, record: Record) {
+        if let Some(shard) = self.shards.get(self.shard) {
+            let mut guard = shard.lock().unwrap_or_else(PoisonError::into_inner);
+            guard.record(&record);
+        }
+    }
+}

@@ -1,0 +1,245 @@
+//! The end-of-test summary on stdout, in k6's shape: checks, data,
+//! http_req_duration (overall and per phase), http_req_failed, http_reqs,
+//! iterations, VUs; then a per-endpoint table and the threshold verdicts.
+
+use crate::live::fmt_ms;
+use crate::report::{AbortReason, Report};
+use crate::stats::Summary;
+use std::fmt::Write as _;
+
+/// Decimal units as k6 prints them.
+pub fn fmt_bytes(b: u64) -> String {
+    let b = b as f64;
+    if b < 1e3 {
+        format!("{b} B")
+    } else if b < 1e6 {
+        format!("{:.1} kB", b / 1e3)
+    } else if b < 1e9 {
+        format!("{:.1} MB", b / 1e6)
+    } else {
+        format!("{:.2} GB", b / 1e9)
+    }
+}
+
+fn dots(name: &str) -> String {
+    let width = 34usize;
+    let pad = width.saturating_sub(name.chars().count());
+    format!("{name}{}", ".".repeat(pad.max(1)))
+}
+
+fn trend(s: &Summary) -> String {
+    format!(
+        "avg={} min={} med={} max={} p(90)={} p(95)={} p(99)={}",
+        fmt_ms(s.avg.round() as u64),
+        fmt_ms(s.min),
+        fmt_ms(s.med),
+        fmt_ms(s.max),
+        fmt_ms(s.p90),
+        fmt_ms(s.p95),
+        fmt_ms(s.p99)
+    )
+}
+
+fn pct(n: u64, d: u64) -> String {
+    if d == 0 {
+        "-".into()
+    } else {
+        format!("{:.2}%", 100.0 * n as f64 / d as f64)
+    }
+}
+
+/// Renders the summary.
+pub fn render(r: &Report) -> String {
+    let a = &r.aggregate;
+    let secs = r.secs();
+    let mut o = String::new();
+    let _ = writeln!(o);
+    let _ = writeln!(
+        o,
+        "  target: {}   profile: {}   duration: {:.1}s{}{}",
+        r.target,
+        r.profile.as_deref().unwrap_or("hit"),
+        r.duration.as_secs_f64(),
+        r.latency_profile
+            .map(|l| format!(
+                "   latency profile: {}",
+                if l == crate::cli::LatencyProfile::Mock {
+                    "mock"
+                } else {
+                    "live"
+                }
+            ))
+            .unwrap_or_default(),
+        r.seed.map(|s| format!("   seed: {s}")).unwrap_or_default()
+    );
+    match &r.aborted {
+        Some(AbortReason::Guard(why)) => {
+            let _ = writeln!(o, "  ABORTED: the guard re-check refused the target: {why}");
+        }
+        Some(AbortReason::Interrupted) => {
+            let _ = writeln!(o, "  INTERRUPTED: figures cover the run until Ctrl-C");
+        }
+        None => {}
+    }
+    let _ = writeln!(o);
+    let total_checks = a.checks_where(|_| true);
+    if total_checks.passes + total_checks.fails > 0 {
+        let n = total_checks.passes + total_checks.fails;
+        let _ = writeln!(
+            o,
+            "  {} {} ✓ {} ✗ {}",
+            dots("checks"),
+            pct(total_checks.passes, n),
+            total_checks.passes,
+            total_checks.fails
+        );
+        for (k, c) in &a.checks {
+            let mark = if c.fails == 0 { "✓" } else { "✗" };
+            let _ = writeln!(
+                o,
+                "    {mark} {}: {}  ✓ {} ✗ {}",
+                k.phase, k.name, c.passes, c.fails
+            );
+        }
+    }
+    let (sent, received) = a.bytes();
+    let _ = writeln!(
+        o,
+        "  {} {} {}/s",
+        dots("data_received"),
+        fmt_bytes(received),
+        fmt_bytes((received as f64 / secs) as u64)
+    );
+    let _ = writeln!(
+        o,
+        "  {} {} {}/s",
+        dots("data_sent"),
+        fmt_bytes(sent),
+        fmt_bytes((sent as f64 / secs) as u64)
+    );
+    let (d, w) = a.merged_where(|_| true);
+    let _ = writeln!(
+        o,
+        "  {} {}",
+        dots("http_req_duration"),
+        trend(&Summary::of(&d))
+    );
+    for phase in a.phases() {
+        let (pd, _) = a.merged_where(|k| k.phase == phase);
+        let _ = writeln!(
+            o,
+            "    {} {}",
+            dots(&format!("{{ phase:{phase} }}")),
+            trend(&Summary::of(&pd))
+        );
+    }
+    let (reqs, failed) = (a.total_requests(), a.failed_requests());
+    let _ = writeln!(
+        o,
+        "  {} {} ({failed} of {reqs})",
+        dots("http_req_failed"),
+        pct(failed, reqs)
+    );
+    let _ = writeln!(
+        o,
+        "  {} {}",
+        dots("http_req_waiting"),
+        trend(&Summary::of(&w))
+    );
+    let _ = writeln!(
+        o,
+        "  {} {reqs} {:.2}/s",
+        dots("http_reqs"),
+        reqs as f64 / secs
+    );
+    if !a.errors.is_empty() {
+        let kinds: Vec<String> = a.errors.iter().map(|(k, n)| format!("{k}={n}")).collect();
+        let _ = writeln!(
+            o,
+            "  {} {}",
+            dots("http_req_errors (no response)"),
+            kinds.join(" ")
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  {} {}",
+        dots("iteration_duration"),
+        trend(&Summary::of(&a.iterations))
+    );
+    let _ = writeln!(
+        o,
+        "  {} {} {:.2}/s",
+        dots("iterations"),
+        a.iterations.len(),
+        a.iterations.len() as f64 / secs
+    );
+    let _ = writeln!(
+        o,
+        "  {} max={} (planned {})",
+        dots("vus"),
+        r.vus_max,
+        r.vus_max_planned
+    );
+
+    let rows = r.endpoint_rows();
+    if !rows.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(
+            o,
+            "  {:<8} {:<22} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}",
+            "phase", "endpoint", "reqs", "fail", "avg", "min", "med", "p95", "p99", "max", "req/s"
+        );
+        for row in rows {
+            let s = row.duration;
+            let _ = writeln!(
+                o,
+                "  {:<8} {:<22} {:>8} {:>7} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9.2}",
+                row.phase.as_ref(),
+                row.endpoint.as_ref(),
+                row.requests,
+                row.failures,
+                fmt_ms(s.avg.round() as u64),
+                fmt_ms(s.min),
+                fmt_ms(s.med),
+                fmt_ms(s.p95),
+                fmt_ms(s.p99),
+                fmt_ms(s.max),
+                row.rate
+            );
+        }
+    }
+    if !r.verdicts.is_empty() || !r.skipped_thresholds.is_empty() {
+        let _ = writeln!(o);
+        let _ = writeln!(o, "  thresholds:");
+        for v in &r.verdicts {
+            let actual = match v.actual {
+                Some(x) => format!("{x:.4}"),
+                None => "no data".into(),
+            };
+            let _ = writeln!(
+                o,
+                "    {} {}   (actual: {actual})",
+                if v.passed { "✓" } else { "✗" },
+                v.threshold
+            );
+        }
+        for s in &r.skipped_thresholds {
+            let _ = writeln!(o, "    - skipped: {s}");
+        }
+    }
+    let _ = writeln!(o);
+    let code = r.exit_code();
+    let _ = writeln!(
+        o,
+        "  result: {} (exit {})",
+        match code {
+            crate::exit::ExitCode::Ok => "all thresholds held",
+            crate::exit::ExitCode::ThresholdsFailed => "a threshold failed",
+            crate::exit::ExitCode::GuardRefused => "aborted by the guard",
+            _ => "error",
+        },
+        code.code()
+    );
+    o
+}

@@ -1,0 +1,431 @@
+//! Thresholds in k6 syntax: `metric{tag:value,...}: aggregation OP number`,
+//! e.g. `http_req_duration{phase:auth}: p(95)<500`. Durations are in
+//! milliseconds, rates are fractions in 0..=1, as in k6.
+//!
+//! | metric | kind | aggregations | tags |
+//! |---|---|---|---|
+//! | `http_req_duration`, `http_req_waiting` | trend | avg min max med p(N) count | phase endpoint status |
+//! | `http_req_failed` | rate | rate | phase endpoint status |
+//! | `checks` | rate | rate | phase check |
+//! | `http_reqs` | counter | count rate | phase endpoint status |
+//! | `iterations` | counter | count rate | (none) |
+//!
+//! `status` selects a class (`2xx` .. `5xx`, `err`); `name` is accepted for
+//! `endpoint` (and for `check` on `checks`). Thresholds are evaluated once, on
+//! the merged aggregate at the end of the run; a threshold whose series got
+//! no data fails, saying so.
+
+use crate::stats::{Aggregate, CheckKey, RequestKey, StatusClass, Summary};
+use std::fmt;
+use std::time::Duration;
+
+/// Metrics a threshold can name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Metric {
+    /// `http_req_duration`
+    Duration,
+    /// `http_req_waiting` (time to response headers)
+    Waiting,
+    /// `http_req_failed`
+    Failed,
+    /// `checks`
+    Checks,
+    /// `http_reqs`
+    Reqs,
+    /// `iterations`
+    Iterations,
+}
+
+impl Metric {
+    fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "http_req_duration" => Metric::Duration,
+            "http_req_waiting" => Metric::Waiting,
+            "http_req_failed" => Metric::Failed,
+            "checks" => Metric::Checks,
+            "http_reqs" => Metric::Reqs,
+            "iterations" => Metric::Iterations,
+            _ => return None,
+        })
+    }
+
+    /// The k6 name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Metric::Duration => "http_req_duration",
+            Metric::Waiting => "http_req_waiting",
+            Metric::Failed => "http_req_failed",
+            Metric::Checks => "checks",
+            Metric::Reqs => "http_reqs",
+            Metric::Iterations => "iterations",
+        }
+    }
+
+    fn allowed_tags(self) -> &'static [&'static str] {
+        match self {
+            Metric::Checks => &["phase", "check"],
+            Metric::Iterations => &[],
+            _ => &["phase", "endpoint", "status"],
+        }
+    }
+
+    fn allows(self, agg: Agg) -> bool {
+        match self {
+            Metric::Duration | Metric::Waiting => !matches!(agg, Agg::Rate),
+            Metric::Failed | Metric::Checks => matches!(agg, Agg::Rate),
+            Metric::Reqs | Metric::Iterations => matches!(agg, Agg::Count | Agg::Rate),
+        }
+    }
+}
+
+/// Aggregations.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Agg {
+    /// mean
+    Avg,
+    /// minimum
+    Min,
+    /// maximum
+    Max,
+    /// median
+    Med,
+    /// percentile, 0..=100
+    P(f64),
+    /// fraction (rate metrics) or per second (counters)
+    Rate,
+    /// number of values
+    Count,
+}
+
+impl fmt::Display for Agg {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Agg::Avg => write!(f, "avg"),
+            Agg::Min => write!(f, "min"),
+            Agg::Max => write!(f, "max"),
+            Agg::Med => write!(f, "med"),
+            Agg::P(p) => write!(f, "p({p})"),
+            Agg::Rate => write!(f, "rate"),
+            Agg::Count => write!(f, "count"),
+        }
+    }
+}
+
+/// Comparison operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Op {
+    /// `<`
+    Lt,
+    /// `<=`
+    Le,
+    /// `>`
+    Gt,
+    /// `>=`
+    Ge,
+    /// `==`
+    Eq,
+}
+
+impl Op {
+    fn holds(self, actual: f64, limit: f64) -> bool {
+        match self {
+            Op::Lt => actual < limit,
+            Op::Le => actual <= limit,
+            Op::Gt => actual > limit,
+            Op::Ge => actual >= limit,
+            Op::Eq => (actual - limit).abs() < f64::EPSILON * limit.abs().max(1.0),
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            Op::Lt => "<",
+            Op::Le => "<=",
+            Op::Gt => ">",
+            Op::Ge => ">=",
+            Op::Eq => "==",
+        }
+    }
+}
+
+/// A parsed threshold.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Threshold {
+    /// The metric.
+    pub metric: Metric,
+    /// Tag selector, sorted by tag; `name` already mapped to its canonical tag.
+    pub selector: Vec<(String, String)>,
+    /// The aggregation.
+    pub agg: Agg,
+    /// The operator.
+    pub op: Op,
+    /// The limit (ms for trends, fraction for rates).
+    pub value: f64,
+}
+
+impl Threshold {
+    /// `metric{tag:value,...}`: thresholds with the same key override each other.
+    pub fn key(&self) -> String {
+        if self.selector.is_empty() {
+            return self.metric.name().to_string();
+        }
+        let sel: Vec<String> = self
+            .selector
+            .iter()
+            .map(|(k, v)| format!("{k}:{v}"))
+            .collect();
+        format!("{}{{{}}}", self.metric.name(), sel.join(","))
+    }
+
+    /// The selector's value for `tag`, if it has one.
+    pub fn tag(&self, tag: &str) -> Option<&str> {
+        self.selector
+            .iter()
+            .find(|(k, _)| k == tag)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+impl fmt::Display for Threshold {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}: {}{}{}",
+            self.key(),
+            self.agg,
+            self.op.as_str(),
+            self.value
+        )
+    }
+}
+
+/// Parses one k6 threshold expression.
+pub fn parse(input: &str) -> Result<Threshold, String> {
+    let bad = |why: String| format!("bad threshold {input:?}: {why}");
+    let s = input.trim();
+    let (head, expr) = match s.find('{') {
+        Some(open) if s[..open].find(':').is_none() => {
+            let close = s
+                .find('}')
+                .ok_or_else(|| bad("'{' without a closing '}'".into()))?;
+            let rest = s[close + 1..].trim_start();
+            let expr = rest
+                .strip_prefix(':')
+                .ok_or_else(|| bad("expected ':' after the selector".into()))?;
+            (&s[..=close], expr)
+        }
+        _ => s
+            .split_once(':')
+            .ok_or_else(|| bad("expected 'metric: aggregation<op>value'".into()))?,
+    };
+    let (metric_name, selector_text) = match head.find('{') {
+        Some(open) => (&head[..open], Some(&head[open + 1..head.len() - 1])),
+        None => (head, None),
+    };
+    let metric_name = metric_name.trim();
+    let metric = Metric::parse(metric_name).ok_or_else(|| {
+        bad(format!(
+            "unknown metric {metric_name:?} (known: http_req_duration, http_req_waiting, \
+             http_req_failed, checks, http_reqs, iterations)"
+        ))
+    })?;
+    let mut selector = Vec::new();
+    for pair in selector_text.unwrap_or("").split(',') {
+        if pair.trim().is_empty() {
+            continue;
+        }
+        let (tag, value) = pair
+            .split_once(':')
+            .ok_or_else(|| bad(format!("selector entry {pair:?} is not tag:value")))?;
+        let (tag, value) = (tag.trim(), value.trim());
+        let tag = match (tag, metric) {
+            ("name", Metric::Checks) => "check",
+            ("name", _) => "endpoint",
+            (t, _) => t,
+        };
+        if !metric.allowed_tags().contains(&tag) {
+            return Err(bad(format!(
+                "tag {tag:?} is not available on {} (available: {})",
+                metric.name(),
+                if metric.allowed_tags().is_empty() {
+                    "none".to_string()
+                } else {
+                    metric.allowed_tags().join(", ")
+                }
+            )));
+        }
+        if value.is_empty() {
+            return Err(bad(format!("tag {tag:?} has an empty value")));
+        }
+        if tag == "status" && StatusClass::parse(value).is_none() {
+            return Err(bad(format!(
+                "status {value:?} is not a class (1xx, 2xx, 3xx, 4xx, 5xx, err)"
+            )));
+        }
+        selector.push((tag.to_string(), value.to_string()));
+    }
+    selector.sort();
+    let (agg, op, value) = parse_expr(expr.trim()).map_err(bad)?;
+    if !metric.allows(agg) {
+        return Err(bad(format!(
+            "{} does not support {agg} (trends: avg min max med p(N) count; \
+             http_req_failed and checks: rate; http_reqs and iterations: count rate)",
+            metric.name()
+        )));
+    }
+    Ok(Threshold {
+        metric,
+        selector,
+        agg,
+        op,
+        value,
+    })
+}
+
+fn parse_expr(expr: &str) -> Result<(Agg, Op, f64), String> {
+    let op_at = expr
+        .find(['<', '>', '='])
+        .ok_or_else(|| "expected an operator (<, <=, >, >=, ==)".to_string())?;
+    let (agg_text, rest) = expr.split_at(op_at);
+    let (op, value_text) = [
+        ("<=", Op::Le),
+        (">=", Op::Ge),
+        ("==", Op::Eq),
+        ("<", Op::Lt),
+        (">", Op::Gt),
+    ]
+    .iter()
+    .find_map(|(t, op)| rest.strip_prefix(t).map(|v| (*op, v)))
+    .ok_or_else(|| format!("unknown operator in {rest:?}"))?;
+    let agg_text = agg_text.trim();
+    let agg = match agg_text {
+        "avg" => Agg::Avg,
+        "min" => Agg::Min,
+        "max" => Agg::Max,
+        "med" => Agg::Med,
+        "rate" => Agg::Rate,
+        "count" => Agg::Count,
+        p if p.starts_with("p(") && p.ends_with(')') => {
+            let n: f64 = p[2..p.len() - 1]
+                .trim()
+                .parse()
+                .map_err(|_| format!("percentile {p:?} is not a number"))?;
+            if !(0.0..=100.0).contains(&n) {
+                return Err(format!("percentile {p:?} is outside 0..100"));
+            }
+            Agg::P(n)
+        }
+        other => return Err(format!("unknown aggregation {other:?}")),
+    };
+    let value_text = value_text.trim();
+    let value: f64 = value_text
+        .parse()
+        .map_err(|_| format!("{value_text:?} is not a number"))?;
+    if !value.is_finite() {
+        return Err(format!("{value_text:?} is not a finite number"));
+    }
+    Ok((agg, op, value))
+}
+
+/// The outcome of one threshold.
+#[derive(Debug, Clone)]
+pub struct Verdict {
+    /// The threshold.
+    pub threshold: Threshold,
+    /// The measured value; `None` when the selected series had no data.
+    pub actual: Option<f64>,
+    /// Whether it held (no data never holds).
+    pub passed: bool,
+}
+
+fn request_matches(t: &Threshold, k: &RequestKey) -> bool {
+    t.selector.iter().all(|(tag, v)| match tag.as_str() {
+        "phase" => &*k.phase == v,
+        "endpoint" => &*k.endpoint == v,
+        "status" => k.class.as_str() == v,
+        _ => false,
+    })
+}
+
+fn check_matches(t: &Threshold, k: &CheckKey) -> bool {
+    t.selector.iter().all(|(tag, v)| match tag.as_str() {
+        "phase" => &*k.phase == v,
+        "check" => &*k.name == v,
+        _ => false,
+    })
+}
+
+fn ms(us: f64) -> f64 {
+    us / 1000.0
+}
+
+/// Evaluates one threshold on the merged aggregate of a run lasting `elapsed`.
+pub fn evaluate(t: &Threshold, agg: &Aggregate, elapsed: Duration) -> Verdict {
+    let secs = elapsed.as_secs_f64().max(1e-9);
+    let actual = match t.metric {
+        Metric::Duration | Metric::Waiting => {
+            let (d, w) = agg.merged_where(|k| request_matches(t, k));
+            let h = if t.metric == Metric::Duration { d } else { w };
+            if h.is_empty() {
+                None
+            } else {
+                let s = Summary::of(&h);
+                Some(match t.agg {
+                    Agg::Avg => ms(s.avg),
+                    Agg::Min => ms(s.min as f64),
+                    Agg::Max => ms(s.max as f64),
+                    Agg::Med => ms(s.med as f64),
+                    Agg::P(p) => ms(h.value_at_quantile(p / 100.0) as f64),
+                    Agg::Count => s.count as f64,
+                    Agg::Rate => f64::NAN,
+                })
+            }
+        }
+        Metric::Failed | Metric::Reqs => {
+            let (mut total, mut failed) = (0u64, 0u64);
+            for (k, s) in &agg.requests {
+                if request_matches(t, k) {
+                    total += s.count();
+                    if k.class.is_failure() {
+                        failed += s.count();
+                    }
+                }
+            }
+            match (t.metric, t.agg) {
+                (Metric::Failed, _) => (total > 0).then(|| failed as f64 / total as f64),
+                (_, Agg::Rate) => Some(total as f64 / secs),
+                _ => Some(total as f64),
+            }
+        }
+        Metric::Checks => {
+            let c = agg.checks_where(|k| check_matches(t, k));
+            let n = c.passes + c.fails;
+            (n > 0).then(|| c.passes as f64 / n as f64)
+        }
+        Metric::Iterations => {
+            let n = agg.iterations.len() as f64;
+            Some(if t.agg == Agg::Rate { n / secs } else { n })
+        }
+    };
+    let passed = actual.is_some_and(|a| t.op.holds(a, t.value));
+    Verdict {
+        threshold: t.clone(),
+        actual,
+        passed,
+    }
+}
+
+/// Adds `overrides` to `base`: an override replaces every base threshold
+/// with the same metric and selector; several overrides of one key all stay.
+pub fn merge_overrides(base: Vec<Threshold>, overrides: Vec<Threshold>) -> Vec<Threshold> {
+    let mut out: Vec<Threshold> = base
+        .into_iter()
+        .filter(|b| !overrides.iter().any(|o| o.key() == b.key()))
+        .collect();
+    out.extend(overrides);
+    out
+}
+
+#[cfg(test)]
+#[path = "threshold_tests.rs"]
+mod tests;

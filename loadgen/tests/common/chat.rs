@@ -1,0 +1,283 @@
+//! A fake chat backend of DESIGN.md's shape: login-json with cookie + CSRF
+//! (or bearer), sessions, chat, history, health/stats/metrics. It enforces
+//! what the real one does (cookie writes need the CSRF header, another
+//! user's session is 403) and counts every endpoint it serves.
+
+use super::{health_body, serve};
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// Settings of the fake backend.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `app_env` in health answers (None: missing).
+    pub app_env: Option<String>,
+    /// After this many health answers, report `production` instead.
+    pub production_after_health_calls: Option<u64>,
+    /// A token stops working after this many authenticated requests.
+    pub token_max_uses: Option<u64>,
+    /// How long a chat turn takes.
+    pub chat_delay: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            app_env: Some("test".into()),
+            production_after_health_calls: None,
+            token_max_uses: None,
+            chat_delay: Duration::from_millis(5),
+        }
+    }
+}
+
+/// What the fake backend saw.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// Requests per endpoint name (login, create_session, chat, ...).
+    pub counts: Mutex<BTreeMap<&'static str, u64>>,
+    /// User names that logged in successfully, in order.
+    pub logins: Mutex<Vec<String>>,
+    /// Requests refused: 401 / 403 (CSRF), by endpoint.
+    pub refused: Mutex<BTreeMap<String, u64>>,
+    /// Chat requests that carried a session_id.
+    pub chats_with_session: AtomicU64,
+    /// Requests that carried an X-CSRF-Token header while using bearer auth.
+    pub bearer_with_csrf: AtomicU64,
+    health_calls: AtomicU64,
+}
+
+impl Seen {
+    /// Count for one endpoint.
+    pub fn count(&self, endpoint: &str) -> u64 {
+        self.counts
+            .lock()
+            .unwrap()
+            .get(endpoint)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    fn hit(&self, endpoint: &'static str) {
+        *self.counts.lock().unwrap().entry(endpoint).or_default() += 1;
+    }
+}
+
+#[derive(Default)]
+struct Store {
+    tokens: HashMap<String, (String, u64)>,
+    sessions: HashMap<u64, String>,
+    next_id: u64,
+}
+
+#[derive(Clone)]
+struct App {
+    config: Config,
+    seen: Arc<Seen>,
+    store: Arc<Mutex<Store>>,
+}
+
+fn err(status: StatusCode, detail: &str) -> Response {
+    (status, Json(json!({"detail": detail}))).into_response()
+}
+
+impl App {
+    /// The caller's user name, enforcing CSRF on cookie-authenticated writes.
+    #[allow(clippy::result_large_err)] // a test server: the error is the response
+    fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        write: bool,
+        endpoint: &str,
+    ) -> Result<String, Response> {
+        let bearer = headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(String::from);
+        let cookie = headers
+            .get("cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|c| {
+                c.split(';')
+                    .find_map(|p| p.trim().strip_prefix("access_token="))
+            })
+            .map(String::from);
+        let refuse = |status: StatusCode, why: &str| {
+            *self
+                .seen
+                .refused
+                .lock()
+                .unwrap()
+                .entry(format!("{endpoint} {}", status.as_u16()))
+                .or_default() += 1;
+            err(status, why)
+        };
+        let (token, via_cookie) = match (bearer, cookie) {
+            (Some(t), _) => (t, false),
+            (None, Some(t)) => (t, true),
+            (None, None) => return Err(refuse(StatusCode::UNAUTHORIZED, "Not authenticated")),
+        };
+        if !via_cookie && headers.contains_key("x-csrf-token") {
+            self.seen.bearer_with_csrf.fetch_add(1, Ordering::SeqCst);
+        }
+        let mut store = self.store.lock().unwrap();
+        let Some((user, uses)) = store.tokens.get_mut(&token) else {
+            return Err(refuse(
+                StatusCode::UNAUTHORIZED,
+                "Could not validate credentials",
+            ));
+        };
+        *uses += 1;
+        if self.config.token_max_uses.is_some_and(|max| *uses > max) {
+            return Err(refuse(StatusCode::UNAUTHORIZED, "Token expired"));
+        }
+        if via_cookie && write {
+            let csrf = headers.get("x-csrf-token").and_then(|v| v.to_str().ok());
+            if csrf != Some(format!("csrf-{token}").as_str()) {
+                return Err(refuse(
+                    StatusCode::FORBIDDEN,
+                    "CSRF token missing or invalid",
+                ));
+            }
+        }
+        Ok(user.clone())
+    }
+}
+
+async fn health(State(app): State<App>) -> Json<Value> {
+    app.seen.hit("health");
+    let n = app.seen.health_calls.fetch_add(1, Ordering::SeqCst) + 1;
+    let env = match app.config.production_after_health_calls {
+        Some(after) if n > after => Some("production"),
+        _ => app.config.app_env.as_deref(),
+    };
+    Json(health_body(env))
+}
+
+async fn login(State(app): State<App>, Json(body): Json<Value>) -> Response {
+    app.seen.hit("login");
+    let user = body["username"].as_str().unwrap_or_default().to_string();
+    let password = body["password"].as_str().unwrap_or_default();
+    let expected = user.strip_prefix("user").map(|i| format!("pw-{i}"));
+    if expected.as_deref() != Some(password) {
+        return err(StatusCode::UNAUTHORIZED, "Incorrect username or password");
+    }
+    let token = {
+        let mut store = app.store.lock().unwrap();
+        store.next_id += 1;
+        let token = format!("tok-{user}-{}", store.next_id);
+        store.tokens.insert(token.clone(), (user.clone(), 0));
+        token
+    };
+    app.seen.logins.lock().unwrap().push(user.clone());
+    let cookie = format!("access_token={token}; HttpOnly; Path=/; SameSite=Lax; Max-Age=14400");
+    (
+        [("set-cookie", cookie)],
+        Json(json!({
+            "user_id": 1, "username": user, "status": "success", "access_token": token,
+            "token_type": "bearer", "expires_in": 14400, "csrf_token": format!("csrf-{token}"),
+        })),
+    )
+        .into_response()
+}
+
+async fn create_session(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    app.seen.hit("create_session");
+    let user = match app.authenticate(&headers, true, "create_session") {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    let mut store = app.store.lock().unwrap();
+    store.next_id += 1;
+    let id = store.next_id;
+    store.sessions.insert(id, user);
+    Json(json!({"id": id, "title": body["title"], "created_at": "2026-01-01T00:00:00Z"}))
+        .into_response()
+}
+
+async fn list_sessions(State(app): State<App>, headers: HeaderMap) -> Response {
+    app.seen.hit("list_sessions");
+    match app.authenticate(&headers, false, "list_sessions") {
+        Ok(_) => Json(json!({"items": []})).into_response(),
+        Err(r) => r,
+    }
+}
+
+async fn get_session(State(app): State<App>, headers: HeaderMap, Path(id): Path<u64>) -> Response {
+    app.seen.hit("get_session");
+    let user = match app.authenticate(&headers, false, "get_session") {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    match app.store.lock().unwrap().sessions.get(&id) {
+        Some(owner) if *owner == user => Json(json!({"id": id, "messages": []})).into_response(),
+        Some(_) => err(StatusCode::FORBIDDEN, "Not your session"),
+        None => err(StatusCode::NOT_FOUND, "Session not found"),
+    }
+}
+
+async fn chat(State(app): State<App>, headers: HeaderMap, Json(body): Json<Value>) -> Response {
+    app.seen.hit("chat");
+    let user = match app.authenticate(&headers, true, "chat") {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if let Some(id) = body["session_id"].as_u64() {
+        app.seen.chats_with_session.fetch_add(1, Ordering::SeqCst);
+        if app.store.lock().unwrap().sessions.get(&id) != Some(&user) {
+            return err(StatusCode::FORBIDDEN, "Not your session");
+        }
+    }
+    tokio::time::sleep(app.config.chat_delay).await;
+    let content = body["content"].as_str().unwrap_or_default();
+    Json(json!({
+        "session_id": body["session_id"],
+        "user_message": {"id": 1, "content": content, "role": "user"},
+        "assistant_message": {"id": 2, "content": format!("You said: {content}"), "role": "assistant", "metadata": {"sources": []}},
+    }))
+    .into_response()
+}
+
+/// Starts the fake backend.
+pub async fn chat_server(config: Config) -> (SocketAddr, Arc<Seen>) {
+    let seen = Arc::new(Seen::default());
+    let app = App {
+        config,
+        seen: Arc::clone(&seen),
+        store: Arc::new(Mutex::new(Store::default())),
+    };
+    let counted = |name: &'static str| {
+        get(move |State(app): State<App>| async move {
+            app.seen.hit(name);
+            "ok"
+        })
+    };
+    let router = Router::new()
+        .route("/api/health", get(health))
+        .route("/health", counted("health_probe"))
+        .route("/api/stats", counted("stats"))
+        .route("/api/metrics", counted("metrics"))
+        .route("/api/auth/login-json", post(login))
+        .route(
+            "/api/chat/sessions",
+            post(create_session).get(list_sessions),
+        )
+        .route("/api/chat/sessions/{id}", get(get_session))
+        .route("/api/chat/chat", post(chat))
+        .with_state(app);
+    (serve(router).await, seen)
+}

@@ -1,0 +1,287 @@
+//! The built binary's contract: the guard refuses non-test targets (exit 3)
+//! and unreachable ones (exit 4), the override lets a run through, the
+//! periodic re-check aborts a run whose target stops being a test backend,
+//! bad arguments exit 2, failed thresholds 99, and `--help` documents it all.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::chat::{chat_server, Config};
+use common::{dead_port, loadgen_bin, users_file};
+use std::time::{Duration, Instant};
+
+/// A short run of the other step only (no users needed): one VU, 300 ms.
+fn short_run(base: &str) -> Vec<&str> {
+    vec![
+        "run",
+        "--base-url",
+        base,
+        "--vus",
+        "1",
+        "--duration",
+        "300ms",
+        "--tags",
+        "other",
+        "--other-probability",
+        "1",
+        "--think",
+        "50ms",
+        "-q",
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_refuses_a_production_target_before_sending_any_load() {
+    let cfg = Config {
+        app_env: Some("production".into()),
+        ..Config::default()
+    };
+    let (addr, seen) = chat_server(cfg).await;
+    let base = format!("http://{addr}");
+    let out = loadgen_bin(&short_run(&base), &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        out.stderr.contains("app_env=\"production\""),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("--allow-non-test-backend"),
+        "{}",
+        out.stderr
+    );
+    let counts = seen.counts.lock().unwrap().clone();
+    assert_eq!(
+        counts.keys().copied().collect::<Vec<_>>(),
+        ["health"],
+        "only the guard's probe: {counts:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_guard_refuses_a_target_whose_health_has_no_app_env() {
+    let cfg = Config {
+        app_env: None,
+        ..Config::default()
+    };
+    let (addr, _) = chat_server(cfg).await;
+    let base = format!("http://{addr}");
+    let out = loadgen_bin(&short_run(&base), &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(out.stderr.contains("app_env=missing"), "{}", out.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_override_flag_and_both_environment_names_let_a_non_test_target_be_loaded() {
+    let cfg = Config {
+        app_env: Some("production".into()),
+        ..Config::default()
+    };
+    let (addr, seen) = chat_server(cfg).await;
+    let base = format!("http://{addr}");
+    let mut with_flag = short_run(&base);
+    with_flag.push("--allow-non-test-backend");
+    type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+    let cases: [Case<'_>; 3] = [
+        (with_flag, vec![]),
+        (
+            short_run(&base),
+            vec![("LOADGEN_ALLOW_NON_TEST_BACKEND", "1")],
+        ),
+        (short_run(&base), vec![("K6_ALLOW_NON_TEST_BACKEND", "1")]),
+    ];
+    for (args, env) in cases {
+        let before = seen.count("health_probe") + seen.count("stats") + seen.count("metrics");
+        let out = loadgen_bin(&args, &env).await;
+        assert_eq!(out.code, 0, "{env:?}: {out:?}");
+        assert!(
+            out.stderr.contains("guard was overridden"),
+            "{}",
+            out.stderr
+        );
+        let after = seen.count("health_probe") + seen.count("stats") + seen.count("metrics");
+        assert!(after > before, "{env:?}: no load was sent");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_target_is_its_own_error_with_exit_code_4() {
+    let port = dead_port().await;
+    let base = format!("http://127.0.0.1:{port}");
+    let out = loadgen_bin(&short_run(&base), &[]).await;
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("target unreachable"), "{}", out.stderr);
+    assert!(!out.stderr.contains("panicked"), "{}", out.stderr);
+    // Overriding the guard does not make an unreachable target loadable.
+    let out = loadgen_bin(
+        &short_run(&base),
+        &[("LOADGEN_ALLOW_NON_TEST_BACKEND", "1")],
+    )
+    .await;
+    assert_eq!(out.code, 4, "{out:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_target_that_stops_being_test_during_the_run_aborts_it_with_exit_code_3() {
+    let cfg = Config {
+        production_after_health_calls: Some(1),
+        ..Config::default()
+    };
+    let (addr, _) = chat_server(cfg).await;
+    let base = format!("http://{addr}");
+    let mut args = short_run(&base);
+    assert_eq!(args[5], "--duration");
+    args[6] = "20s";
+    args.extend(["--guard-interval", "200ms"]);
+    let started = Instant::now();
+    let out = loadgen_bin(&args, &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the run was not aborted: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        out.stderr.contains("guard re-check refused"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.contains("ABORTED"), "{}", out.stdout);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_arguments_exit_2_with_a_message_naming_the_problem() {
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &[
+                "run",
+                "--stages",
+                "30s:20",
+                "--vus",
+                "5",
+                "--duration",
+                "1m",
+            ],
+            "--stages cannot be combined with --vus/--duration",
+        ),
+        (
+            &["run", "--stages", "30s:20", "--profile", "ramp"],
+            "--stages cannot be combined with --profile",
+        ),
+        (
+            &[
+                "run",
+                "--profile",
+                "smoke",
+                "--threshold",
+                "http_req_duration: p95<1",
+            ],
+            "unknown aggregation",
+        ),
+        (&["run", "--profile", "nope"], "unknown profile"),
+        (&["hit", "https://127.0.0.1:1/"], "only http://"),
+        (&["run", "--bogus-flag"], "--bogus-flag"),
+    ];
+    for (args, expected) in cases {
+        let out = loadgen_bin(args, &[]).await;
+        assert_eq!(out.code, 2, "{args:?}: {out:?}");
+        assert!(out.stderr.contains(expected), "{args:?}: {}", out.stderr);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dry_run_prints_the_resolved_plan_and_sends_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path(), 3);
+    let port = dead_port().await;
+    let base = format!("http://127.0.0.1:{port}");
+    let out = loadgen_bin(
+        &[
+            "run",
+            "--profile",
+            "ramp",
+            "--base-url",
+            &base,
+            "--users-file",
+            users.to_str().unwrap(),
+            "--dry-run",
+            "--threshold",
+            "http_req_duration{phase:auth}: p(95)<500",
+        ],
+        &[("K6_LATENCY_PROFILE", "live")],
+    )
+    .await;
+    assert_eq!(out.code, 0, "{out:?}");
+    for expected in [
+        &base as &str,
+        "profile:          ramp",
+        "latency profile:  live",
+        "2m -> 30 VUs",
+        "5m -> 100 VUs",
+        "max VUs:          100",
+        "graceful ramp-down: 30s",
+        "3 accounts",
+        "http_req_duration{phase:auth}: p(95)<500",
+        "http_req_duration{phase:chat}: p(95)<45000",
+    ] {
+        assert!(
+            out.stdout.contains(expected),
+            "{expected} missing:\n{}",
+            out.stdout
+        );
+    }
+    assert!(
+        !out.stdout.contains("p(95)<8000"),
+        "the override must replace the profile's auth threshold"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn help_documents_the_exit_codes() {
+    for args in [
+        &["--help"][..],
+        &["run", "--help"][..],
+        &["hit", "--help"][..],
+    ] {
+        let out = loadgen_bin(args, &[]).await;
+        assert_eq!(out.code, 0, "{out:?}");
+        for code in [
+            "99",
+            "the guard refused",
+            "could not be reached",
+            "bad arguments",
+        ] {
+            assert!(out.stdout.contains(code), "{args:?} help lacks {code}");
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_threshold_exits_99_and_a_held_one_exits_0() {
+    let (addr, _) = chat_server(Config::default()).await;
+    let base = format!("http://{addr}");
+    let mut failing = short_run(&base);
+    failing.extend(["--threshold", "http_reqs: count>100000"]);
+    let out = loadgen_bin(&failing, &[]).await;
+    assert_eq!(out.code, 99, "{out:?}");
+    assert!(
+        out.stdout.contains("✗ http_reqs: count>100000"),
+        "{}",
+        out.stdout
+    );
+    let mut holding = short_run(&base);
+    holding.extend([
+        "--threshold",
+        "http_reqs: count>0",
+        "--threshold",
+        "http_req_failed: rate<0.01",
+    ]);
+    let out = loadgen_bin(&holding, &[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stdout.contains("✓ http_reqs: count>0"),
+        "{}",
+        out.stdout
+    );
+}
