@@ -184,7 +184,10 @@ fn turn_script() -> String {
             .rev()
             .fold(sql.to_owned(), |acc, (k, v)| acc.replace(k, v))
     };
-    let read = substitute(&backend::db::messages::turn_context_sql(40), &[("$1", ":sid")]);
+    let read = substitute(
+        &backend::db::messages::turn_context_sql(40),
+        &[("$1", ":sid")],
+    );
     let reply = "The chatbot scales with load latency tokens session users request database pool stream answer context retrieval model throughput queue cache replica shard percentile budget retry timeout worker thread connection index query and of to is for a in under each the chatbot scales.";
     let write = substitute(
         backend::db::messages::WRITE_TURN_EXISTING_SQL,

@@ -323,7 +323,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
     let phases = journey.steps.phases();
     let (thresholds, skipped): (Vec<Threshold>, Vec<Threshold>) = all
         .into_iter()
-        .partition(|t| t.tag("phase").map_or(true, |p| phases.contains(&p)));
+        .partition(|t| t.tag("phase").is_none_or(|p| phases.contains(&p)));
     let skipped_thresholds = skipped
         .iter()
         .map(|t| {
