@@ -55,6 +55,15 @@ pub enum AuthArg {
     Bearer,
 }
 
+/// `--login` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LoginArg {
+    /// Log in at the start of every iteration (the original k6 journey).
+    EveryIteration,
+    /// Log in once per VU; again only after a 401.
+    Once,
+}
+
 /// Options shared by `run` and `hit`.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
@@ -131,6 +140,9 @@ pub struct RunArgs {
     /// How to authenticate after login.
     #[arg(long, value_enum)]
     pub auth: Option<AuthArg>,
+    /// When to log in: every iteration (the original k6 journey) or once per VU.
+    #[arg(long, value_enum)]
+    pub login: Option<LoginArg>,
     /// Chance per iteration of one GET to health/stats/metrics (step other).
     #[arg(long, value_name = "P")]
     pub other_probability: Option<f64>,

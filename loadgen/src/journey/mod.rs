@@ -16,7 +16,7 @@ use crate::engine::{Vu, Workload};
 use crate::http::Target;
 use crate::users::User;
 use hyper::header::HeaderName;
-use spec::{AuthMode, Fields, Paths};
+use spec::{AuthMode, Fields, LoginMode, Paths};
 use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::Arc;
@@ -98,6 +98,8 @@ pub struct JourneyPlan {
     pub steps: Steps,
     /// Cookie+CSRF or bearer.
     pub auth: AuthMode,
+    /// Every iteration or once per VU.
+    pub login: LoginMode,
     /// API paths.
     pub paths: Paths,
     /// Field names.
@@ -123,6 +125,14 @@ impl JourneyPlan {
             match self.auth {
                 AuthMode::Cookie => "cookie + CSRF header",
                 AuthMode::Bearer => "bearer token",
+            }
+        );
+        let _ = writeln!(
+            out,
+            "  login:            {}",
+            match self.login {
+                LoginMode::EveryIteration => "every iteration (as the original k6 scripts)",
+                LoginMode::Once => "once per VU (again after a 401)",
             }
         );
         let _ = writeln!(

@@ -24,6 +24,18 @@ pub enum AuthMode {
     Bearer,
 }
 
+/// When a VU logs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum LoginMode {
+    /// At the start of every iteration, as the original k6 scripts do: the
+    /// login (and its password hash) is part of the load being measured.
+    #[default]
+    EveryIteration,
+    /// Once per VU, then reuse the token (again after a 401).
+    Once,
+}
+
 /// Paths of the API.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -157,6 +169,8 @@ pub struct JourneySpec {
     pub turns: u32,
     /// Cookie (+CSRF) or bearer.
     pub auth: AuthMode,
+    /// Log in every iteration (the original's journey) or once per VU.
+    pub login: LoginMode,
     /// Steps to run (see [`STEP_TAGS`]).
     pub steps: Vec<String>,
     /// Chance per iteration of one GET to an `other` endpoint (step `other`).
@@ -175,6 +189,7 @@ impl Default for JourneySpec {
             think: HumanDuration(Duration::from_secs(1)),
             turns: 1,
             auth: AuthMode::Cookie,
+            login: LoginMode::EveryIteration,
             steps: DEFAULT_STEPS.iter().map(|s| s.to_string()).collect(),
             other_probability: 0.1,
             paths: Paths::default(),

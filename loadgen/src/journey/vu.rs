@@ -1,6 +1,6 @@
 //! One journey VU: its account, its connection, its credentials, its loop.
 
-use super::spec::AuthMode;
+use super::spec::{AuthMode, LoginMode};
 use super::{Journey, UserTypePlan};
 use crate::engine::Vu;
 use crate::http::{Client, Reply};
@@ -255,7 +255,9 @@ impl State<'_> {
         let steps = self.journey.plan.steps;
         let paths = self.journey.plan.paths.clone();
         let fields = self.journey.plan.fields.clone();
-        if steps.auth && self.creds.is_none() && !self.login().await {
+        let login_now =
+            self.creds.is_none() || self.journey.plan.login == LoginMode::EveryIteration;
+        if steps.auth && login_now && !self.login().await {
             return;
         }
         let session_phase = self.phases.session.clone();

@@ -3,12 +3,12 @@
 //! with a message that says which flags and why; everything printed by
 //! `--dry-run` is exactly what a run would do.
 
-use crate::cli::{AuthArg, CommonArgs, HitArgs, LatencyProfile, RunArgs};
+use crate::cli::{AuthArg, CommonArgs, HitArgs, LatencyProfile, LoginArg, RunArgs};
 use crate::duration::parse_duration;
 use crate::engine::Schedule;
 use crate::exit::Failure;
 use crate::http::Target;
-use crate::journey::spec::AuthMode;
+use crate::journey::spec::{AuthMode, LoginMode};
 use crate::journey::JourneyPlan;
 use crate::live::LiveMode;
 use crate::profile::Profile;
@@ -285,6 +285,11 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         Some(AuthArg::Bearer) => AuthMode::Bearer,
         None => j.auth,
     };
+    let login = match args.login {
+        Some(LoginArg::EveryIteration) => LoginMode::EveryIteration,
+        Some(LoginArg::Once) => LoginMode::Once,
+        None => j.login,
+    };
     let csrf_header = hyper::header::HeaderName::from_bytes(j.fields.csrf_header.as_bytes())
         .map_err(|_| {
             usage(format!(
@@ -301,6 +306,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         prompts: Arc::new(Vec::new()),
         steps,
         auth,
+        login,
         paths: j.paths.clone(),
         fields: j.fields.clone(),
         csrf_header,
