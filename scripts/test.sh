@@ -5,6 +5,8 @@
 # e.g. `scripts/test.sh -p backend` or `scripts/test.sh concurrency`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib/ensure-postgres.sh
+ensure_postgres
 
 cargo build --quiet -p backend --bin pgtemp
 pgtemp="${CARGO_TARGET_DIR:-target}/debug/pgtemp"

@@ -1,0 +1,26 @@
+# syntax=docker/dockerfile:1
+# chatbench in one image: backend, seed and loadgen (pick one with the
+# container command). Built by docker-compose.yml; everything comes from the
+# package registries at build time, nothing is downloaded at run time.
+
+FROM rust:1-bookworm AS build
+WORKDIR /src
+COPY . .
+RUN --mount=type=cache,target=/usr/local/cargo/registry \
+    --mount=type=cache,target=/src/target \
+    cargo build --release --locked -p backend -p seed -p loadgen \
+ && mkdir -p /out \
+ && cp target/release/backend target/release/seed target/release/loadgen /out/
+
+FROM debian:bookworm-slim
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends ca-certificates curl \
+ && rm -rf /var/lib/apt/lists/* \
+ && useradd --system --uid 10001 --home-dir /app chatbench
+COPY --from=build /out/ /usr/local/bin/
+WORKDIR /app
+COPY load-tests ./load-tests
+USER chatbench
+ENV BIND_ADDR=0.0.0.0:8000 RUST_LOG=info,sqlx=warn
+EXPOSE 8000
+CMD ["backend"]
