@@ -139,6 +139,8 @@ pub struct Config {
     pub rate_limits: RateLimits,
     pub request_timeout: Duration,
     pub max_body_bytes: usize,
+    /// Extra pause after each streamed token (the original's demo knob).
+    pub stream_artificial_delay: Duration,
 }
 
 /// Where variables come from: the process environment, or a map in tests.
@@ -414,6 +416,9 @@ impl Config {
                 r.positive(&["REQUEST_TIMEOUT_SECONDS"], 120.0f64)?,
             ),
             max_body_bytes: r.positive(&["MAX_BODY_BYTES"], 64 * 1024usize)?,
+            stream_artificial_delay: Duration::from_millis(
+                r.parse(&["STREAM_ARTIFICIAL_DELAY_MS"], 0u64)?,
+            ),
             app_env,
         })
     }

@@ -34,6 +34,7 @@ pub fn router() -> Router<AppState> {
             post(session_turn),
         )
         .route("/api/chat/chat", post(chat))
+        .route("/api/chat/stream", post(super::stream::stream_chat))
         .route("/api/chat/feedback", post(feedback))
         .route("/api/chat/messages/{message_id}/sources", get(sources))
 }

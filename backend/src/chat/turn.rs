@@ -164,14 +164,23 @@ pub fn provider_error(e: ProviderError) -> ApiError {
     }
 }
 
-/// Runs one turn. `session_id: None` creates a session, in the same
-/// transaction as the messages, so a failed turn leaves no empty session.
-pub async fn run(
+/// Everything a turn needs before the provider is called.
+pub struct Prepared {
+    pub session_id: Option<i64>,
+    pub content: String,
+    pub request: CompletionRequest,
+    pub sources: Vec<Source>,
+    pub retrieval_error: Option<&'static str>,
+}
+
+/// Step 1 of a turn: checks the content, loads the session and its history
+/// (one query, the connection given back at once) and retrieves sources.
+pub async fn prepare(
     state: &AppState,
     user: &CurrentUser,
     session_id: Option<i64>,
     content: String,
-) -> ApiResult<TurnOutcome> {
+) -> ApiResult<Prepared> {
     validate_content(&content)?;
     let history = match session_id {
         Some(id) => {
@@ -187,7 +196,6 @@ pub async fn run(
         }
         None => Vec::new(),
     };
-
     let (sources, retrieval_error) =
         match state.retriever.retrieve(&content, SOURCES_PER_TURN).await {
             Ok(s) => (s, None),
@@ -204,17 +212,34 @@ pub async fn run(
         &position.to_le_bytes(),
         content.as_bytes(),
     ]);
-    let started = Instant::now();
-    let completion = call_provider(
-        state,
-        CompletionRequest {
-            messages: build_prompt(&history, &sources, &content),
-            turn_key,
-        },
-    )
-    .await?;
-    let latency_ms = started.elapsed().as_millis();
+    let request = CompletionRequest {
+        messages: build_prompt(&history, &sources, &content),
+        turn_key,
+    };
+    Ok(Prepared {
+        session_id,
+        content,
+        request,
+        sources,
+        retrieval_error,
+    })
+}
 
+/// Step 3 of a turn: writes the user message and the reply in one statement.
+pub async fn store(
+    state: &AppState,
+    user: &CurrentUser,
+    prepared: Prepared,
+    completion: &Completion,
+    latency: std::time::Duration,
+) -> ApiResult<TurnOutcome> {
+    let Prepared {
+        session_id,
+        content,
+        sources,
+        retrieval_error,
+        ..
+    } = prepared;
     let prompt_tokens = i32::try_from(completion.prompt_tokens).unwrap_or(i32::MAX);
     let completion_tokens = i32::try_from(completion.completion_tokens).unwrap_or(i32::MAX);
     let mut metadata = json!({
@@ -222,12 +247,8 @@ pub async fn run(
         "model": completion.model,
         "provider": state.llm.name(),
         "retriever": state.retriever.name(),
-        "usage": {
-            "prompt_tokens": completion.prompt_tokens,
-            "completion_tokens": completion.completion_tokens,
-            "total_tokens": completion.prompt_tokens.saturating_add(completion.completion_tokens),
-        },
-        "latency_ms": latency_ms,
+        "usage": usage_json(completion),
+        "latency_ms": latency.as_millis(),
     });
     if let Some(err) = retrieval_error {
         metadata["retrieval_error"] = json!(err);
@@ -265,12 +286,33 @@ pub async fn run(
         )
     })?;
     drop(conn);
-    let session_id = user_message.session_id;
     Ok(TurnOutcome {
-        session_id,
+        session_id: user_message.session_id,
         user_message,
         assistant_message,
     })
+}
+
+pub fn usage_json(c: &Completion) -> serde_json::Value {
+    json!({
+        "prompt_tokens": c.prompt_tokens,
+        "completion_tokens": c.completion_tokens,
+        "total_tokens": c.prompt_tokens.saturating_add(c.completion_tokens),
+    })
+}
+
+/// Runs one turn. `session_id: None` creates a session, in the same
+/// statement as the messages, so a failed turn leaves no empty session.
+pub async fn run(
+    state: &AppState,
+    user: &CurrentUser,
+    session_id: Option<i64>,
+    content: String,
+) -> ApiResult<TurnOutcome> {
+    let prepared = prepare(state, user, session_id, content).await?;
+    let started = Instant::now();
+    let completion = call_provider(state, prepared.request.clone()).await?;
+    store(state, user, prepared, &completion, started.elapsed()).await
 }
 
 #[cfg(test)]

@@ -96,6 +96,16 @@ pub fn document(version: &str) -> Value {
             "/api/chat/sessions/{session_id}": session_by_id,
             "/api/chat/sessions/{session_id}/messages": session_messages,
             "/api/chat/chat": {"post": op("A chat turn; no session_id creates a session", "chat", true, Some(body("ChatRequest")), "TurnResponse")},
+            "/api/chat/stream": {"post": {
+                "summary": "A chat turn streamed as server-sent events: token events, then done (or error)",
+                "tags": ["chat"],
+                "security": [{"bearer": []}, {"cookie": [], "csrf": []}],
+                "requestBody": body("ChatRequest"),
+                "responses": {
+                    "200": {"description": "text/event-stream of `data: {json}` frames: {\"type\":\"token\",\"token\"}, then {\"type\":\"done\",\"session_id\",\"message_id\",\"user_message_id\",\"sources\",\"usage\"} or {\"type\":\"error\",\"message\",\"code\"}", "content": {"text/event-stream": {}}},
+                    "default": {"description": "Error before the stream starts", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+                },
+            }},
             "/api/chat/feedback": {"post": op("Rate a message", "chat", true, Some(body("FeedbackRequest")), "Status")},
             "/api/chat/messages/{message_id}/sources": sources,
         },

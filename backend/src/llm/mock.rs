@@ -13,7 +13,10 @@ use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
-use super::{estimate_tokens, Completion, CompletionRequest, LlmProvider, ProviderError};
+use super::{
+    estimate_tokens, Completion, CompletionRequest, LlmProvider, ProviderError, StreamEvent,
+    TokenStream,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct MockLlmConfig {
@@ -153,6 +156,22 @@ impl MockLlm {
     pub fn new(config: MockLlmConfig) -> Self {
         Self { config }
     }
+
+    /// Draws this call's injected faults: (fails, rate limited).
+    fn draw_faults(&self) -> (bool, bool) {
+        let mut rng = rand::thread_rng();
+        (
+            rng.gen_bool(self.config.error_rate),
+            rng.gen_bool(self.config.rate_429),
+        )
+    }
+}
+
+fn prompt_tokens(req: &CompletionRequest) -> u32 {
+    req.messages
+        .iter()
+        .map(|m| estimate_tokens(&m.content))
+        .sum()
 }
 
 #[async_trait]
@@ -163,13 +182,7 @@ impl LlmProvider for MockLlm {
 
     async fn complete(&self, req: CompletionRequest) -> Result<Completion, ProviderError> {
         let schedule = self.config.schedule(req.turn_key);
-        let (fail, limited) = {
-            let mut rng = rand::thread_rng();
-            (
-                rng.gen_bool(self.config.error_rate),
-                rng.gen_bool(self.config.rate_429),
-            )
-        };
+        let (fail, limited) = self.draw_faults();
         if limited {
             tokio::time::sleep(self.config.ttft / 4).await;
             return Err(ProviderError::RateLimited {
@@ -190,17 +203,46 @@ impl LlmProvider for MockLlm {
                 "injected mock failure (MOCK_LLM_ERROR_RATE)".into(),
             ));
         }
-        let prompt_tokens = req
-            .messages
-            .iter()
-            .map(|m| estimate_tokens(&m.content))
-            .sum();
         Ok(Completion {
             completion_tokens: u32::try_from(schedule.tokens.len()).unwrap_or(u32::MAX),
             content: schedule.text(),
             model: "mock".into(),
-            prompt_tokens,
+            prompt_tokens: prompt_tokens(&req),
         })
+    }
+
+    /// Tokens at the schedule's times. An injected failure cuts the stream
+    /// after half the tokens with an error item, as a provider failing
+    /// mid-reply does.
+    async fn stream(&self, req: CompletionRequest) -> Result<TokenStream, ProviderError> {
+        let schedule = self.config.schedule(req.turn_key);
+        let (fail, limited) = self.draw_faults();
+        if limited {
+            tokio::time::sleep(self.config.ttft / 4).await;
+            return Err(ProviderError::RateLimited {
+                retry_after: Some(Duration::from_secs(1)),
+            });
+        }
+        let fail_at = fail.then(|| schedule.tokens.len() / 2);
+        let prompt_tokens = prompt_tokens(&req);
+        let completion_tokens = u32::try_from(schedule.tokens.len()).unwrap_or(u32::MAX);
+        let MockSchedule { ttft, gaps, tokens } = schedule;
+        Ok(Box::pin(async_stream::stream! {
+            for (i, token) in tokens.into_iter().enumerate() {
+                let delay = if i == 0 { ttft } else { gaps[i - 1] };
+                if !delay.is_zero() {
+                    tokio::time::sleep(delay).await;
+                }
+                if fail_at == Some(i) {
+                    yield Err(ProviderError::Upstream(
+                        "injected mock failure mid-stream (MOCK_LLM_ERROR_RATE)".into(),
+                    ));
+                    return;
+                }
+                yield Ok(StreamEvent::Token(token));
+            }
+            yield Ok(StreamEvent::Usage { prompt_tokens, completion_tokens });
+        }))
     }
 }
 

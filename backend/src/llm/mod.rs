@@ -9,6 +9,7 @@ mod mock;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use futures::stream::BoxStream;
 use serde::Serialize;
 
 pub use mock::{MockLlm, MockLlmConfig, MockSchedule};
@@ -76,11 +77,39 @@ impl ProviderError {
     }
 }
 
+/// What a streaming provider emits: tokens, and its own usage figures when
+/// it reports them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum StreamEvent {
+    Token(String),
+    Usage {
+        prompt_tokens: u32,
+        completion_tokens: u32,
+    },
+}
+
+/// A reply being streamed; dropping it cancels the provider call.
+pub type TokenStream = BoxStream<'static, Result<StreamEvent, ProviderError>>;
+
 #[async_trait]
 pub trait LlmProvider: Send + Sync {
     /// Short name for metrics and logs (`mock`, `openai`, `azure`).
     fn name(&self) -> &'static str;
     async fn complete(&self, req: CompletionRequest) -> Result<Completion, ProviderError>;
+    /// Streams the reply. An error before the stream starts (a 429, a
+    /// refused connection) is returned here; one during it is an item.
+    /// The default answers in one piece, for providers that cannot stream.
+    async fn stream(&self, req: CompletionRequest) -> Result<TokenStream, ProviderError> {
+        let c = self.complete(req).await?;
+        let events = vec![
+            Ok(StreamEvent::Token(c.content)),
+            Ok(StreamEvent::Usage {
+                prompt_tokens: c.prompt_tokens,
+                completion_tokens: c.completion_tokens,
+            }),
+        ];
+        Ok(Box::pin(futures::stream::iter(events)))
+    }
 }
 
 /// A rough token count (about four characters a token for English text),

@@ -186,6 +186,7 @@ async fn openapi_documents_every_route() {
         ("/api/chat/sessions/{session_id}", "delete"),
         ("/api/chat/sessions/{session_id}/messages", "post"),
         ("/api/chat/chat", "post"),
+        ("/api/chat/stream", "post"),
         ("/api/chat/feedback", "post"),
         ("/api/chat/messages/{message_id}/sources", "get"),
     ];

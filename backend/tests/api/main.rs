@@ -10,3 +10,4 @@ mod concurrency;
 mod health;
 mod robustness;
 mod sessions;
+mod stream;

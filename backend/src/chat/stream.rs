@@ -1,0 +1,157 @@
+//! `POST /api/chat/stream`: a chat turn whose reply arrives as server-sent
+//! events: `{"type":"token","token"}` per token, then
+//! `{"type":"done","session_id","message_id",...,"usage"}`, or
+//! `{"type":"error","message"}`.
+//!
+//! The turn is stored (both messages, one statement) only when the provider's
+//! stream completes. The event stream is the response body itself: when the
+//! client goes away, hyper drops the body, which drops the provider stream
+//! (cancelling the call) before anything is written. A provider failure
+//! before the first token is an ordinary JSON error (502/503/504); one
+//! mid-stream ends the stream with an error event, never a silent cut.
+
+use std::convert::Infallible;
+use std::time::Instant;
+
+use axum::extract::State;
+use axum::http::HeaderValue;
+use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use futures::StreamExt;
+use serde_json::json;
+
+use super::turn::{self, provider_error, usage_json};
+use crate::auth::{ClientIp, CurrentUser};
+use crate::error::ApiResult;
+use crate::extract::Json;
+use crate::llm::{estimate_tokens, Completion, ProviderError, StreamEvent};
+use crate::rate_limit::Route;
+use crate::state::AppState;
+
+#[derive(serde::Deserialize)]
+pub struct StreamBody {
+    content: String,
+    #[serde(default)]
+    session_id: Option<i64>,
+}
+
+fn event(value: serde_json::Value) -> Result<Event, Infallible> {
+    Ok(Event::default().data(value.to_string()))
+}
+
+fn error_event(message: &str, code: &str) -> Result<Event, Infallible> {
+    event(json!({"type": "error", "message": message, "code": code}))
+}
+
+pub async fn stream_chat(
+    State(state): State<AppState>,
+    ClientIp(ip): ClientIp,
+    user: CurrentUser,
+    Json(body): Json<StreamBody>,
+) -> ApiResult<Response> {
+    state.limits.check(Route::Chat, ip, &state.metrics)?;
+    let prepared = turn::prepare(&state, &user, body.session_id, body.content).await?;
+    let name = state.llm.name();
+    state
+        .metrics
+        .provider_calls
+        .with_label_values(&[name])
+        .inc();
+    let started = Instant::now();
+    let timeout = state.config.provider_timeout;
+    let opened = tokio::time::timeout(timeout, state.llm.stream(prepared.request.clone()))
+        .await
+        .unwrap_or(Err(ProviderError::Timeout));
+    let mut tokens = match opened {
+        Ok(t) => t,
+        Err(e) => {
+            state
+                .metrics
+                .provider_errors
+                .with_label_values(&[name, e.kind()])
+                .inc();
+            return Err(provider_error(e));
+        }
+    };
+
+    let events = async_stream::stream! {
+        let m = &state.metrics;
+        let mut content = String::new();
+        let mut streamed = 0u32;
+        let mut usage: Option<(u32, u32)> = None;
+        let mut first_token = true;
+        loop {
+            // The provider timeout bounds each wait: a stalled stream ends.
+            let next = tokio::time::timeout(timeout, tokens.next())
+                .await
+                .unwrap_or(Some(Err(ProviderError::Timeout)));
+            match next {
+                None => break,
+                Some(Ok(StreamEvent::Token(t))) => {
+                    if t.is_empty() {
+                        continue;
+                    }
+                    if first_token {
+                        m.first_token_latency.observe(started.elapsed().as_secs_f64());
+                        first_token = false;
+                    }
+                    content.push_str(&t);
+                    streamed += 1;
+                    yield event(json!({"type": "token", "token": t}));
+                    let pause = state.config.stream_artificial_delay;
+                    if !pause.is_zero() {
+                        tokio::time::sleep(pause).await;
+                    }
+                }
+                Some(Ok(StreamEvent::Usage { prompt_tokens, completion_tokens })) => {
+                    usage = Some((prompt_tokens, completion_tokens));
+                }
+                Some(Err(e)) => {
+                    m.provider_errors.with_label_values(&[name, e.kind()]).inc();
+                    tracing::warn!(error = %e, "provider failed mid-stream; nothing stored");
+                    yield error_event(
+                        "The language model failed mid-reply; nothing was stored, retry the message",
+                        e.kind(),
+                    );
+                    return;
+                }
+            }
+        }
+        m.provider_latency
+            .with_label_values(&[name])
+            .observe(started.elapsed().as_secs_f64());
+        let (prompt_tokens, completion_tokens) = usage.unwrap_or_else(|| {
+            let prompt = prepared.request.messages.iter().map(|p| estimate_tokens(&p.content)).sum();
+            (prompt, streamed)
+        });
+        let completion = Completion {
+            content,
+            model: name.to_owned(),
+            prompt_tokens,
+            completion_tokens,
+        };
+        let sources = prepared.sources.clone();
+        match turn::store(&state, &user, prepared, &completion, started.elapsed()).await {
+            Ok(t) => yield event(json!({
+                "type": "done",
+                "session_id": t.session_id,
+                "message_id": t.assistant_message.id,
+                "user_message_id": t.user_message.id,
+                "sources": sources,
+                "usage": usage_json(&completion),
+            })),
+            Err(e) => {
+                tracing::warn!(error = %e, "storing a streamed turn failed");
+                yield error_event("The reply could not be stored; retry the message", "store_failed");
+            }
+        }
+    };
+    let mut response = Sse::new(events)
+        .keep_alive(KeepAlive::default())
+        .into_response();
+    // Ask reverse proxies (nginx) not to buffer the stream.
+    response
+        .headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
+    Ok(response)
+}
