@@ -223,7 +223,7 @@ impl LlmProvider for MockLlm {
                 retry_after: Some(Duration::from_secs(1)),
             });
         }
-        let fail_at = fail.then(|| schedule.tokens.len() / 2);
+        let fail_at = fail.then_some(schedule.tokens.len() / 2);
         let prompt_tokens = prompt_tokens(&req);
         let completion_tokens = u32::try_from(schedule.tokens.len()).unwrap_or(u32::MAX);
         let MockSchedule { ttft, gaps, tokens } = schedule;
