@@ -75,6 +75,25 @@ impl SameSite {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LlmProviderKind {
     Mock,
+    /// Any OpenAI-compatible `/chat/completions` (OpenAI, vLLM, Ollama, mock-llm).
+    OpenAi,
+    /// Azure OpenAI: deployment URL scheme, `api-key` header, `api-version`.
+    Azure,
+}
+
+/// How live providers are reached and how hard they are tried.
+#[derive(Debug, Clone)]
+pub struct ProviderSettings {
+    pub openai_base_url: String,
+    pub openai_api_key: Option<Secret>,
+    pub openai_model: String,
+    pub azure_endpoint: Option<String>,
+    pub azure_api_key: Option<Secret>,
+    pub azure_deployment: Option<String>,
+    pub azure_api_version: String,
+    pub retry: crate::llm::retry::RetryPolicy,
+    pub max_concurrency: usize,
+    pub breaker: crate::llm::breaker::BreakerConfig,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +153,9 @@ pub struct Config {
     pub chat_history_max_messages: u32,
     pub llm_provider: LlmProviderKind,
     pub retriever: RetrieverKind,
+    /// Per attempt, for live providers; per call for the mock.
     pub provider_timeout: Duration,
+    pub provider: ProviderSettings,
     pub mock_llm: MockLlmConfig,
     pub rate_limits: RateLimits,
     pub request_timeout: Duration,
@@ -301,13 +322,76 @@ impl Config {
             .as_str()
         {
             "mock" => LlmProviderKind::Mock,
+            "openai" => LlmProviderKind::OpenAi,
+            "azure" => LlmProviderKind::Azure,
             other => {
                 return Err(ConfigError::new(
                     "LLM_PROVIDER",
-                    format!("unsupported provider {other:?} (supported: mock)"),
+                    format!("unsupported provider {other:?} (supported: mock, openai, azure)"),
                 ))
             }
         };
+        let provider = ProviderSettings {
+            openai_base_url: r
+                .raw("OPENAI_BASE_URL")
+                .unwrap_or_else(|| "https://api.openai.com/v1".into())
+                .trim_end_matches('/')
+                .to_owned(),
+            openai_api_key: r.raw("OPENAI_API_KEY").map(Secret::new),
+            openai_model: r
+                .raw("OPENAI_MODEL")
+                .unwrap_or_else(|| "gpt-4o-mini".into()),
+            azure_endpoint: r
+                .raw("AZURE_OPENAI_ENDPOINT")
+                .map(|e| e.trim_end_matches('/').to_owned()),
+            azure_api_key: r.raw("AZURE_OPENAI_API_KEY").map(Secret::new),
+            azure_deployment: r.raw("AZURE_OPENAI_DEPLOYMENT"),
+            azure_api_version: r
+                .raw("AZURE_OPENAI_API_VERSION")
+                .unwrap_or_else(|| "2024-06-01".into()),
+            retry: crate::llm::retry::RetryPolicy {
+                max_retries: r.parse(&["PROVIDER_MAX_RETRIES"], 3u32)?,
+                base: Duration::from_millis(r.positive(&["PROVIDER_RETRY_BASE_MS"], 250u64)?),
+                max_backoff: Duration::from_millis(
+                    r.positive(&["PROVIDER_RETRY_MAX_MS"], 8000u64)?,
+                ),
+                retry_after_cap: Duration::from_secs_f64(
+                    r.positive(&["PROVIDER_RETRY_AFTER_CAP_SECONDS"], 30.0f64)?,
+                ),
+            },
+            max_concurrency: r.positive(&["PROVIDER_MAX_CONCURRENCY"], 64usize)?,
+            breaker: crate::llm::breaker::BreakerConfig {
+                failure_ratio: {
+                    let v = r.rate("PROVIDER_CB_FAILURE_RATIO", 0.5)?;
+                    if v == 0.0 {
+                        return Err(ConfigError::new(
+                            "PROVIDER_CB_FAILURE_RATIO",
+                            "must be greater than zero",
+                        ));
+                    }
+                    v
+                },
+                window: r.positive(&["PROVIDER_CB_WINDOW"], 20usize)?,
+                min_calls: r.positive(&["PROVIDER_CB_MIN_CALLS"], 10usize)?,
+                open_for: Duration::from_secs_f64(
+                    r.positive(&["PROVIDER_CB_OPEN_SECONDS"], 10.0f64)?,
+                ),
+            },
+        };
+        if llm_provider == LlmProviderKind::Azure {
+            for (var, present) in [
+                ("AZURE_OPENAI_ENDPOINT", provider.azure_endpoint.is_some()),
+                ("AZURE_OPENAI_API_KEY", provider.azure_api_key.is_some()),
+                (
+                    "AZURE_OPENAI_DEPLOYMENT",
+                    provider.azure_deployment.is_some(),
+                ),
+            ] {
+                if !present {
+                    return Err(ConfigError::new(var, "required with LLM_PROVIDER=azure"));
+                }
+            }
+        }
         let rag_force_mock = r.bool("RAG_FORCE_MOCK", false)?;
         let retriever = match r
             .raw("RETRIEVER_PROVIDER")
@@ -404,6 +488,7 @@ impl Config {
             provider_timeout: Duration::from_secs_f64(
                 r.positive(&["PROVIDER_TIMEOUT_SECONDS"], 60.0f64)?,
             ),
+            provider,
             mock_llm,
             rate_limits: RateLimits {
                 enabled: r.bool("RATE_LIMIT_ENABLED", !is_test)?,
@@ -482,6 +567,31 @@ mod tests {
             let err = config(&[("APP_ENV", "test"), (var, value)]).unwrap_err();
             assert_eq!(err.var, var, "{var}={value}: {err}");
         }
+    }
+
+    #[test]
+    fn env_example_lists_every_variable_read_here() {
+        let source = include_str!("config.rs");
+        let example = include_str!("../../.env.example");
+        let mut names: Vec<&str> = source
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .filter(|s| {
+                s.len() > 3
+                    && s.contains('_')
+                    && s.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+            })
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        assert!(names.len() > 40, "{names:?}");
+        let missing: Vec<&str> = names
+            .into_iter()
+            .filter(|n| *n != "CARGO_PKG_VERSION" && !example.contains(n))
+            .collect();
+        assert!(missing.is_empty(), ".env.example lacks {missing:?}");
     }
 
     #[test]

@@ -120,10 +120,19 @@ impl Application {
         let listener = TcpListener::bind(config.bind_addr)
             .await
             .with_context(|| format!("binding BIND_ADDR={}", config.bind_addr))?;
+        let metrics = Metrics::new().context("registering metrics")?;
         let llm: Arc<dyn LlmProvider> = match overrides.llm {
             Some(l) => l,
             None => match config.llm_provider {
                 LlmProviderKind::Mock => Arc::new(MockLlm::new(config.mock_llm.clone())),
+                kind @ (LlmProviderKind::OpenAi | LlmProviderKind::Azure) => {
+                    Arc::new(llm::openai::OpenAiProvider::new(
+                        kind,
+                        &config.provider,
+                        config.provider_timeout,
+                        metrics.clone(),
+                    )?)
+                }
             },
         };
         let retriever: Arc<dyn Retriever> = match overrides.retriever {
@@ -140,7 +149,7 @@ impl Application {
                 config.hash_thread_nice,
             )?,
             tokens: TokenService::new(config.secret_key.expose(), config.access_token_ttl),
-            metrics: Metrics::new().context("registering metrics")?,
+            metrics,
             limits: Limiters::new(&config.rate_limits),
             started: Instant::now(),
             llm,

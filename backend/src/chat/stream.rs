@@ -59,9 +59,12 @@ pub async fn stream_chat(
         .inc();
     let started = Instant::now();
     let timeout = state.config.provider_timeout;
-    let opened = tokio::time::timeout(timeout, state.llm.stream(prepared.request.clone()))
-        .await
-        .unwrap_or(Err(ProviderError::Timeout));
+    let opened = tokio::time::timeout(
+        state.llm.deadline(timeout),
+        state.llm.stream(prepared.request.clone()),
+    )
+    .await
+    .unwrap_or(Err(ProviderError::Timeout));
     let mut tokens = match opened {
         Ok(t) => t,
         Err(e) => {

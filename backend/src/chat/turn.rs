@@ -125,7 +125,8 @@ async fn call_provider(state: &AppState, req: CompletionRequest) -> ApiResult<Co
     let m = &state.metrics;
     m.provider_calls.with_label_values(&[name]).inc();
     let started = Instant::now();
-    let result = tokio::time::timeout(state.config.provider_timeout, state.llm.complete(req))
+    let deadline = state.llm.deadline(state.config.provider_timeout);
+    let result = tokio::time::timeout(deadline, state.llm.complete(req))
         .await
         .unwrap_or(Err(ProviderError::Timeout));
     m.provider_latency
@@ -151,6 +152,17 @@ pub fn provider_error(e: ProviderError) -> ApiError {
             code: "provider_timeout",
             detail: "The language model did not answer in time; nothing was stored".into(),
             retry_after_secs: None,
+        },
+        ProviderError::Unavailable {
+            reason,
+            retry_after,
+        } => ApiError::Provider {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "provider_unavailable",
+            detail: format!(
+                "The language model is unavailable ({reason}); nothing was stored, retry later"
+            ),
+            retry_after_secs: Some(retry_after.map_or(1, |d| d.as_secs().max(1))),
         },
         ProviderError::Upstream(cause) => {
             tracing::warn!(%cause, "provider upstream error");

@@ -114,7 +114,7 @@ async fn stats(State(state): State<AppState>) -> ApiResult<Json<Value>> {
     let m = &state.metrics;
     let name = state.llm.name();
     let calls = m.provider_calls.with_label_values(&[name]).get();
-    let errors: u64 = ["rate_limited", "upstream", "timeout"]
+    let errors: u64 = ["rate_limited", "upstream", "timeout", "circuit_open"]
         .iter()
         .map(|k| m.provider_errors.with_label_values(&[name, k]).get())
         .sum();

@@ -4,7 +4,10 @@
 //! into a completion. The chat turn never holds a pooled database connection
 //! while a provider works; providers know nothing of the database.
 
+pub mod breaker;
 mod mock;
+pub mod openai;
+pub mod retry;
 
 use std::time::Duration;
 
@@ -64,6 +67,12 @@ pub enum ProviderError {
     Upstream(String),
     #[error("provider timed out")]
     Timeout,
+    /// The circuit breaker is open: the provider is not called at all.
+    #[error("provider unavailable: {reason}")]
+    Unavailable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
 }
 
 impl ProviderError {
@@ -73,6 +82,7 @@ impl ProviderError {
             ProviderError::RateLimited { .. } => "rate_limited",
             ProviderError::Upstream(_) => "upstream",
             ProviderError::Timeout => "timeout",
+            ProviderError::Unavailable { .. } => "circuit_open",
         }
     }
 }
@@ -99,6 +109,12 @@ pub trait LlmProvider: Send + Sync {
     /// Streams the reply. An error before the stream starts (a 429, a
     /// refused connection) is returned here; one during it is an item.
     /// The default answers in one piece, for providers that cannot stream.
+    /// The longest a whole call may take, retries and waits included, when
+    /// each attempt may take `per_attempt`.
+    fn deadline(&self, per_attempt: Duration) -> Duration {
+        per_attempt
+    }
+
     async fn stream(&self, req: CompletionRequest) -> Result<TokenStream, ProviderError> {
         let c = self.complete(req).await?;
         let events = vec![

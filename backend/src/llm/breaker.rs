@@ -1,0 +1,194 @@
+//! A circuit breaker for the LLM provider.
+//!
+//! Closed: calls go through and their outcomes fill a sliding window. When
+//! the window holds at least `min_calls` outcomes and the failure ratio
+//! reaches `failure_ratio`, it opens: calls fail fast (503) without touching
+//! the provider, so a struggling provider is not hammered by retries and
+//! clients get an answer at once. After `open_for` it half-opens: one trial
+//! call goes through; success closes it, failure opens it again.
+
+use std::collections::VecDeque;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerConfig {
+    pub failure_ratio: f64,
+    pub window: usize,
+    pub min_calls: usize,
+    pub open_for: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BreakerState {
+    Closed,
+    HalfOpen,
+    Open,
+}
+
+impl BreakerState {
+    /// The value of `chatbot_provider_circuit_state`.
+    pub fn gauge(self) -> i64 {
+        match self {
+            BreakerState::Closed => 0,
+            BreakerState::HalfOpen => 1,
+            BreakerState::Open => 2,
+        }
+    }
+}
+
+pub struct CircuitBreaker {
+    config: BreakerConfig,
+    inner: Mutex<Inner>,
+}
+
+struct Inner {
+    state: BreakerState,
+    outcomes: VecDeque<bool>,
+    opened_at: Option<Instant>,
+    trial_in_flight: bool,
+}
+
+/// Permission to call; report the outcome with [`CircuitBreaker::record`].
+#[derive(Debug)]
+pub struct Admitted {
+    trial: bool,
+}
+
+impl CircuitBreaker {
+    pub fn new(config: BreakerConfig) -> Self {
+        Self {
+            config,
+            inner: Mutex::new(Inner {
+                state: BreakerState::Closed,
+                outcomes: VecDeque::with_capacity(config.window),
+                opened_at: None,
+                trial_in_flight: false,
+            }),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // The state is a few plain fields: a panic elsewhere cannot leave it
+        // half-updated in a way that matters, so a poisoned lock is reused.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn state(&self) -> BreakerState {
+        self.lock().state
+    }
+
+    /// `Some` when a call may go out now; `None` while open (or while the
+    /// half-open trial call is still running). The `Duration` is how long
+    /// until the next trial, for `Retry-After`.
+    pub fn admit(&self) -> Result<Admitted, Duration> {
+        let mut g = self.lock();
+        match g.state {
+            BreakerState::Closed => Ok(Admitted { trial: false }),
+            BreakerState::Open => {
+                let since = g.opened_at.map_or(Duration::ZERO, |t| t.elapsed());
+                if since >= self.config.open_for {
+                    g.state = BreakerState::HalfOpen;
+                    g.trial_in_flight = true;
+                    Ok(Admitted { trial: true })
+                } else {
+                    Err(self.config.open_for - since)
+                }
+            }
+            BreakerState::HalfOpen => {
+                if g.trial_in_flight {
+                    Err(Duration::from_secs(1))
+                } else {
+                    g.trial_in_flight = true;
+                    Ok(Admitted { trial: true })
+                }
+            }
+        }
+    }
+
+    pub fn record(&self, admitted: Admitted, success: bool) {
+        let mut g = self.lock();
+        if admitted.trial {
+            g.trial_in_flight = false;
+            if success {
+                g.state = BreakerState::Closed;
+                g.outcomes.clear();
+                g.opened_at = None;
+            } else {
+                g.state = BreakerState::Open;
+                g.opened_at = Some(Instant::now());
+            }
+            return;
+        }
+        if g.state != BreakerState::Closed {
+            return;
+        }
+        if g.outcomes.len() == self.config.window {
+            g.outcomes.pop_front();
+        }
+        g.outcomes.push_back(success);
+        let failures = g.outcomes.iter().filter(|ok| !**ok).count();
+        if g.outcomes.len() >= self.config.min_calls
+            && failures as f64 / g.outcomes.len() as f64 >= self.config.failure_ratio
+        {
+            g.state = BreakerState::Open;
+            g.opened_at = Some(Instant::now());
+            g.outcomes.clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker(open_for: Duration) -> CircuitBreaker {
+        CircuitBreaker::new(BreakerConfig {
+            failure_ratio: 0.5,
+            window: 10,
+            min_calls: 4,
+            open_for,
+        })
+    }
+
+    #[test]
+    fn opens_on_the_failure_ratio_and_fails_fast() {
+        let b = breaker(Duration::from_secs(60));
+        for ok in [true, false, true, false] {
+            let a = b.admit().unwrap();
+            b.record(a, ok);
+        }
+        assert_eq!(b.state(), BreakerState::Open);
+        assert!(b.admit().is_err());
+    }
+
+    #[test]
+    fn needs_enough_calls_before_judging() {
+        let b = breaker(Duration::from_secs(60));
+        for _ in 0..3 {
+            let a = b.admit().unwrap();
+            b.record(a, false);
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn half_opens_after_the_delay_and_one_trial_decides() {
+        let b = breaker(Duration::from_millis(20));
+        for _ in 0..4 {
+            let a = b.admit().unwrap();
+            b.record(a, false);
+        }
+        assert!(b.admit().is_err());
+        std::thread::sleep(Duration::from_millis(30));
+        let trial = b.admit().unwrap();
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        assert!(b.admit().is_err(), "one trial at a time");
+        b.record(trial, false);
+        assert_eq!(b.state(), BreakerState::Open);
+        std::thread::sleep(Duration::from_millis(30));
+        let trial = b.admit().unwrap();
+        b.record(trial, true);
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+}

@@ -1,0 +1,448 @@
+//! Live providers: any OpenAI-compatible `/chat/completions` endpoint
+//! (`LLM_PROVIDER=openai`: OpenAI, vLLM, Ollama, chatbench's `mock-llm`) and
+//! Azure OpenAI (`LLM_PROVIDER=azure`: deployment URLs, `api-key` header,
+//! `api-version`).
+//!
+//! Every attempt has its own timeout (`PROVIDER_TIMEOUT_SECONDS`).
+//! Connection errors, timeouts, 408, 429 and 5xx are retried up to
+//! `PROVIDER_MAX_RETRIES` times with full-jitter exponential backoff, never
+//! sooner than the provider's `retry-after-ms` / `Retry-After`; a provider
+//! asking for a longer wait than `PROVIDER_RETRY_AFTER_CAP_SECONDS` is not
+//! waited for: the client gets a 503 with that Retry-After at once. A
+//! circuit breaker answers 503 fast while the provider keeps failing, and a
+//! semaphore caps concurrent calls (`PROVIDER_MAX_CONCURRENCY`). Every retry
+//! is logged with its reason and wait, and counted in the metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use reqwest::{Client, StatusCode};
+use serde_json::{json, Value};
+use tokio::sync::Semaphore;
+
+use super::breaker::{Admitted, CircuitBreaker};
+use super::retry::{retry_after, RetryPolicy};
+use super::{
+    estimate_tokens, Completion, CompletionRequest, LlmProvider, ProviderError, StreamEvent,
+    TokenStream,
+};
+use crate::config::{LlmProviderKind, ProviderSettings};
+use crate::metrics::Metrics;
+
+/// Where requests go and how they authenticate.
+#[derive(Debug, Clone)]
+enum Endpoint {
+    OpenAi {
+        url: String,
+        api_key: Option<String>,
+        model: String,
+    },
+    Azure {
+        url: String,
+        api_key: String,
+    },
+}
+
+pub struct OpenAiProvider {
+    name: &'static str,
+    client: Client,
+    endpoint: Endpoint,
+    per_attempt: Duration,
+    retry: RetryPolicy,
+    breaker: Arc<CircuitBreaker>,
+    permits: Semaphore,
+    metrics: Metrics,
+}
+
+/// Why an attempt failed, and whether another is worth it.
+struct AttemptError {
+    error: ProviderError,
+    retryable: bool,
+    reason: &'static str,
+    retry_after: Option<Duration>,
+}
+
+impl AttemptError {
+    fn fatal(error: ProviderError) -> Self {
+        Self {
+            error,
+            retryable: false,
+            reason: "fatal",
+            retry_after: None,
+        }
+    }
+}
+
+fn classify_status(
+    status: StatusCode,
+    headers: &reqwest::header::HeaderMap,
+    body: &str,
+) -> AttemptError {
+    let ra = retry_after(headers);
+    let snippet: String = body.chars().take(200).collect();
+    match status.as_u16() {
+        429 => AttemptError {
+            error: ProviderError::RateLimited { retry_after: ra },
+            retryable: true,
+            reason: "429",
+            retry_after: ra,
+        },
+        408 => AttemptError {
+            error: ProviderError::Timeout,
+            retryable: true,
+            reason: "408",
+            retry_after: ra,
+        },
+        500..=599 => AttemptError {
+            error: ProviderError::Upstream(format!("{status}: {snippet}")),
+            retryable: true,
+            reason: "5xx",
+            retry_after: ra,
+        },
+        _ => AttemptError::fatal(ProviderError::Upstream(format!("{status}: {snippet}"))),
+    }
+}
+
+fn transport_error(e: &reqwest::Error) -> AttemptError {
+    AttemptError {
+        error: if e.is_timeout() {
+            ProviderError::Timeout
+        } else {
+            ProviderError::Upstream(format!("connection: {e}"))
+        },
+        retryable: true,
+        reason: if e.is_timeout() {
+            "timeout"
+        } else {
+            "connection"
+        },
+        retry_after: None,
+    }
+}
+
+impl OpenAiProvider {
+    pub fn new(
+        kind: LlmProviderKind,
+        s: &ProviderSettings,
+        per_attempt: Duration,
+        metrics: Metrics,
+    ) -> anyhow::Result<Self> {
+        let (name, endpoint) = match kind {
+            LlmProviderKind::Azure => {
+                let (Some(base), Some(deployment), Some(key)) =
+                    (&s.azure_endpoint, &s.azure_deployment, &s.azure_api_key)
+                else {
+                    anyhow::bail!(
+                        "LLM_PROVIDER=azure needs AZURE_OPENAI_ENDPOINT, _DEPLOYMENT and _API_KEY"
+                    );
+                };
+                (
+                    "azure",
+                    Endpoint::Azure {
+                        url: format!(
+                            "{base}/openai/deployments/{deployment}/chat/completions?api-version={}",
+                            s.azure_api_version
+                        ),
+                        api_key: key.expose().to_owned(),
+                    },
+                )
+            }
+            _ => (
+                "openai",
+                Endpoint::OpenAi {
+                    url: format!("{}/chat/completions", s.openai_base_url),
+                    api_key: s.openai_api_key.as_ref().map(|k| k.expose().to_owned()),
+                    model: s.openai_model.clone(),
+                },
+            ),
+        };
+        let client = Client::builder()
+            .connect_timeout(per_attempt.min(Duration::from_secs(10)))
+            .pool_idle_timeout(Duration::from_secs(90))
+            .build()?;
+        Ok(Self {
+            name,
+            client,
+            endpoint,
+            per_attempt,
+            retry: s.retry,
+            breaker: Arc::new(CircuitBreaker::new(s.breaker)),
+            permits: Semaphore::new(s.max_concurrency),
+            metrics,
+        })
+    }
+
+    fn request(&self, req: &CompletionRequest, stream: bool) -> reqwest::RequestBuilder {
+        let messages: Vec<Value> = req
+            .messages
+            .iter()
+            .map(|m| json!({"role": m.role, "content": m.content}))
+            .collect();
+        let mut body = json!({"messages": messages, "stream": stream});
+        if stream {
+            body["stream_options"] = json!({"include_usage": true});
+        }
+        match &self.endpoint {
+            Endpoint::OpenAi {
+                url,
+                api_key,
+                model,
+            } => {
+                body["model"] = json!(model);
+                let rb = self.client.post(url).json(&body);
+                match api_key {
+                    Some(k) => rb.bearer_auth(k),
+                    None => rb,
+                }
+            }
+            Endpoint::Azure { url, api_key } => {
+                self.client.post(url).header("api-key", api_key).json(&body)
+            }
+        }
+    }
+
+    fn set_breaker_gauge(&self) {
+        self.metrics
+            .provider_breaker_state
+            .with_label_values(&[self.name])
+            .set(self.breaker.state().gauge());
+    }
+
+    /// Runs `attempt` under the breaker, the concurrency cap and the retry
+    /// policy; returns its first success or the last failure.
+    async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<T, ProviderError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, AttemptError>>,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| ProviderError::Upstream("provider is shutting down".into()))?;
+        let mut tries = 0u32;
+        loop {
+            let admitted: Admitted = match self.breaker.admit() {
+                Ok(a) => a,
+                Err(wait) => {
+                    self.set_breaker_gauge();
+                    return Err(ProviderError::Unavailable {
+                        reason: "circuit breaker open after repeated provider failures".into(),
+                        retry_after: Some(wait),
+                    });
+                }
+            };
+            let outcome = match tokio::time::timeout(self.per_attempt, attempt()).await {
+                Ok(r) => r,
+                Err(_) => Err(AttemptError {
+                    error: ProviderError::Timeout,
+                    retryable: true,
+                    reason: "timeout",
+                    retry_after: None,
+                }),
+            };
+            let failed = outcome.as_ref().err();
+            // A client error (4xx other than 408/429) is our request's fault,
+            // not the provider's health: it does not count against it.
+            let healthy = failed.is_none_or(|e| !e.retryable);
+            self.breaker.record(admitted, healthy);
+            self.set_breaker_gauge();
+            let e = match outcome {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            if e.reason == "429" {
+                self.metrics
+                    .provider_429
+                    .with_label_values(&[self.name])
+                    .inc();
+            }
+            if !e.retryable || tries >= self.retry.max_retries {
+                return Err(e.error);
+            }
+            if let Some(ra) = e.retry_after.filter(|ra| *ra > self.retry.retry_after_cap) {
+                tracing::warn!(
+                    provider = self.name,
+                    retry_after_s = ra.as_secs_f64(),
+                    "provider asks for a longer wait than the cap; giving up"
+                );
+                return Err(e.error);
+            }
+            let wait = self.retry.wait(tries, e.retry_after);
+            tries += 1;
+            self.metrics
+                .provider_retries
+                .with_label_values(&[self.name, e.reason])
+                .inc();
+            tracing::warn!(
+                provider = self.name,
+                reason = e.reason,
+                attempt = tries,
+                wait_ms = wait.as_millis() as u64,
+                error = %e.error,
+                "retrying provider call"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+}
+
+/// What a non-streaming completion body says.
+struct Parsed {
+    content: String,
+    /// (prompt, completion) tokens, when reported.
+    usage: Option<(u32, u32)>,
+    model: Option<String>,
+}
+
+/// Reads `choices[0].message.content`, `usage` and `model`.
+fn parse_completion(body: &Value) -> Option<Parsed> {
+    let content = body
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)?
+        .to_owned();
+    let usage = body.get("usage").and_then(|u| {
+        Some((
+            u32::try_from(u.get("prompt_tokens")?.as_u64()?).ok()?,
+            u32::try_from(u.get("completion_tokens")?.as_u64()?).ok()?,
+        ))
+    });
+    let model = body.get("model").and_then(Value::as_str).map(str::to_owned);
+    Some(Parsed {
+        content,
+        usage,
+        model,
+    })
+}
+
+#[async_trait]
+impl LlmProvider for OpenAiProvider {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn deadline(&self, per_attempt: Duration) -> Duration {
+        let tries = self.retry.max_retries + 1;
+        per_attempt.saturating_mul(tries)
+            + self
+                .retry
+                .retry_after_cap
+                .max(self.retry.max_backoff)
+                .saturating_mul(self.retry.max_retries)
+    }
+
+    async fn complete(&self, req: CompletionRequest) -> Result<Completion, ProviderError> {
+        let Parsed {
+            content,
+            usage,
+            model,
+        } = self
+            .with_retries(|| async {
+                let r = self
+                    .request(&req, false)
+                    .send()
+                    .await
+                    .map_err(|e| transport_error(&e))?;
+                let status = r.status();
+                let headers = r.headers().clone();
+                let text = r.text().await.map_err(|e| transport_error(&e))?;
+                if !status.is_success() {
+                    return Err(classify_status(status, &headers, &text));
+                }
+                let body: Value = serde_json::from_str(&text).map_err(|e| {
+                    AttemptError::fatal(ProviderError::Upstream(format!(
+                        "unreadable completion: {e}"
+                    )))
+                })?;
+                parse_completion(&body).ok_or_else(|| {
+                    AttemptError::fatal(ProviderError::Upstream(
+                        "completion without choices[0].message.content".into(),
+                    ))
+                })
+            })
+            .await?;
+        let prompt_estimate = req
+            .messages
+            .iter()
+            .map(|m| estimate_tokens(&m.content))
+            .sum();
+        let (prompt_tokens, completion_tokens) =
+            usage.unwrap_or((prompt_estimate, estimate_tokens(&content)));
+        Ok(Completion {
+            model: model.unwrap_or_else(|| self.name.to_owned()),
+            content,
+            prompt_tokens,
+            completion_tokens,
+        })
+    }
+
+    /// Retries happen only before the stream starts (until a 200 arrives);
+    /// once tokens flow, a failure is reported mid-stream, never replayed.
+    async fn stream(&self, req: CompletionRequest) -> Result<TokenStream, ProviderError> {
+        let response = self
+            .with_retries(|| async {
+                let r = self
+                    .request(&req, true)
+                    .send()
+                    .await
+                    .map_err(|e| transport_error(&e))?;
+                if r.status().is_success() {
+                    return Ok(r);
+                }
+                let status = r.status();
+                let headers = r.headers().clone();
+                let text = r.text().await.unwrap_or_default();
+                Err(classify_status(status, &headers, &text))
+            })
+            .await?;
+        let mut bytes = response.bytes_stream();
+        Ok(Box::pin(async_stream::stream! {
+            let mut buf = String::new();
+            let mut done = false;
+            'read: while let Some(chunk) = bytes.next().await {
+                let chunk = match chunk {
+                    Ok(c) => c,
+                    Err(e) => {
+                        yield Err(ProviderError::Upstream(format!("stream broke: {e}")));
+                        return;
+                    }
+                };
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(end) = buf.find('\n') {
+                    let line: String = buf.drain(..=end).collect();
+                    let Some(data) = line.trim_end().strip_prefix("data:") else { continue };
+                    let data = data.trim();
+                    if data == "[DONE]" {
+                        done = true;
+                        break 'read;
+                    }
+                    let Ok(v) = serde_json::from_str::<Value>(data) else {
+                        yield Err(ProviderError::Upstream("unreadable stream frame".into()));
+                        return;
+                    };
+                    if let Some(err) = v.get("error") {
+                        yield Err(ProviderError::Upstream(format!("error mid-stream: {err}")));
+                        return;
+                    }
+                    if let Some(t) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
+                        if !t.is_empty() {
+                            yield Ok(StreamEvent::Token(t.to_owned()));
+                        }
+                    }
+                    if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+                        let p = u.get("prompt_tokens").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
+                        let c = u.get("completion_tokens").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
+                        if let (Some(prompt_tokens), Some(completion_tokens)) = (p, c) {
+                            yield Ok(StreamEvent::Usage { prompt_tokens, completion_tokens });
+                        }
+                    }
+                }
+            }
+            if !done {
+                yield Err(ProviderError::Upstream("stream ended without [DONE]".into()));
+            }
+        }))
+    }
+}
