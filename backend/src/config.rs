@@ -100,6 +100,8 @@ pub struct ProviderSettings {
 pub enum RetrieverKind {
     Mock,
     None,
+    /// Full-text search over the `documents` table.
+    Postgres,
 }
 
 /// Argon2id cost parameters (OWASP's minimum by default: m=19 MiB, t=2, p=1).
@@ -402,10 +404,11 @@ impl Config {
             _ if rag_force_mock => RetrieverKind::Mock,
             "mock" => RetrieverKind::Mock,
             "none" | "off" => RetrieverKind::None,
+            "postgres" => RetrieverKind::Postgres,
             other => {
                 return Err(ConfigError::new(
                     "RETRIEVER_PROVIDER",
-                    format!("unsupported retriever {other:?} (supported: mock, none)"),
+                    format!("unsupported retriever {other:?} (supported: mock, none, postgres)"),
                 ))
             }
         };

@@ -140,6 +140,9 @@ impl Application {
             None => match config.retriever {
                 RetrieverKind::Mock => Arc::new(MockRetriever),
                 RetrieverKind::None => Arc::new(NoRetriever),
+                RetrieverKind::Postgres => {
+                    Arc::new(retriever::postgres::PgRetriever::new(pool.clone()))
+                }
             },
         };
         let state = AppState::new(Inner {

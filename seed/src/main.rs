@@ -1,4 +1,5 @@
-//! `seed`: idempotent seeding of chatbench's load-test accounts.
+//! `seed`: idempotent seeding of chatbench's load-test accounts, and with
+//! `seed corpus` of the retriever's document corpus.
 //!
 //! Exit codes: 0 done; 1 failed; 2 bad arguments or users file; 3 refused
 //! (not a test environment); 4 API mode found users whose password differs.
@@ -6,6 +7,7 @@
 //! only, so a stray file cannot point it at another database.
 
 mod api_mode;
+mod corpus;
 mod db_mode;
 mod fixture;
 mod report;
@@ -16,15 +18,18 @@ use std::time::Instant;
 
 use backend::auth::password::PasswordHasher;
 use backend::config::{argon2_from_source, ProcessEnv};
-use clap::Parser;
+use clap::{Parser, Subcommand};
 
 /// Seed the accounts of a users file (`{"users": [{"username","password"}]}`)
 /// into a test database, or through a test backend's API. Safe to re-run and
 /// to run concurrently: existing users are left alone, changed passwords are
-/// applied (database mode).
+/// applied (database mode). `seed corpus` loads the retriever's documents
+/// instead.
 #[derive(Parser)]
-#[command(name = "seed", version)]
+#[command(name = "seed", version, args_conflicts_with_subcommands = true)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// The users fixture.
     #[arg(long, default_value = "load-tests/users.json")]
     users_file: PathBuf,
@@ -42,8 +47,29 @@ struct Args {
     concurrency: Option<usize>,
 }
 
+#[derive(Subcommand)]
+enum Command {
+    /// Upsert the retriever's markdown corpus (`# Title` then content, one
+    /// document per `*.md` file, keyed by file name) into the `documents`
+    /// table searched by `RETRIEVER_PROVIDER=postgres`.
+    Corpus(CorpusArgs),
+}
+
+#[derive(clap::Args)]
+struct CorpusArgs {
+    /// The directory of markdown documents.
+    #[arg(long, default_value = "load-tests/corpus")]
+    dir: PathBuf,
+    /// The database to seed.
+    #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
+    database_url: Option<String>,
+    /// Seed a database that is not a test database.
+    #[arg(long)]
+    allow_non_test: bool,
+}
+
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(r) => r,
         Err(e) => {
@@ -51,7 +77,45 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(run(args))
+    match args.command.take() {
+        Some(Command::Corpus(c)) => runtime.block_on(run_corpus(c)),
+        None => runtime.block_on(run(args)),
+    }
+}
+
+async fn run_corpus(args: CorpusArgs) -> ExitCode {
+    let Some(url) = args.database_url else {
+        eprintln!("seed: say where to seed: set DATABASE_URL (or --database-url)");
+        return ExitCode::from(2);
+    };
+    let docs = match corpus::load(&args.dir) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("seed: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
+    let started = Instant::now();
+    match corpus::run(&url, &docs, args.allow_non_test).await {
+        Ok(report) => {
+            println!(
+                "seed: {} documents from {} into database: {report} in {:.1} s",
+                docs.len(),
+                args.dir.display(),
+                started.elapsed().as_secs_f64()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let msg = format!("{e:#}");
+            eprintln!("seed: {msg}");
+            if msg.contains("refusing to seed") {
+                ExitCode::from(3)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
 }
 
 async fn run(args: Args) -> ExitCode {

@@ -4,6 +4,8 @@
 //! message; the chat turn passes them to the provider and lists them as the
 //! reply's sources.
 
+pub mod postgres;
+
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
