@@ -129,7 +129,18 @@ impl<W: Workload> Pool<W> {
     fn spawn_one(&mut self) {
         let id = {
             let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
-            let id = (0u32..).find(|i| !busy.contains(i)).unwrap_or(u32::MAX);
+            // The lowest free id. Without gaps (every ramp-up) that is the
+            // count, found in O(log n): probing id by id made starting
+            // 10,000 VUs quadratic (seconds of CPU before the last one ran).
+            let id = match busy.last() {
+                None => 0,
+                Some(&last) if last as usize + 1 == busy.len() => last + 1,
+                Some(_) => busy
+                    .iter()
+                    .zip(0u32..)
+                    .find(|(taken, i)| **taken != *i)
+                    .map_or(u32::MAX, |(_, i)| i),
+            };
             busy.insert(id);
             id
         };

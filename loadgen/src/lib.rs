@@ -15,7 +15,8 @@
 //!   `ramping-vus` semantics); [`engine`] starts and retires VUs on them.
 //! - [`journey`] (the chat journey) and [`hit`] (one URL, like wrk/oha) are
 //!   what a VU does; every request goes through [`http`], one keep-alive
-//!   connection per VU, and comes out as a plain [`stats::Record`].
+//!   connection per VU, and comes out as a plain [`stats::Record`]; `hit`
+//!   uses [`wire`], a lean client for its one fixed GET.
 //! - [`stats`]: records aggregated per worker shard into HDR histograms keyed
 //!   by (phase, endpoint, status class), merged with `Histogram::add`.
 //! - [`live`], [`summary`], [`threshold`] and [`export`] read only the merged
@@ -47,3 +48,4 @@ pub mod stats;
 pub mod summary;
 pub mod threshold;
 pub mod users;
+pub mod wire;
