@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# chatbench in one image: backend, seed and loadgen (pick one with the
+# chatbench in one image: backend, mock-llm, seed and loadgen (pick one with the
 # container command). Built by docker-compose.yml; everything comes from the
 # package registries at build time, nothing is downloaded at run time.
 
@@ -10,7 +10,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
     cargo build --release --locked -p backend -p seed -p loadgen \
  && mkdir -p /out \
- && cp target/release/backend target/release/seed target/release/loadgen /out/
+ && cp target/release/backend target/release/mock-llm target/release/seed target/release/loadgen /out/
 
 FROM debian:bookworm-slim
 RUN apt-get update \

@@ -22,6 +22,7 @@ pub mod extract;
 pub mod http;
 pub mod llm;
 pub mod metrics;
+pub mod mock_server;
 pub mod pgtemp;
 pub mod rate_limit;
 pub mod retriever;

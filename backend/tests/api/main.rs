@@ -8,6 +8,7 @@ mod auth;
 mod chat;
 mod concurrency;
 mod health;
+mod live_provider;
 mod robustness;
 mod sessions;
 mod stream;

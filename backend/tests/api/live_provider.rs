@@ -1,0 +1,264 @@
+//! The live provider (`LLM_PROVIDER=openai`) against `mock-llm` and a flaky
+//! stub: the OpenAI protocol both ways, retries that honour Retry-After, the
+//! circuit breaker opening and recovering, and no half-written turns.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode as AxumStatus;
+use axum::response::IntoResponse;
+use backend::mock_server;
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+/// Starts mock-llm on a free loopback port; returns its `/v1` base URL.
+async fn mock_llm(config: mock_server::Config) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(mock_server::serve(listener, config, std::future::pending()));
+    format!("http://{addr}")
+}
+
+fn quick_model(rate_429: f64) -> mock_server::Config {
+    let mut c = mock_server::Config::default();
+    c.llm.ttft = Duration::ZERO;
+    c.llm.itl = Duration::ZERO;
+    c.llm.tokens = 10;
+    c.llm.rate_429 = rate_429;
+    c
+}
+
+async fn mock_stats(base: &str) -> Value {
+    client()
+        .get(format!("{base}/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_live_provider_speaks_the_openai_protocol_whole_and_streamed() {
+    let llm = mock_llm(quick_model(0.0)).await;
+    let base = format!("{llm}/v1");
+    let app = app_with(&[
+        ("LLM_PROVIDER", "openai"),
+        ("OPENAI_BASE_URL", &base),
+        ("OPENAI_MODEL", "mock-llm"),
+    ])
+    .await;
+    let who = user(&app, "live").await;
+    let (s, v) = bearer(
+        &app,
+        &who,
+        Method::POST,
+        "/api/chat/chat",
+        Some(json!({"content": "hello"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let whole = v["assistant_message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(!whole.is_empty());
+    assert_eq!(v["assistant_message"]["metadata"]["provider"], "openai");
+    assert_eq!(v["assistant_message"]["metadata"]["model"], "mock-llm");
+    assert!(
+        v["assistant_message"]["metadata"]["usage"]["completion_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+
+    let r = client()
+        .post(format!("{}/api/chat/stream", app.base_url))
+        .bearer_auth(&who.token)
+        .json(&json!({"content": "hello again"}))
+        .send()
+        .await
+        .unwrap();
+    let body = r.text().await.unwrap();
+    let events: Vec<Value> = body
+        .split("\n\n")
+        .filter_map(|f| f.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    let streamed: String = events
+        .iter()
+        .filter(|e| e["type"] == "token")
+        .map(|e| e["token"].as_str().unwrap())
+        .collect();
+    let done = events.last().unwrap();
+    assert_eq!(done["type"], "done", "{events:?}");
+    assert!(
+        done["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+        "usage chunk read"
+    );
+    let sid = done["session_id"].as_i64().unwrap();
+    let (_, session) = bearer(
+        &app,
+        &who,
+        Method::GET,
+        &format!("/api/chat/sessions/{sid}"),
+        None,
+    )
+    .await;
+    assert_eq!(session["messages"][1]["content"], streamed);
+    assert_eq!(mock_stats(&llm).await["streams"], 1);
+}
+
+#[tokio::test]
+async fn a_429_storm_is_retried_no_sooner_than_retry_after_then_answered_503() {
+    let llm = mock_llm(quick_model(1.0)).await;
+    let base = format!("{llm}/v1");
+    let app = app_with(&[
+        ("LLM_PROVIDER", "openai"),
+        ("OPENAI_BASE_URL", &base),
+        ("PROVIDER_MAX_RETRIES", "2"),
+        ("PROVIDER_RETRY_BASE_MS", "10"),
+        ("PROVIDER_CB_MIN_CALLS", "100"),
+    ])
+    .await;
+    let who = user(&app, "stormy").await;
+    let started = Instant::now();
+    let r = client()
+        .post(format!("{}/api/chat/chat", app.base_url))
+        .bearer_auth(&who.token)
+        .json(&json!({"content": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    let elapsed = started.elapsed();
+    assert!(r.headers().contains_key("retry-after"));
+    let (s, v) = json_of(r).await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+    assert_eq!(v["code"], "provider_rate_limited");
+    let stats = mock_stats(&llm).await;
+    assert_eq!(
+        stats["chat_completions"], 3,
+        "1 + PROVIDER_MAX_RETRIES attempts: {stats}"
+    );
+    // mock-llm answers Retry-After: 1 s; two waits of at least that.
+    assert!(elapsed >= Duration::from_secs(2), "{elapsed:?}");
+    assert_eq!(count(&app, "messages").await, 0, "no half-written turn");
+    let metrics = client()
+        .get(format!("{}/metrics", app.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"chatbot_provider_retries_total{provider="openai",reason="429"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"chatbot_provider_429_total{provider="openai"} 3"#),
+        "{metrics}"
+    );
+}
+
+/// An OpenAI-compatible stub that answers 429 (Retry-After: 0) while
+/// `failing` is set, and counts every call.
+async fn flaky_upstream(failing: Arc<AtomicBool>, calls: Arc<AtomicUsize>) -> String {
+    let handler = move || {
+        let (failing, calls) = (Arc::clone(&failing), Arc::clone(&calls));
+        async move {
+            calls.fetch_add(1, Ordering::SeqCst);
+            if failing.load(Ordering::SeqCst) {
+                return (
+                    AxumStatus::TOO_MANY_REQUESTS,
+                    [("retry-after", "0")],
+                    "{\"error\":{\"message\":\"slow down\"}}",
+                )
+                    .into_response();
+            }
+            axum::Json(json!({
+                "id": "x", "object": "chat.completion", "model": "stub",
+                "choices": [{"index": 0, "message": {"role": "assistant", "content": "recovered"}, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+            }))
+            .into_response()
+        }
+    };
+    let router = axum::Router::new().route("/v1/chat/completions", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test]
+async fn the_breaker_opens_under_a_storm_answers_fast_and_recovers() {
+    let failing = Arc::new(AtomicBool::new(true));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let base = flaky_upstream(Arc::clone(&failing), Arc::clone(&calls)).await;
+    let app = app_with(&[
+        ("LLM_PROVIDER", "openai"),
+        ("OPENAI_BASE_URL", &base),
+        ("PROVIDER_MAX_RETRIES", "0"),
+        ("PROVIDER_CB_WINDOW", "4"),
+        ("PROVIDER_CB_MIN_CALLS", "4"),
+        ("PROVIDER_CB_FAILURE_RATIO", "0.5"),
+        ("PROVIDER_CB_OPEN_SECONDS", "1"),
+    ])
+    .await;
+    let who = user(&app, "breaker").await;
+    let chat = || {
+        bearer(
+            &app,
+            &who,
+            Method::POST,
+            "/api/chat/chat",
+            Some(json!({"content": "hi"})),
+        )
+    };
+    for _ in 0..4 {
+        let (s, v) = chat().await;
+        assert_eq!(
+            (s, v["code"].as_str().unwrap()),
+            (StatusCode::SERVICE_UNAVAILABLE, "provider_rate_limited")
+        );
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    // Open: answered at once, the provider not called.
+    let started = Instant::now();
+    let (s, v) = chat().await;
+    assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(v["code"], "provider_unavailable", "{v}");
+    assert!(started.elapsed() < Duration::from_millis(500));
+    assert_eq!(calls.load(Ordering::SeqCst), 4);
+    let metrics = client()
+        .get(format!("{}/metrics", app.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"chatbot_provider_circuit_state{provider="openai"} 2"#),
+        "{metrics}"
+    );
+
+    // The provider heals; after the open delay one trial call closes it.
+    failing.store(false, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let (s, v) = chat().await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["assistant_message"]["content"], "recovered");
+    let (s, _) = chat().await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        count(&app, "messages").await,
+        4,
+        "only the two answered turns were stored"
+    );
+}
