@@ -134,6 +134,10 @@ pub struct RunArgs {
     /// Chat turns per session.
     #[arg(long)]
     pub turns: Option<u32>,
+    /// Chat through the stream path (SSE) and record TTFT, ITL, TPOT, E2E
+    /// and tokens/s (the profile's `[journey] stream = true` does the same).
+    #[arg(long)]
+    pub stream: bool,
     /// Think time after each iteration.
     #[arg(long, value_name = "DURATION")]
     pub think: Option<String>,

@@ -7,9 +7,15 @@
 //! the HdrHistogram V2 format and base64-encoded, so summaries of several
 //! runs or load generators can be merged later without losing precision:
 //! decode with any HdrHistogram implementation and `add` them.
+//!
+//! Runs that streamed chat turns add an optional `streaming` object (TTFB,
+//! TTFT, ITL, TPOT, E2E in µs and tokens/s in milli-tokens/s, overall and
+//! per (phase, endpoint) series with their histograms, tokens, stream
+//! errors) and `stream_failures` on each series. Both are absent otherwise,
+//! so the schema id stays `v1` and older summaries remain valid.
 
 use crate::report::{AbortReason, Report};
-use crate::stats::Summary;
+use crate::stats::{Aggregate, StreamMetric, StreamStats, Summary, STREAM_ERROR_KINDS};
 use crate::threshold::{Agg, Op};
 use base64::Engine as _;
 use hdrhistogram::serialization::{Serializer, V2Serializer};
@@ -49,6 +55,71 @@ fn dist(s: &Summary) -> Value {
     })
 }
 
+/// The distributions of one stream series, keyed `ttft_us`, ...,
+/// `tokens_per_s_milli`.
+fn stream_dists(s: &StreamStats, out: &mut Map<String, Value>) {
+    for m in StreamMetric::ALL {
+        let key = if m.is_rate() {
+            format!("{}_milli", m.key())
+        } else {
+            format!("{}_us", m.key())
+        };
+        out.insert(key, dist(&Summary::of(s.histogram(m))));
+    }
+}
+
+fn stream_errors(s: &StreamStats) -> Value {
+    let by_kind: Map<String, Value> = STREAM_ERROR_KINDS
+        .iter()
+        .map(|k| (k.to_string(), json!(s.errors.get(k).copied().unwrap_or(0))))
+        .collect();
+    json!({
+        "count": s.failed(),
+        "rate": if s.streams == 0 { Value::Null } else { json!(s.failed() as f64 / s.streams as f64) },
+        "by_kind": by_kind,
+    })
+}
+
+/// The `streaming` object, or `None` when nothing was streamed.
+fn streaming(a: &Aggregate) -> Result<Option<Value>, String> {
+    if a.streams.is_empty() {
+        return Ok(None);
+    }
+    let mut series = Vec::new();
+    for (k, s) in &a.streams {
+        let mut histograms = Map::new();
+        for m in StreamMetric::ALL {
+            histograms.insert(
+                m.key().to_string(),
+                json!(encode_histogram(s.histogram(m))?),
+            );
+        }
+        let mut entry = Map::new();
+        entry.insert("phase".into(), json!(k.phase.as_ref()));
+        entry.insert("endpoint".into(), json!(k.endpoint.as_ref()));
+        entry.insert("streams".into(), json!(s.streams));
+        entry.insert("tokens".into(), json!(s.tokens));
+        entry.insert("completion_tokens".into(), json!(s.completion_tokens));
+        entry.insert("stream_errors".into(), stream_errors(s));
+        stream_dists(s, &mut entry);
+        entry.insert("histograms".into(), Value::Object(histograms));
+        series.push(Value::Object(entry));
+    }
+    let all = a.streams_where(|_| true);
+    let mut out = Map::new();
+    out.insert(
+        "tokens_per_s_scale".into(),
+        json!(crate::stats::TOKENS_PER_S_SCALE),
+    );
+    out.insert("streams".into(), json!(all.streams));
+    out.insert("tokens".into(), json!(all.tokens));
+    out.insert("completion_tokens".into(), json!(all.completion_tokens));
+    out.insert("stream_errors".into(), stream_errors(&all));
+    stream_dists(&all, &mut out);
+    out.insert("series".into(), Value::Array(series));
+    Ok(Some(Value::Object(out)))
+}
+
 fn agg_text(a: Agg) -> String {
     a.to_string()
 }
@@ -72,9 +143,10 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
     let (sent, received) = a.bytes();
     let checks = a.checks_where(|_| true);
     let n_checks = checks.passes + checks.fails;
+    let streamed = !a.streams.is_empty();
     let mut series = Vec::new();
     for (k, s) in &a.requests {
-        series.push(json!({
+        let mut entry = json!({
             "phase": k.phase.as_ref(),
             "endpoint": k.endpoint.as_ref(),
             "status_class": k.class.as_str(),
@@ -87,7 +159,11 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
                 "duration": encode_histogram(&s.duration)?,
                 "waiting": encode_histogram(&s.waiting)?,
             },
-        }));
+        });
+        if let (true, Value::Object(m)) = (streamed, &mut entry) {
+            m.insert("stream_failures".into(), json!(s.stream_failures));
+        }
+        series.push(entry);
     }
     let endpoints: Vec<Value> = r
         .endpoint_rows()
@@ -127,7 +203,7 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
         .iter()
         .map(|(k, n)| (k.to_string(), json!(n)))
         .collect();
-    Ok(json!({
+    let mut summary = json!({
         "schema": SCHEMA_ID,
         "tool": {"name": "loadgen", "version": env!("CARGO_PKG_VERSION")},
         "mode": r.mode,
@@ -172,7 +248,11 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
         "thresholds": thresholds,
         "skipped_thresholds": r.skipped_thresholds,
         "exit_code": r.exit_code().code(),
-    }))
+    });
+    if let (Some(block), Value::Object(m)) = (streaming(a)?, &mut summary) {
+        m.insert("streaming".into(), block);
+    }
+    Ok(summary)
 }
 
 /// Writes `summary.json` and `summary.txt` into `dir` (created if needed).

@@ -7,6 +7,12 @@
 //! `TcpStream`), so `data_sent`/`data_received` are wire bytes, framing and
 //! headers included. `duration` excludes connection set-up, as k6's
 //! `http_req_duration` does; a failed connect is recorded with its elapsed time.
+//!
+//! The body goes into a [`BodySink`] frame by frame as it arrives: the plain
+//! [`Client::send`] keeps (or drops) it, [`Client::send_to`] hands it to the
+//! caller's sink, which is how the chat step reads a token stream (SSE) and
+//! times each event. The sink is a type parameter, so the plain path
+//! compiles to what it was before streaming existed.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -161,6 +167,41 @@ impl Drop for Conn {
     }
 }
 
+/// Where a response body goes as it arrives.
+pub trait BodySink {
+    /// The response head arrived at `at`; the request was handed to the
+    /// connection at `started` (the origin of every timing).
+    fn head(&mut self, status: u16, headers: &HeaderMap, started: Instant, at: Instant) {
+        let _ = (status, headers, started, at);
+    }
+
+    /// One chunk of the body, as it came off the connection.
+    fn data(&mut self, chunk: &[u8]);
+
+    /// What [`Reply::body`] carries once the body ended (empty by default).
+    fn take_body(&mut self) -> Bytes {
+        Bytes::new()
+    }
+}
+
+/// The plain sink: keeps the body in memory or only lets it be counted.
+struct Collect {
+    keep: bool,
+    body: Vec<u8>,
+}
+
+impl BodySink for Collect {
+    fn data(&mut self, chunk: &[u8]) {
+        if self.keep {
+            self.body.extend_from_slice(chunk);
+        }
+    }
+
+    fn take_body(&mut self) -> Bytes {
+        Bytes::from(std::mem::take(&mut self.body))
+    }
+}
+
 /// A response that arrived.
 #[derive(Debug)]
 pub struct Reply {
@@ -246,11 +287,28 @@ impl Client {
         body: Option<Bytes>,
         keep_body: bool,
     ) -> Exchange {
+        let mut sink = Collect {
+            keep: keep_body,
+            body: Vec::new(),
+        };
+        self.send_to(method, path, headers, body, &mut sink).await
+    }
+
+    /// Sends one request and feeds the response body to `sink` as it
+    /// arrives. On a timeout or a broken body, `sink` keeps what it saw.
+    pub async fn send_to<S: BodySink>(
+        &mut self,
+        method: Method,
+        path: &str,
+        headers: &[(HeaderName, HeaderValue)],
+        body: Option<Bytes>,
+        sink: &mut S,
+    ) -> Exchange {
         let started = Instant::now();
         let deadline = started + self.timeout;
         match tokio::time::timeout_at(
             deadline.into(),
-            self.send_inner(method, path, headers, body, keep_body),
+            self.send_inner(method, path, headers, body, sink),
         )
         .await
         {
@@ -280,13 +338,13 @@ impl Client {
         Ok(false)
     }
 
-    async fn send_inner(
+    async fn send_inner<S: BodySink>(
         &mut self,
         method: Method,
         path: &str,
         headers: &[(HeaderName, HeaderValue)],
         body: Option<Bytes>,
-        keep_body: bool,
+        sink: &mut S,
     ) -> Exchange {
         let connect_started = Instant::now();
         let mut reused = match self.ensure_connection().await {
@@ -323,15 +381,16 @@ impl Client {
             let started = Instant::now();
             match conn.sender.try_send_request(request).await {
                 Ok(response) => {
-                    let waiting = started.elapsed();
+                    let head_at = Instant::now();
+                    let waiting = head_at.duration_since(started);
                     let (parts, mut incoming) = response.into_parts();
-                    let mut body = Vec::new();
+                    sink.head(parts.status.as_u16(), &parts.headers, started, head_at);
                     let mut body_ok = true;
                     while let Some(frame) = incoming.frame().await {
                         match frame {
                             Ok(frame) => {
-                                if let (true, Some(data)) = (keep_body, frame.data_ref()) {
-                                    body.extend_from_slice(data);
+                                if let Some(data) = frame.data_ref() {
+                                    sink.data(data);
                                 }
                             }
                             Err(_) => {
@@ -354,7 +413,7 @@ impl Client {
                             Ok(Reply {
                                 status: parts.status.as_u16(),
                                 headers: parts.headers,
-                                body: Bytes::from(body),
+                                body: sink.take_body(),
                             })
                         } else {
                             Err("io")

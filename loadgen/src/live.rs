@@ -50,8 +50,19 @@ pub fn line(
     } else {
         100.0 * failed as f64 / reqs as f64
     };
+    // Streaming runs also show the p95 time to first token (all phases).
+    let ttft = if agg.streams.is_empty() {
+        String::new()
+    } else {
+        let s = agg.streams_where(|_| true);
+        format!(
+            " | ttft p95 {} | stream errors {}",
+            fmt_ms(Summary::of(&s.ttft).p95),
+            s.failed()
+        )
+    };
     format!(
-        "[{:>6}/{}] stage {stage}/{} | vus {active_vus}/{planned} | {rate:.1} req/s | reqs {reqs} | p95 {} | failed {failed} ({failed_pct:.2}%)",
+        "[{:>6}/{}] stage {stage}/{} | vus {active_vus}/{planned} | {rate:.1} req/s | reqs {reqs} | p95 {}{ttft} | failed {failed} ({failed_pct:.2}%)",
         format_duration(Duration::from_secs(elapsed.as_secs())),
         format_duration(total),
         schedule.stages.len(),

@@ -72,7 +72,7 @@ pub struct EndpointRow {
     pub endpoint: Name,
     /// Requests.
     pub requests: u64,
-    /// Failed requests (4xx, 5xx, no response).
+    /// Failed requests (4xx, 5xx, no response, failed streams).
     pub failures: u64,
     /// Requests per second over the run.
     pub rate: f64,
@@ -113,10 +113,8 @@ impl Report {
                 let failures = agg
                     .requests
                     .iter()
-                    .filter(|(k, _)| {
-                        k.phase == phase && k.endpoint == endpoint && k.class.is_failure()
-                    })
-                    .map(|(_, s)| s.count())
+                    .filter(|(k, _)| k.phase == phase && k.endpoint == endpoint)
+                    .map(|(k, s)| s.failures(k.class))
                     .sum();
                 EndpointRow {
                     requests: d.len(),

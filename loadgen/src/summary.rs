@@ -1,10 +1,12 @@
 //! The end-of-test summary on stdout, in k6's shape: checks, data,
 //! http_req_duration (overall and per phase), http_req_failed, http_reqs,
-//! iterations, VUs; then a per-endpoint table and the threshold verdicts.
+//! iterations, VUs; for streamed chat turns a `streaming` block (TTFB,
+//! TTFT, ITL, TPOT, E2E, tokens/s by phase, tokens, stream errors); then a
+//! per-endpoint table and the threshold verdicts.
 
 use crate::live::fmt_ms;
 use crate::report::{AbortReason, Report};
-use crate::stats::Summary;
+use crate::stats::{Aggregate, StreamMetric, Summary, STREAM_ERROR_KINDS, TOKENS_PER_S_SCALE};
 use std::fmt::Write as _;
 
 /// Decimal units as k6 prints them.
@@ -38,6 +40,78 @@ fn trend(s: &Summary) -> String {
         fmt_ms(s.p95),
         fmt_ms(s.p99)
     )
+}
+
+/// A trend of milli-tokens/s as tokens/s.
+fn rate_trend(s: &Summary) -> String {
+    let r = |v: f64| format!("{:.1}/s", v / TOKENS_PER_S_SCALE as f64);
+    format!(
+        "avg={} min={} med={} max={} p(90)={} p(95)={} p(99)={}",
+        r(s.avg),
+        r(s.min as f64),
+        r(s.med as f64),
+        r(s.max as f64),
+        r(s.p90 as f64),
+        r(s.p95 as f64),
+        r(s.p99 as f64)
+    )
+}
+
+/// The `streaming` block; nothing when no request was streamed.
+fn streaming(o: &mut String, a: &Aggregate, secs: f64) {
+    if a.streams.is_empty() {
+        return;
+    }
+    let all = a.streams_where(|_| true);
+    let by_phase: Vec<_> = a
+        .stream_phases()
+        .into_iter()
+        .map(|p| {
+            let s = a.streams_where(|k| k.phase == p);
+            (p, s)
+        })
+        .collect();
+    let _ = writeln!(o, "  streaming (chat turns read as SSE):");
+    for m in StreamMetric::ALL {
+        let show = |h: &hdrhistogram::Histogram<u64>| {
+            let s = Summary::of(h);
+            if m.is_rate() {
+                rate_trend(&s)
+            } else {
+                trend(&s)
+            }
+        };
+        let _ = writeln!(o, "  {} {}", dots(m.name()), show(all.histogram(m)));
+        for (phase, s) in &by_phase {
+            let _ = writeln!(
+                o,
+                "    {} {}",
+                dots(&format!("{{ phase:{phase} }}")),
+                show(s.histogram(m))
+            );
+        }
+    }
+    let _ = writeln!(
+        o,
+        "  {} {} {:.2}/s (usage completion_tokens: {})",
+        dots("stream_tokens"),
+        all.tokens,
+        all.tokens as f64 / secs,
+        all.completion_tokens
+    );
+    let kinds: Vec<String> = STREAM_ERROR_KINDS
+        .iter()
+        .map(|k| format!("{k}={}", all.errors.get(k).copied().unwrap_or(0)))
+        .collect();
+    let _ = writeln!(
+        o,
+        "  {} {} ({} of {} streams) {}",
+        dots("stream_errors"),
+        pct(all.failed(), all.streams),
+        all.failed(),
+        all.streams,
+        kinds.join(" ")
+    );
 }
 
 fn pct(n: u64, d: u64) -> String {
@@ -181,6 +255,7 @@ pub fn render(r: &Report) -> String {
         r.vus_max,
         r.vus_max_planned
     );
+    streaming(&mut o, a, secs);
 
     let rows = r.endpoint_rows();
     if !rows.is_empty() {

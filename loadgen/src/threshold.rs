@@ -9,13 +9,22 @@
 //! | `checks` | rate | rate | phase check |
 //! | `http_reqs` | counter | count rate | phase endpoint status |
 //! | `iterations` | counter | count rate | (none) |
+//! | `chat_ttfb`, `chat_ttft`, `chat_itl`, `chat_tpot`, `chat_e2e` | trend (ms) | avg min max med p(N) count | phase endpoint |
+//! | `chat_tokens_per_s` | trend (tokens/s) | avg min max med p(N) count | phase endpoint |
+//! | `stream_errors` | counter | count, rate (fraction of streams) | phase endpoint kind |
 //!
-//! `status` selects a class (`2xx` .. `5xx`, `err`); `name` is accepted for
-//! `endpoint` (and for `check` on `checks`). Thresholds are evaluated once, on
-//! the merged aggregate at the end of the run; a threshold whose series got
-//! no data fails, saying so.
+//! `status` selects a class (`2xx` .. `5xx`, `err`); `kind` a stream error
+//! kind (`error_event`, `cut`); `name` is accepted for `endpoint` (and for
+//! `check` on `checks`). The `chat_*` metrics are defined once, in
+//! [`crate::stats::StreamRecord`]. Thresholds are evaluated once, on the
+//! merged aggregate at the end of the run; a threshold whose series got no
+//! data fails, saying so.
 
-use crate::stats::{Aggregate, CheckKey, RequestKey, StatusClass, Summary};
+use crate::stats::{
+    Aggregate, CheckKey, RequestKey, StatusClass, StreamKey, StreamMetric, Summary,
+    STREAM_ERROR_KINDS, TOKENS_PER_S_SCALE,
+};
+use hdrhistogram::Histogram;
 use std::fmt;
 use std::time::Duration;
 
@@ -34,6 +43,10 @@ pub enum Metric {
     Reqs,
     /// `iterations`
     Iterations,
+    /// `chat_ttft`, `chat_itl`, ... (streamed chat turns)
+    Stream(StreamMetric),
+    /// `stream_errors`
+    StreamErrors,
 }
 
 impl Metric {
@@ -45,8 +58,14 @@ impl Metric {
             "checks" => Metric::Checks,
             "http_reqs" => Metric::Reqs,
             "iterations" => Metric::Iterations,
-            _ => return None,
+            "stream_errors" => Metric::StreamErrors,
+            other => Metric::Stream(StreamMetric::parse(other)?),
         })
+    }
+
+    /// Whether the metric reads the streaming series.
+    pub fn is_streaming(self) -> bool {
+        matches!(self, Metric::Stream(_) | Metric::StreamErrors)
     }
 
     /// The k6 name.
@@ -58,6 +77,8 @@ impl Metric {
             Metric::Checks => "checks",
             Metric::Reqs => "http_reqs",
             Metric::Iterations => "iterations",
+            Metric::Stream(m) => m.name(),
+            Metric::StreamErrors => "stream_errors",
         }
     }
 
@@ -65,15 +86,19 @@ impl Metric {
         match self {
             Metric::Checks => &["phase", "check"],
             Metric::Iterations => &[],
+            Metric::Stream(_) => &["phase", "endpoint"],
+            Metric::StreamErrors => &["phase", "endpoint", "kind"],
             _ => &["phase", "endpoint", "status"],
         }
     }
 
     fn allows(self, agg: Agg) -> bool {
         match self {
-            Metric::Duration | Metric::Waiting => !matches!(agg, Agg::Rate),
+            Metric::Duration | Metric::Waiting | Metric::Stream(_) => !matches!(agg, Agg::Rate),
             Metric::Failed | Metric::Checks => matches!(agg, Agg::Rate),
-            Metric::Reqs | Metric::Iterations => matches!(agg, Agg::Count | Agg::Rate),
+            Metric::Reqs | Metric::Iterations | Metric::StreamErrors => {
+                matches!(agg, Agg::Count | Agg::Rate)
+            }
         }
     }
 }
@@ -226,7 +251,8 @@ pub fn parse(input: &str) -> Result<Threshold, String> {
     let metric = Metric::parse(metric_name).ok_or_else(|| {
         bad(format!(
             "unknown metric {metric_name:?} (known: http_req_duration, http_req_waiting, \
-             http_req_failed, checks, http_reqs, iterations)"
+             http_req_failed, checks, http_reqs, iterations, chat_ttfb, chat_ttft, chat_itl, \
+             chat_tpot, chat_e2e, chat_tokens_per_s, stream_errors)"
         ))
     })?;
     let mut selector = Vec::new();
@@ -262,6 +288,12 @@ pub fn parse(input: &str) -> Result<Threshold, String> {
                 "status {value:?} is not a class (1xx, 2xx, 3xx, 4xx, 5xx, err)"
             )));
         }
+        if tag == "kind" && !STREAM_ERROR_KINDS.contains(&value) {
+            return Err(bad(format!(
+                "kind {value:?} is not a stream error kind ({})",
+                STREAM_ERROR_KINDS.join(", ")
+            )));
+        }
         selector.push((tag.to_string(), value.to_string()));
     }
     selector.sort();
@@ -269,7 +301,8 @@ pub fn parse(input: &str) -> Result<Threshold, String> {
     if !metric.allows(agg) {
         return Err(bad(format!(
             "{} does not support {agg} (trends: avg min max med p(N) count; \
-             http_req_failed and checks: rate; http_reqs and iterations: count rate)",
+             http_req_failed and checks: rate; http_reqs, iterations and stream_errors: \
+             count rate)",
             metric.name()
         )));
     }
@@ -355,8 +388,36 @@ fn check_matches(t: &Threshold, k: &CheckKey) -> bool {
     })
 }
 
+fn stream_matches(t: &Threshold, k: &StreamKey) -> bool {
+    t.selector.iter().all(|(tag, v)| match tag.as_str() {
+        "phase" => &*k.phase == v,
+        "endpoint" => &*k.endpoint == v,
+        // Selects among the error counts, not among the series.
+        "kind" => true,
+        _ => false,
+    })
+}
+
 fn ms(us: f64) -> f64 {
     us / 1000.0
+}
+
+/// A trend aggregation of `h`, whose values `unit` turns into the
+/// threshold's unit; `None` for an empty histogram.
+fn trend(h: &Histogram<u64>, agg: Agg, unit: impl Fn(f64) -> f64) -> Option<f64> {
+    if h.is_empty() {
+        return None;
+    }
+    let s = Summary::of(h);
+    Some(match agg {
+        Agg::Avg => unit(s.avg),
+        Agg::Min => unit(s.min as f64),
+        Agg::Max => unit(s.max as f64),
+        Agg::Med => unit(s.med as f64),
+        Agg::P(p) => unit(h.value_at_quantile(p / 100.0) as f64),
+        Agg::Count => s.count as f64,
+        Agg::Rate => f64::NAN,
+    })
 }
 
 /// Evaluates one threshold on the merged aggregate of a run lasting `elapsed`.
@@ -366,29 +427,34 @@ pub fn evaluate(t: &Threshold, agg: &Aggregate, elapsed: Duration) -> Verdict {
         Metric::Duration | Metric::Waiting => {
             let (d, w) = agg.merged_where(|k| request_matches(t, k));
             let h = if t.metric == Metric::Duration { d } else { w };
-            if h.is_empty() {
-                None
+            trend(&h, t.agg, ms)
+        }
+        Metric::Stream(m) => {
+            let s = agg.streams_where(|k| stream_matches(t, k));
+            let scale = TOKENS_PER_S_SCALE as f64;
+            if m.is_rate() {
+                trend(s.histogram(m), t.agg, |v| v / scale)
             } else {
-                let s = Summary::of(&h);
-                Some(match t.agg {
-                    Agg::Avg => ms(s.avg),
-                    Agg::Min => ms(s.min as f64),
-                    Agg::Max => ms(s.max as f64),
-                    Agg::Med => ms(s.med as f64),
-                    Agg::P(p) => ms(h.value_at_quantile(p / 100.0) as f64),
-                    Agg::Count => s.count as f64,
-                    Agg::Rate => f64::NAN,
-                })
+                trend(s.histogram(m), t.agg, ms)
             }
+        }
+        Metric::StreamErrors => {
+            let s = agg.streams_where(|k| stream_matches(t, k));
+            let failed = match t.tag("kind") {
+                Some(kind) => s.errors.get(kind).copied().unwrap_or(0),
+                None => s.failed(),
+            };
+            (s.streams > 0).then(|| match t.agg {
+                Agg::Rate => failed as f64 / s.streams as f64,
+                _ => failed as f64,
+            })
         }
         Metric::Failed | Metric::Reqs => {
             let (mut total, mut failed) = (0u64, 0u64);
             for (k, s) in &agg.requests {
                 if request_matches(t, k) {
                     total += s.count();
-                    if k.class.is_failure() {
-                        failed += s.count();
-                    }
+                    failed += s.failures(k.class);
                 }
             }
             match (t.metric, t.agg) {

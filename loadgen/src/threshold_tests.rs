@@ -2,7 +2,7 @@
 //! `threshold.rs` to keep that file readable).
 
 use super::*;
-use crate::stats::{Record, RequestRecord};
+use crate::stats::{Record, RequestRecord, StreamEnd, StreamRecord};
 
 fn request(phase: &str, status: Option<u16>, ms: u64) -> Record {
     Record::Request(RequestRecord {
@@ -67,6 +67,15 @@ fn bad_expressions_are_refused_with_the_reason() {
         ("checks: avg>0.9", "does not support"),
         ("http_req_duration: rate<1", "does not support"),
         ("iterations{phase:chat}: count>1", "not available"),
+        ("chat_ttft: rate<1", "does not support"),
+        ("chat_ttft{status:2xx}: p(95)<1", "not available"),
+        ("chat_itl{kind:cut}: p(95)<1", "not available"),
+        ("stream_errors: p(95)<1", "does not support"),
+        (
+            "stream_errors{kind:timeout}: count<1",
+            "not a stream error kind",
+        ),
+        ("chat_ttlt: p(95)<1", "unknown metric"),
     ];
     for (input, expected) in cases {
         let err = parse(input).unwrap_err();
@@ -153,4 +162,86 @@ fn an_override_replaces_every_threshold_of_the_same_metric_and_selector() {
             "http_reqs: count>1"
         ]
     );
+}
+
+/// A 200 stream: headers at `ttfb` ms, tokens at `tokens` ms, ended at `e2e` ms.
+fn stream(ttfb: u64, tokens: &[u64], e2e: u64, end: StreamEnd) -> Record {
+    Record::Stream(Box::new(StreamRecord {
+        request: RequestRecord {
+            phase: "chat".into(),
+            endpoint: "chat_stream".into(),
+            status: Some(200),
+            error: None,
+            duration: Duration::from_millis(e2e),
+            waiting: Duration::from_millis(ttfb),
+            bytes_sent: 0,
+            bytes_received: 0,
+        },
+        content_at: tokens.iter().map(|&ms| Duration::from_millis(ms)).collect(),
+        end,
+        completion_tokens: None,
+    }))
+}
+
+#[test]
+fn streaming_metrics_parse_with_the_usual_selectors() {
+    let t = parse("chat_ttft{phase:chat}: p(95)<800").unwrap();
+    assert_eq!(t.metric, Metric::Stream(crate::stats::StreamMetric::Ttft));
+    assert_eq!(t.to_string(), "chat_ttft{phase:chat}: p(95)<800");
+    for name in [
+        "chat_ttfb",
+        "chat_itl",
+        "chat_tpot",
+        "chat_e2e",
+        "chat_tokens_per_s",
+    ] {
+        let t = parse(&format!("{name}{{name:chat_stream}}: med>1")).unwrap();
+        assert_eq!(t.metric.name(), name);
+        assert_eq!(t.key(), format!("{name}{{endpoint:chat_stream}}"));
+    }
+    let t = parse("stream_errors{kind:cut}: count<1").unwrap();
+    assert_eq!((t.metric, t.agg), (Metric::StreamErrors, Agg::Count));
+    assert_eq!(parse("stream_errors: rate<0.01").unwrap().agg, Agg::Rate);
+}
+
+#[test]
+fn streaming_thresholds_read_milliseconds_tokens_per_second_and_error_fractions() {
+    let mut agg = Aggregate::default();
+    // TTFT 60 ms, tokens every 20 ms, done right after the fourth token.
+    for _ in 0..9 {
+        agg.record(&stream(5, &[60, 80, 100, 120], 120, StreamEnd::Done));
+    }
+    agg.record(&stream(5, &[60, 80], 90, StreamEnd::ErrorEvent));
+    let run = Duration::from_secs(1);
+    let value = |expr: &str| evaluate(&parse(expr).unwrap(), &agg, run);
+
+    let ttft = value("chat_ttft{phase:chat}: p(95)<61");
+    assert!(ttft.passed, "{ttft:?}");
+    assert!((ttft.actual.unwrap() - 60.0).abs() < 0.1);
+    assert!(!value("chat_ttft{phase:chat}: p(95)<59").passed);
+    assert!((value("chat_itl: med<21").actual.unwrap() - 20.0).abs() < 0.1);
+    assert!((value("chat_tpot: max<21").actual.unwrap() - 20.0).abs() < 0.1);
+    assert!((value("chat_ttfb: avg<6").actual.unwrap() - 5.0).abs() < 0.01);
+    assert!((value("chat_e2e: min<=90").actual.unwrap() - 90.0).abs() < 0.1);
+    assert_eq!(value("chat_ttft: count==10").actual, Some(10.0));
+    // 4 tokens over the 60 ms from the first token to the end.
+    let tps = value("chat_tokens_per_s: med>60").actual.unwrap();
+    assert!((tps - 66.67).abs() < 0.1, "{tps}");
+    // http_req_duration of a streamed request is its E2E.
+    assert_eq!(
+        value("http_req_duration{endpoint:chat_stream}: max<1").actual,
+        value("chat_e2e: max<1").actual
+    );
+
+    assert_eq!(value("stream_errors: count<1").actual, Some(1.0));
+    assert!(!value("stream_errors: count<1").passed);
+    assert_eq!(value("stream_errors: rate<0.2").actual, Some(0.1));
+    assert_eq!(value("stream_errors{kind:cut}: count<1").actual, Some(0.0));
+    assert!(value("stream_errors{kind:error_event}: count==1").passed);
+    // The failed stream had status 200, yet counts as a failed request.
+    assert_eq!(value("http_req_failed: rate<1").actual, Some(0.1));
+    // No stream on another phase: no data, so the threshold fails.
+    let v = value("chat_ttft{phase:auth}: p(95)<800");
+    assert_eq!((v.actual, v.passed), (None, false));
+    assert!(!value("stream_errors{phase:auth}: count<1").passed);
 }

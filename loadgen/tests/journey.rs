@@ -9,7 +9,7 @@
 mod common;
 
 use common::chat::{chat_server, Config};
-use common::{loadgen_bin, run_plan, users_file};
+use common::{loadgen_bin, run_plan, users_file, validate_summary as validate};
 use loadgen::report::Report;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -237,19 +237,6 @@ async fn a_high_volume_user_mix_chats_more_turns_per_session() {
     assert!(all_checks_passed(&report));
     // high-volume: four turns per session (and a quarter of the think time).
     assert_eq!(seen.count("chat"), 4 * seen.count("create_session"));
-}
-
-fn validate(instance: &Value) {
-    let schema: Value = serde_json::from_str(loadgen::export::SCHEMA).unwrap();
-    let validator = jsonschema::validator_for(&schema).unwrap();
-    let errors: Vec<String> = validator
-        .iter_errors(instance)
-        .map(|e| format!("{e} at {}", e.instance_path))
-        .collect();
-    assert!(
-        errors.is_empty(),
-        "summary.json does not match its schema: {errors:#?}"
-    );
 }
 
 fn decoded_total(summary: &Value) -> u64 {

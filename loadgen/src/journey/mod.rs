@@ -7,8 +7,13 @@
 //! Every request is recorded with its phase (`auth`, `session`, `chat`,
 //! `other`) and endpoint name; every check (status, cookie, CSRF token,
 //! session id, non-empty reply) is recorded pass/fail with its phase.
+//!
+//! With `stream`, the chat turn goes to the stream path instead (endpoint
+//! `chat_stream`) and is read event by event ([`stream`]), adding the
+//! token-level metrics and the check `stream completed with done`.
 
 pub mod spec;
+pub mod stream;
 mod vu;
 
 use crate::duration::format_duration;
@@ -100,6 +105,8 @@ pub struct JourneyPlan {
     pub auth: AuthMode,
     /// Every iteration or once per VU.
     pub login: LoginMode,
+    /// Chat through the stream path, timing every token.
+    pub stream: bool,
     /// API paths.
     pub paths: Paths,
     /// Field names.
@@ -135,6 +142,20 @@ impl JourneyPlan {
                 LoginMode::Once => "once per VU (again after a 401)",
             }
         );
+        if self.steps.chat {
+            let _ = writeln!(
+                out,
+                "  chat:             {}",
+                if self.stream {
+                    format!(
+                        "streamed: POST {} (SSE; TTFT, ITL, TPOT, E2E, tokens/s)",
+                        self.paths.stream
+                    )
+                } else {
+                    format!("POST {} (one JSON answer)", self.paths.chat)
+                }
+            );
+        }
         let _ = writeln!(
             out,
             "  users:            {} accounts (VU i uses users[i % n])",

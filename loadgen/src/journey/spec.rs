@@ -50,6 +50,8 @@ pub struct Paths {
     pub session: String,
     /// One chat turn.
     pub chat: String,
+    /// One chat turn answered as a token stream (SSE), used with `stream`.
+    pub stream: String,
     /// Occasional read-only endpoints (step `other`).
     pub other: Vec<OtherEndpoint>,
 }
@@ -76,6 +78,7 @@ impl Default for Paths {
             sessions: "/api/chat/sessions".into(),
             session: "/api/chat/sessions/{id}".into(),
             chat: "/api/chat/chat".into(),
+            stream: "/api/chat/stream".into(),
             other: vec![
                 other("health", "/health"),
                 other("stats", "/api/stats"),
@@ -171,6 +174,9 @@ pub struct JourneySpec {
     pub auth: AuthMode,
     /// Log in every iteration (the original's journey) or once per VU.
     pub login: LoginMode,
+    /// Chat through `paths.stream` and record token-level metrics (TTFT,
+    /// ITL, TPOT, E2E, tokens/s) instead of one `paths.chat` request.
+    pub stream: bool,
     /// Steps to run (see [`STEP_TAGS`]).
     pub steps: Vec<String>,
     /// Chance per iteration of one GET to an `other` endpoint (step `other`).
@@ -190,6 +196,7 @@ impl Default for JourneySpec {
             turns: 1,
             auth: AuthMode::Cookie,
             login: LoginMode::EveryIteration,
+            stream: false,
             steps: DEFAULT_STEPS.iter().map(|s| s.to_string()).collect(),
             other_probability: 0.1,
             paths: Paths::default(),

@@ -1,10 +1,11 @@
 //! One journey VU: its account, its connection, its credentials, its loop.
 
 use super::spec::{AuthMode, LoginMode};
+use super::stream::SseSink;
 use super::{Journey, UserTypePlan};
 use crate::engine::Vu;
 use crate::http::{Client, Reply};
-use crate::stats::{Name, Record, RequestRecord};
+use crate::stats::{Name, Record, RequestRecord, StreamEnd, StreamRecord};
 use bytes::Bytes;
 use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use hyper::Method;
@@ -28,6 +29,7 @@ struct Phases {
     auth: Name,
     session: Name,
     chat: Name,
+    chat_stream: Name,
     other: Name,
 }
 
@@ -57,6 +59,7 @@ pub(super) async fn run(journey: Arc<Journey>, vu: Vu) {
             auth: "auth".into(),
             session: "session".into(),
             chat: "chat".into(),
+            chat_stream: "chat_stream".into(),
             other: "other".into(),
         },
         iteration: 0,
@@ -193,6 +196,68 @@ impl State<'_> {
         Some((reply, json))
     }
 
+    /// One streamed chat turn: records the request (with E2E as its
+    /// duration and TTFB as its waiting time) and its token timings, and
+    /// the chat checks. True when the turn completed with a `done` event.
+    async fn chat_streamed(&mut self, phase: &Name, path: &str, body: Value) -> bool {
+        let mut headers = self.auth_headers(true);
+        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        let mut sink = SseSink::default();
+        let ex = self
+            .client
+            .send_to(
+                Method::POST,
+                path,
+                &headers,
+                Some(Bytes::from(body.to_string())),
+                &mut sink,
+            )
+            .await;
+        let status = ex.result.as_ref().ok().map(|r| r.status);
+        let mut request = RequestRecord {
+            phase: phase.clone(),
+            endpoint: self.phases.chat_stream.clone(),
+            status,
+            error: ex.result.as_ref().err().copied(),
+            duration: ex.duration,
+            waiting: ex.waiting,
+            bytes_sent: ex.bytes_sent,
+            bytes_received: ex.bytes_received,
+        };
+        let mut end = None;
+        if sink.streaming {
+            // E2E: the done or error event; without one, the end of the body
+            // (EOF, a broken connection or the timeout), which is now.
+            let (how, at) = sink
+                .end
+                .unwrap_or((StreamEnd::Cut, sink.since_start().unwrap_or(ex.duration)));
+            request.duration = at;
+            request.waiting = sink.ttfb.unwrap_or(ex.waiting);
+            end = Some(how);
+            self.vu.record(Record::Stream(Box::new(StreamRecord {
+                request,
+                content_at: std::mem::take(&mut sink.content_at),
+                end: how,
+                completion_tokens: sink.completion_tokens,
+            })));
+        } else {
+            self.vu.record(Record::Request(request));
+        }
+        if status == Some(401) {
+            self.creds = None;
+        }
+        let ok = status == Some(200);
+        let done = end == Some(StreamEnd::Done);
+        self.check(phase, "chat status is 200", ok);
+        self.check(
+            phase,
+            "assistant reply is not empty",
+            done && sink.text_seen,
+        );
+        self.check(phase, "stream completed with done", done);
+        ok && done
+    }
+
     async fn login(&mut self) -> bool {
         let plan = &self.journey.plan;
         let Some(user) = plan
@@ -304,6 +369,7 @@ impl State<'_> {
         }
         if steps.chat {
             let chat_phase = self.phases.chat.clone();
+            let stream = self.journey.plan.stream;
             for _ in 0..turns {
                 let prompts = Arc::clone(&self.journey.plan.prompts);
                 let prompt = prompts
@@ -313,6 +379,13 @@ impl State<'_> {
                 let mut body = json!({ fields.chat_content.as_str(): prompt });
                 if let (Some(id), Value::Object(m)) = (&session_id, &mut body) {
                     m.insert(fields.chat_session_id.clone(), id.clone());
+                }
+                if stream {
+                    let done = self.chat_streamed(&chat_phase, &paths.stream, body).await;
+                    if !done || (self.creds.is_none() && steps.auth) {
+                        return;
+                    }
+                    continue;
                 }
                 let r = self
                     .call(&chat_phase, "chat", Method::POST, &paths.chat, Some(body))

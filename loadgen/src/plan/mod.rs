@@ -307,6 +307,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         steps,
         auth,
         login,
+        stream: args.stream || j.stream,
         paths: j.paths.clone(),
         fields: j.fields.clone(),
         csrf_header,
@@ -327,16 +328,18 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
     let overrides = parse_thresholds(&args.common.thresholds, "--threshold")?;
     let all = threshold::merge_overrides(base, overrides);
     let phases = journey.steps.phases();
-    let (thresholds, skipped): (Vec<Threshold>, Vec<Threshold>) = all
-        .into_iter()
-        .partition(|t| t.tag("phase").is_none_or(|p| phases.contains(&p)));
+    let streaming = journey.stream && journey.steps.chat;
+    let (thresholds, skipped): (Vec<Threshold>, Vec<Threshold>) = all.into_iter().partition(|t| {
+        t.tag("phase").is_none_or(|p| phases.contains(&p))
+            && (streaming || !t.metric.is_streaming())
+    });
     let skipped_thresholds = skipped
         .iter()
-        .map(|t| {
-            format!(
-                "{t} (no selected step is in phase {})",
-                t.tag("phase").unwrap_or("?")
-            )
+        .map(|t| match t.tag("phase") {
+            Some(p) if !phases.contains(&p) => {
+                format!("{t} (no selected step is in phase {p})")
+            }
+            _ => format!("{t} (the chat step does not stream: use --stream)"),
         })
         .collect();
 

@@ -1,7 +1,8 @@
 //! The aggregate: HDR histograms and counters keyed by (phase, endpoint,
-//! status class), checks by (phase, name). Built per worker shard, merged
-//! with `Histogram::add` for every reader.
+//! status class), checks by (phase, name), streams by (phase, endpoint).
+//! Built per worker shard, merged with `Histogram::add` for every reader.
 
+use super::stream::{StreamKey, StreamRecord, StreamStats};
 use super::{micros, Name, Record, RequestRecord, StatusClass};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -34,6 +35,10 @@ pub struct RequestStats {
     pub bytes_sent: u64,
     /// Bytes read.
     pub bytes_received: u64,
+    /// Streams in this (2xx) series that ended in an `error` event or were
+    /// cut: failed in the `http_req_failed` sense although their status was
+    /// fine. (In a failing class every request already counts as failed.)
+    pub stream_failures: u64,
 }
 
 impl Default for RequestStats {
@@ -43,6 +48,7 @@ impl Default for RequestStats {
             waiting: new_histogram(),
             bytes_sent: 0,
             bytes_received: 0,
+            stream_failures: 0,
         }
     }
 }
@@ -51,6 +57,16 @@ impl RequestStats {
     /// Requests in this series.
     pub fn count(&self) -> u64 {
         self.duration.len()
+    }
+
+    /// Failed requests in this series, whose key has status class `class`:
+    /// all of them in a failing class, else the failed streams.
+    pub fn failures(&self, class: StatusClass) -> u64 {
+        if class.is_failure() {
+            self.count()
+        } else {
+            self.stream_failures.min(self.count())
+        }
     }
 }
 
@@ -83,6 +99,8 @@ pub struct Aggregate {
     pub errors: BTreeMap<&'static str, u64>,
     /// Iteration durations (count = iterations), microseconds.
     pub iterations: Histogram<u64>,
+    /// Token-level series of streamed requests (empty unless streaming).
+    pub streams: BTreeMap<StreamKey, StreamStats>,
 }
 
 impl Default for Aggregate {
@@ -92,6 +110,7 @@ impl Default for Aggregate {
             checks: BTreeMap::new(),
             errors: BTreeMap::new(),
             iterations: new_histogram(),
+            streams: BTreeMap::new(),
         }
     }
 }
@@ -164,6 +183,7 @@ impl Aggregate {
     pub fn record(&mut self, record: &Record) {
         match record {
             Record::Request(r) => self.record_request(r),
+            Record::Stream(s) => self.record_stream(s),
             Record::Check {
                 phase,
                 name,
@@ -200,6 +220,23 @@ impl Aggregate {
         }
     }
 
+    fn record_stream(&mut self, r: &StreamRecord) {
+        self.record_request(&r.request);
+        if r.end.error_kind().is_some() {
+            let key = RequestKey {
+                phase: r.request.phase.clone(),
+                endpoint: r.request.endpoint.clone(),
+                class: r.request.class(),
+            };
+            self.requests.entry(key).or_default().stream_failures += 1;
+        }
+        let key = StreamKey {
+            phase: r.request.phase.clone(),
+            endpoint: r.request.endpoint.clone(),
+        };
+        self.streams.entry(key).or_default().record(r);
+    }
+
     /// Merges another aggregate into this one (histograms with `add`).
     pub fn merge(&mut self, other: &Aggregate) {
         for (k, s) in &other.requests {
@@ -208,6 +245,10 @@ impl Aggregate {
             add_into(&mut d.waiting, &s.waiting);
             d.bytes_sent += s.bytes_sent;
             d.bytes_received += s.bytes_received;
+            d.stream_failures += s.stream_failures;
+        }
+        for (k, s) in &other.streams {
+            self.streams.entry(k.clone()).or_default().merge(s);
         }
         for (k, c) in &other.checks {
             let d = self.checks.entry(k.clone()).or_default();
@@ -225,13 +266,28 @@ impl Aggregate {
         self.requests.values().map(RequestStats::count).sum()
     }
 
-    /// Requests that failed in the `http_req_failed` sense.
+    /// Requests that failed in the `http_req_failed` sense (failed streams
+    /// included).
     pub fn failed_requests(&self) -> u64 {
-        self.requests
-            .iter()
-            .filter(|(k, _)| k.class.is_failure())
-            .map(|(_, s)| s.count())
-            .sum()
+        self.requests.iter().map(|(k, s)| s.failures(k.class)).sum()
+    }
+
+    /// Stream series `keep` selects, merged into one.
+    pub fn streams_where(&self, keep: impl Fn(&StreamKey) -> bool) -> StreamStats {
+        let mut merged = StreamStats::default();
+        for (k, s) in &self.streams {
+            if keep(k) {
+                merged.merge(s);
+            }
+        }
+        merged
+    }
+
+    /// Phases that have stream series, sorted, deduplicated.
+    pub fn stream_phases(&self) -> Vec<Name> {
+        let mut v: Vec<Name> = self.streams.keys().map(|k| k.phase.clone()).collect();
+        v.dedup();
+        v
     }
 
     /// Bytes sent and received over all series.

@@ -8,9 +8,14 @@
 
 mod aggregate;
 mod recorder;
+mod stream;
 
 pub use aggregate::{Aggregate, CheckCounts, CheckKey, RequestKey, RequestStats, Summary};
 pub use recorder::{Collector, Gauges, Recorder};
+pub use stream::{
+    StreamEnd, StreamKey, StreamMetric, StreamRecord, StreamStats, STREAM_ERROR_KINDS,
+    TOKENS_PER_S_SCALE,
+};
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -119,6 +124,9 @@ impl RequestRecord {
 pub enum Record {
     /// An HTTP request.
     Request(RequestRecord),
+    /// A streamed (SSE) request: the request itself plus its token timings
+    /// (boxed, so the common variants stay small).
+    Stream(Box<StreamRecord>),
     /// A k6-style check.
     Check {
         /// Phase the check belongs to.

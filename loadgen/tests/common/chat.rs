@@ -1,9 +1,11 @@
 //! A fake chat backend of DESIGN.md's shape: login-json with cookie + CSRF
-//! (or bearer), sessions, chat, history, health/stats/metrics. It enforces
-//! what the real one does (cookie writes need the CSRF header, another
-//! user's session is 403) and counts every endpoint it serves.
+//! (or bearer), sessions, chat, the token stream (SSE on a known schedule),
+//! history, health/stats/metrics. It enforces what the real one does (cookie
+//! writes need the CSRF header, another user's session is 403) and counts
+//! every endpoint it serves.
 
 use super::{health_body, serve};
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -12,9 +14,12 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
+use tokio::sync::mpsc;
 
 /// Settings of the fake backend.
 #[derive(Debug, Clone)]
@@ -27,6 +32,8 @@ pub struct Config {
     pub token_max_uses: Option<u64>,
     /// How long a chat turn takes.
     pub chat_delay: Duration,
+    /// How `/api/chat/stream` answers.
+    pub stream: StreamScript,
 }
 
 impl Default for Config {
@@ -36,6 +43,47 @@ impl Default for Config {
             production_after_health_calls: None,
             token_max_uses: None,
             chat_delay: Duration::from_millis(5),
+            stream: StreamScript::default(),
+        }
+    }
+}
+
+/// How a stream ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// A `done` event with usage.
+    Done,
+    /// An `error` event (a mid-stream provider failure).
+    ErrorEvent,
+    /// The body just ends, without `done`.
+    Eof,
+    /// The connection breaks mid-body (no terminating chunk).
+    Abort,
+}
+
+/// The schedule of `/api/chat/stream`, from the handler's start: a
+/// keep-alive comment and an empty token at once (neither is content), then
+/// token `i` at `ttft + i * itl` (absolute deadlines, so lateness does not
+/// accumulate), then the ending right after the last token.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamScript {
+    /// Time to the first non-empty token.
+    pub ttft: Duration,
+    /// Gap between tokens.
+    pub itl: Duration,
+    /// Tokens of a completed stream (a failing one sends half).
+    pub tokens: u32,
+    /// Every `n`-th stream (1-based) ends this way instead of `Done`.
+    pub failure: Option<(u64, Ending)>,
+}
+
+impl Default for StreamScript {
+    fn default() -> Self {
+        StreamScript {
+            ttft: Duration::from_millis(60),
+            itl: Duration::from_millis(20),
+            tokens: 8,
+            failure: None,
         }
     }
 }
@@ -53,6 +101,9 @@ pub struct Seen {
     pub chats_with_session: AtomicU64,
     /// Requests that carried an X-CSRF-Token header while using bearer auth.
     pub bearer_with_csrf: AtomicU64,
+    /// Streams by how they ended.
+    pub stream_endings: Mutex<BTreeMap<&'static str, u64>>,
+    streams: AtomicU64,
     health_calls: AtomicU64,
 }
 
@@ -252,6 +303,115 @@ async fn chat(State(app): State<App>, headers: HeaderMap, Json(body): Json<Value
     .into_response()
 }
 
+/// A response body fed from a channel, so the handler controls when each
+/// frame leaves (and can break the connection with an error).
+struct ChannelBody(mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl hyper::body::Body for ChannelBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, std::io::Error>>> {
+        self.0
+            .poll_recv(cx)
+            .map(|o| o.map(|r| r.map(hyper::body::Frame::data)))
+    }
+}
+
+/// Waits until `deadline` to within tens of microseconds: tokio's timer
+/// ticks in whole milliseconds and fires up to ~2 ms late, which would be
+/// the server's error, not loadgen's. So: sleep to 2 ms before, then yield
+/// until the deadline (a short spin, only in this test server).
+async fn sleep_precisely(deadline: tokio::time::Instant) {
+    tokio::time::sleep_until(deadline - Duration::from_millis(2)).await;
+    while tokio::time::Instant::now() < deadline {
+        tokio::task::yield_now().await;
+    }
+}
+
+fn frame(event: Value) -> Result<Bytes, std::io::Error> {
+    Ok(Bytes::from(format!("data: {event}\n\n")))
+}
+
+async fn chat_stream(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Json(body): Json<Value>,
+) -> Response {
+    let t0 = tokio::time::Instant::now();
+    app.seen.hit("chat_stream");
+    let user = match app.authenticate(&headers, true, "chat_stream") {
+        Ok(u) => u,
+        Err(r) => return r,
+    };
+    if let Some(id) = body["session_id"].as_u64() {
+        app.seen.chats_with_session.fetch_add(1, Ordering::SeqCst);
+        if app.store.lock().unwrap().sessions.get(&id) != Some(&user) {
+            return err(StatusCode::FORBIDDEN, "Not your session");
+        }
+    }
+    let script = app.config.stream;
+    let n = app.seen.streams.fetch_add(1, Ordering::SeqCst) + 1;
+    let ending = match script.failure {
+        Some((every, how)) if n % every == 0 => how,
+        _ => Ending::Done,
+    };
+    *app.seen
+        .stream_endings
+        .lock()
+        .unwrap()
+        .entry(match ending {
+            Ending::Done => "done",
+            Ending::ErrorEvent => "error_event",
+            Ending::Eof => "eof",
+            Ending::Abort => "abort",
+        })
+        .or_default() += 1;
+    let (tx, rx) = mpsc::channel(64);
+    tokio::spawn(async move {
+        let _ = tx.send(Ok(Bytes::from_static(b": keep-alive\n\n"))).await;
+        let _ = tx.send(frame(json!({"type": "token", "token": ""}))).await;
+        let tokens = if ending == Ending::Done {
+            script.tokens
+        } else {
+            script.tokens / 2
+        };
+        for i in 0..tokens {
+            sleep_precisely(t0 + script.ttft + script.itl * i).await;
+            let _ = tx
+                .send(frame(json!({"type": "token", "token": format!("tok{i} ")})))
+                .await;
+        }
+        let _ = match ending {
+            Ending::Done => {
+                tx.send(frame(json!({
+                    "type": "done", "session_id": 1, "message_id": 2, "user_message_id": 1,
+                    "sources": [],
+                    "usage": {"prompt_tokens": 5, "completion_tokens": tokens, "total_tokens": tokens + 5},
+                })))
+                .await
+            }
+            Ending::ErrorEvent => {
+                tx.send(frame(json!({"type": "error", "message": "The model failed", "code": "provider_error"})))
+                    .await
+            }
+            Ending::Eof => Ok(()),
+            Ending::Abort => {
+                tx.send(Err(std::io::Error::other("connection lost")))
+                    .await
+            }
+        };
+    });
+    Response::builder()
+        .header("content-type", "text/event-stream")
+        .header("cache-control", "no-cache")
+        .body(Body::new(ChannelBody(rx)))
+        .unwrap()
+}
+
 /// Starts the fake backend.
 pub async fn chat_server(config: Config) -> (SocketAddr, Arc<Seen>) {
     let seen = Arc::new(Seen::default());
@@ -278,6 +438,7 @@ pub async fn chat_server(config: Config) -> (SocketAddr, Arc<Seen>) {
         )
         .route("/api/chat/sessions/{id}", get(get_session))
         .route("/api/chat/chat", post(chat))
+        .route("/api/chat/stream", post(chat_stream))
         .with_state(app);
     (serve(router).await, seen)
 }

@@ -201,3 +201,17 @@ pub fn users_file(dir: &std::path::Path, n: usize) -> std::path::PathBuf {
     std::fs::write(&path, json!({ "users": users }).to_string()).unwrap();
     path
 }
+
+/// Asserts that a summary.json value matches loadgen's JSON Schema.
+pub fn validate_summary(instance: &Value) {
+    let schema: Value = serde_json::from_str(loadgen::export::SCHEMA).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(instance)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "summary.json does not match its schema: {errors:#?}"
+    );
+}

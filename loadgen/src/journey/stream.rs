@@ -1,0 +1,210 @@
+//! The streamed chat turn: `POST /api/chat/stream` read as server-sent
+//! events straight off the VU's connection, each event timed as it arrives.
+//!
+//! The backend answers `data: {json}` frames: `{"type":"token","token"}`
+//! per token, then `{"type":"done",..,"usage"}` or `{"type":"error",..}`;
+//! `:` comment lines are keep-alives. [`SseSink`] is an [`http::BodySink`]
+//! that parses those frames incrementally (a chunk may end anywhere, lines
+//! end in LF, CRLF or CR as the SSE spec allows) and keeps only what the
+//! metrics need: the arrival offset of every content event and how the
+//! stream ended. What those offsets mean (TTFT, ITL, ...) is defined once,
+//! in [`crate::stats::StreamRecord`].
+//!
+//! [`http::BodySink`]: crate::http::BodySink
+
+use crate::http::BodySink;
+use crate::stats::StreamEnd;
+use hyper::HeaderMap;
+use serde::Deserialize;
+use std::time::{Duration, Instant};
+
+/// One event's JSON, as far as the metrics read it.
+#[derive(Deserialize)]
+struct Event {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    token: Option<String>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(Deserialize)]
+struct Usage {
+    #[serde(default)]
+    completion_tokens: Option<u64>,
+}
+
+/// Reads a token stream and times its events.
+#[derive(Debug, Default)]
+pub struct SseSink {
+    /// When the request was handed to the connection.
+    started: Option<Instant>,
+    /// Time to the response head (TTFB), once it came.
+    pub ttfb: Option<Duration>,
+    /// The status was 2xx: the body is a stream (else an ordinary error body).
+    pub streaming: bool,
+    /// Bytes of an unfinished line.
+    pending: Vec<u8>,
+    /// The last line ended in CR: a LF right after it belongs to it.
+    after_cr: bool,
+    /// `data:` lines of the event being read.
+    data: String,
+    /// Offset of every content event (a token event with a non-empty token).
+    pub content_at: Vec<Duration>,
+    /// Some token had a non-blank character.
+    pub text_seen: bool,
+    /// How the stream ended and when, once a `done` or `error` event came.
+    pub end: Option<(StreamEnd, Duration)>,
+    /// `usage.completion_tokens` of the `done` event.
+    pub completion_tokens: Option<u64>,
+}
+
+impl BodySink for SseSink {
+    fn head(&mut self, status: u16, _headers: &HeaderMap, started: Instant, at: Instant) {
+        self.started = Some(started);
+        self.ttfb = Some(at.saturating_duration_since(started));
+        self.streaming = (200..300).contains(&status);
+    }
+
+    fn data(&mut self, chunk: &[u8]) {
+        if !self.streaming || self.end.is_some() {
+            return;
+        }
+        // One clock reading per chunk: every event completed by this chunk
+        // arrived now, as far as the client can tell.
+        let now = Instant::now();
+        let mut buf = std::mem::take(&mut self.pending);
+        buf.extend_from_slice(chunk);
+        let mut start = 0;
+        while let Some(rel) = buf
+            .get(start..)
+            .and_then(|rest| rest.iter().position(|&b| b == b'\n' || b == b'\r'))
+        {
+            let at = start + rel;
+            let term = buf.get(at).copied();
+            if self.after_cr && rel == 0 && term == Some(b'\n') {
+                self.after_cr = false;
+                start = at + 1;
+                continue;
+            }
+            self.after_cr = term == Some(b'\r');
+            if let Some(line) = buf.get(start..at) {
+                self.line(line, now);
+            }
+            start = at + 1;
+            if self.end.is_some() {
+                return;
+            }
+        }
+        buf.drain(..start.min(buf.len()));
+        self.pending = buf;
+    }
+}
+
+impl SseSink {
+    /// Time since the request was handed to the connection (`None` before
+    /// the response head came).
+    pub fn since_start(&self) -> Option<Duration> {
+        self.started.map(|s| s.elapsed())
+    }
+
+    fn line(&mut self, line: &[u8], now: Instant) {
+        if line.is_empty() {
+            if !self.data.is_empty() {
+                let data = std::mem::take(&mut self.data);
+                self.dispatch(data.trim_end_matches('\n'), now);
+            }
+            return;
+        }
+        if line.first() == Some(&b':') {
+            return; // a comment: keep-alive
+        }
+        let Ok(line) = std::str::from_utf8(line) else {
+            return;
+        };
+        let (field, value) = line.split_once(':').unwrap_or((line, ""));
+        if field == "data" {
+            self.data.push_str(value.strip_prefix(' ').unwrap_or(value));
+            self.data.push('\n');
+        }
+    }
+
+    fn dispatch(&mut self, data: &str, now: Instant) {
+        let Ok(event) = serde_json::from_str::<Event>(data) else {
+            return;
+        };
+        let offset = now.saturating_duration_since(self.started.unwrap_or(now));
+        match event.kind.as_str() {
+            "token" => {
+                if let Some(token) = event.token.filter(|t| !t.is_empty()) {
+                    self.text_seen |= token.chars().any(|c| !c.is_whitespace());
+                    self.content_at.push(offset);
+                }
+            }
+            "done" => {
+                self.completion_tokens = event.usage.and_then(|u| u.completion_tokens);
+                self.end = Some((StreamEnd::Done, offset));
+            }
+            "error" => self.end = Some((StreamEnd::ErrorEvent, offset)),
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sink() -> SseSink {
+        let mut s = SseSink::default();
+        let t = Instant::now();
+        s.head(200, &HeaderMap::new(), t, t);
+        s
+    }
+
+    #[test]
+    fn events_split_anywhere_across_chunks_are_all_read() {
+        let body = ": keep-alive\n\ndata: {\"type\":\"token\",\"token\":\"Hel\"}\n\n\
+                    data: {\"type\":\"token\",\"token\":\"\"}\n\n\
+                    data: {\"type\":\"token\",\"token\":\"lo\"}\r\n\r\n\
+                    data: {\"type\":\"token\",\r\ndata: \"token\":\" \"}\r\r\
+                    data: {\"type\":\"done\",\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4,\"total_tokens\":7}}\n\n";
+        for split in 1..body.len() {
+            let mut s = sink();
+            for part in body.as_bytes().chunks(split) {
+                s.data(part);
+            }
+            // The empty token is no content; the blank one is.
+            assert_eq!(s.content_at.len(), 3, "chunks of {split}");
+            assert!(s.text_seen);
+            assert_eq!(
+                s.end.map(|e| e.0),
+                Some(StreamEnd::Done),
+                "chunks of {split}"
+            );
+            assert_eq!(s.completion_tokens, Some(4));
+        }
+    }
+
+    #[test]
+    fn an_error_event_ends_the_stream_and_a_missing_end_is_no_end() {
+        let mut s = sink();
+        s.data(b"data: {\"type\":\"token\",\"token\":\"a\"}\n\ndata: {\"type\":\"error\",\"message\":\"provider failed\",\"code\":\"provider_error\"}\n\n");
+        assert_eq!(s.end.map(|e| e.0), Some(StreamEnd::ErrorEvent));
+        let mut cut = sink();
+        // The last event has no blank line after it: it never completed.
+        cut.data(b"data: {\"type\":\"token\",\"token\":\"a\"}\n\ndata: {\"type\":\"done\"}\n");
+        assert_eq!((cut.content_at.len(), cut.end), (1, None));
+    }
+
+    #[test]
+    fn an_error_status_body_is_not_read_as_a_stream() {
+        let mut s = SseSink::default();
+        let t = Instant::now();
+        s.head(503, &HeaderMap::new(), t, t);
+        s.data(b"data: {\"type\":\"token\",\"token\":\"a\"}\n\n");
+        assert!(!s.streaming);
+        assert!(s.content_at.is_empty());
+    }
+}
