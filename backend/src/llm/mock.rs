@@ -227,11 +227,16 @@ impl LlmProvider for MockLlm {
         let prompt_tokens = prompt_tokens(&req);
         let completion_tokens = u32::try_from(schedule.tokens.len()).unwrap_or(u32::MAX);
         let MockSchedule { ttft, gaps, tokens } = schedule;
+        // Each token is due at a fixed offset from the start, so a late
+        // wake-up (the timer's millisecond granularity, a busy worker) does
+        // not push every later token back: the gaps keep the schedule.
+        let start = tokio::time::Instant::now();
         Ok(Box::pin(async_stream::stream! {
+            let mut due = start;
             for (i, token) in tokens.into_iter().enumerate() {
-                let delay = if i == 0 { ttft } else { gaps[i - 1] };
-                if !delay.is_zero() {
-                    tokio::time::sleep(delay).await;
+                due += if i == 0 { ttft } else { gaps[i - 1] };
+                if due > tokio::time::Instant::now() {
+                    tokio::time::sleep_until(due).await;
                 }
                 if fail_at == Some(i) {
                     yield Err(ProviderError::Upstream(
