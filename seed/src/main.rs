@@ -106,15 +106,7 @@ async fn run_corpus(args: CorpusArgs) -> ExitCode {
             );
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            let msg = format!("{e:#}");
-            eprintln!("seed: {msg}");
-            if msg.contains("refusing to seed") {
-                ExitCode::from(3)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Err(e) => failure_exit(&e),
     }
 }
 
@@ -185,14 +177,17 @@ async fn run(args: Args) -> ExitCode {
             }
             ExitCode::SUCCESS
         }
-        Err(e) => {
-            let msg = format!("{e:#}");
-            eprintln!("seed: {msg}");
-            if msg.contains("refusing to seed") {
-                ExitCode::from(3)
-            } else {
-                ExitCode::FAILURE
-            }
-        }
+        Err(e) => failure_exit(&e),
+    }
+}
+
+/// Reports a failed run; a refused (non-test) target has its own code.
+fn failure_exit(e: &anyhow::Error) -> ExitCode {
+    let msg = format!("{e:#}");
+    eprintln!("seed: {msg}");
+    if msg.contains("refusing to seed") {
+        ExitCode::from(3)
+    } else {
+        ExitCode::FAILURE
     }
 }

@@ -207,14 +207,7 @@ async fn the_mock_providers_injected_errors_are_clean_failures() {
     .await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(count(&app, "messages").await, 0);
-    let metrics = client()
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&app).await;
     assert!(
         metrics.contains(r#"chatbot_provider_errors_total{kind="rate_limited",provider="mock"} 1"#),
         "{metrics}"

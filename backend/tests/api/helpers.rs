@@ -192,3 +192,23 @@ impl LlmProvider for ScriptedLlm {
         })
     }
 }
+
+/// The Prometheus text of `/metrics`.
+pub async fn metrics_text(app: &TestApp) -> String {
+    client()
+        .get(format!("{}/metrics", app.base_url))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
+/// The JSON payloads of an event-stream body's `data:` frames.
+pub fn sse_events(body: &str) -> Vec<Value> {
+    body.split("\n\n")
+        .filter_map(|frame| frame.lines().find_map(|l| l.strip_prefix("data: ")))
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect()
+}

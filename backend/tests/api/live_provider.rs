@@ -84,11 +84,7 @@ async fn the_live_provider_speaks_the_openai_protocol_whole_and_streamed() {
         .await
         .unwrap();
     let body = r.text().await.unwrap();
-    let events: Vec<Value> = body
-        .split("\n\n")
-        .filter_map(|f| f.lines().find_map(|l| l.strip_prefix("data: ")))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect();
+    let events = sse_events(&body);
     let streamed: String = events
         .iter()
         .filter(|e| e["type"] == "token")
@@ -147,14 +143,7 @@ async fn a_429_storm_is_retried_no_sooner_than_retry_after_then_answered_503() {
     // mock-llm answers Retry-After: 1 s; two waits of at least that.
     assert!(elapsed >= Duration::from_secs(2), "{elapsed:?}");
     assert_eq!(count(&app, "messages").await, 0, "no half-written turn");
-    let metrics = client()
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&app).await;
     assert!(
         metrics.contains(r#"chatbot_provider_retries_total{provider="openai",reason="429"} 2"#),
         "{metrics}"
@@ -235,14 +224,7 @@ async fn the_breaker_opens_under_a_storm_answers_fast_and_recovers() {
     assert_eq!(v["code"], "provider_unavailable", "{v}");
     assert!(started.elapsed() < Duration::from_millis(500));
     assert_eq!(calls.load(Ordering::SeqCst), 4);
-    let metrics = client()
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&app).await;
     assert!(
         metrics.contains(r#"chatbot_provider_circuit_state{provider="openai"} 2"#),
         "{metrics}"

@@ -8,14 +8,6 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-/// The JSON payloads of an event-stream body's `data:` frames.
-fn events(body: &str) -> Vec<Value> {
-    body.split("\n\n")
-        .filter_map(|frame| frame.lines().find_map(|l| l.strip_prefix("data: ")))
-        .map(|d| serde_json::from_str(d).unwrap())
-        .collect()
-}
-
 async fn stream(app: &backend::testing::TestApp, who: &Login, body: Value) -> reqwest::Response {
     client()
         .post(format!("{}/api/chat/stream", app.base_url))
@@ -41,7 +33,7 @@ async fn a_streamed_turn_sends_each_token_then_done_and_stores_the_whole_turn() 
         .to_str()
         .unwrap()
         .starts_with("text/event-stream"));
-    let evs = events(&r.text().await.unwrap());
+    let evs = sse_events(&r.text().await.unwrap());
     let tokens: Vec<&str> = evs
         .iter()
         .filter(|e| e["type"] == "token")
@@ -83,14 +75,7 @@ async fn a_streamed_turn_sends_each_token_then_done_and_stores_the_whole_turn() 
     .await;
     assert_eq!(v["assistant_message"]["content"], tokens.concat());
 
-    let metrics = client()
-        .get(format!("{}/metrics", app.base_url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&app).await;
     assert!(
         metrics.contains("chatbot_chat_first_token_latency_seconds_count 1"),
         "{metrics}"
@@ -124,7 +109,7 @@ async fn a_provider_failure_mid_stream_ends_with_an_error_event_and_stores_nothi
     let who = user(&app, "unlucky").await;
     let r = stream(&app, &who, json!({"content": "hi"})).await;
     assert_eq!(r.status(), StatusCode::OK);
-    let evs = events(&r.text().await.unwrap());
+    let evs = sse_events(&r.text().await.unwrap());
     assert_eq!(
         evs.iter().filter(|e| e["type"] == "token").count(),
         5,
