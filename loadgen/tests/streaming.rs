@@ -2,12 +2,13 @@
 //! sends a keep-alive comment and an empty token at once, then the first
 //! real token at 60 ms and one every 20 ms (8 tokens), then `done`.
 //!
-//! Tolerance: the medians must sit within 3 ms of the schedule. The server
+//! Tolerance: the medians must sit within 2 ms of the schedule (the issue's
+//! bar). The server
 //! hits its absolute deadlines to tens of µs when it gets the CPU (it spins
 //! the last 2 ms: tokio's timer alone fires up to ~2 ms late); the client's
 //! TTFT also holds the request's way in (~0.4 ms on loopback); HDR rounds by
 //! at most 0.1%. Unloaded, the medians land within 0.5 ms. The rest of the
-//! 3 ms is for this shared 2-core machine, where compilers and parallel
+//! 2 ms is for this shared 2-core machine, where compilers and parallel
 //! tests delay a wake-up now and then: that moves the tail, rarely the
 //! median of ~12 TTFTs and ~80 gaps, so tails are not asserted against the
 //! schedule.
@@ -25,7 +26,7 @@ use serde_json::Value;
 const TTFT_MS: f64 = 60.0;
 const ITL_MS: f64 = 20.0;
 const TOKENS: u64 = 8;
-const TOLERANCE_MS: f64 = 3.0;
+const TOLERANCE_MS: f64 = 2.0;
 
 fn ms(us: u64) -> f64 {
     us as f64 / 1000.0

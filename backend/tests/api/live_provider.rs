@@ -244,3 +244,68 @@ async fn the_breaker_opens_under_a_storm_answers_fast_and_recovers() {
         "only the two answered turns were stored"
     );
 }
+
+#[tokio::test]
+async fn azure_urls_headers_and_api_version_reach_the_deployment() {
+    let llm = mock_llm(quick_model(0.0)).await;
+    let app = app_with(&[
+        ("LLM_PROVIDER", "azure"),
+        ("AZURE_OPENAI_ENDPOINT", &llm),
+        ("AZURE_OPENAI_API_KEY", "test-key"),
+        ("AZURE_OPENAI_DEPLOYMENT", "gpt-4o-mini"),
+    ])
+    .await;
+    let who = user(&app, "azure").await;
+    let (s, v) = bearer(
+        &app,
+        &who,
+        Method::POST,
+        "/api/chat/chat",
+        Some(json!({"content": "hello azure"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["assistant_message"]["metadata"]["provider"], "azure");
+    assert_eq!(
+        mock_stats(&llm).await["chat_completions"],
+        1,
+        "served by the deployment route"
+    );
+}
+
+#[tokio::test]
+async fn a_429_storm_from_mock_llm_opens_the_breaker_and_spares_the_provider() {
+    let llm = mock_llm(quick_model(1.0)).await;
+    let base = format!("{llm}/v1");
+    let app = app_with(&[
+        ("LLM_PROVIDER", "openai"),
+        ("OPENAI_BASE_URL", &base),
+        ("PROVIDER_MAX_RETRIES", "0"),
+        ("PROVIDER_CB_WINDOW", "3"),
+        ("PROVIDER_CB_MIN_CALLS", "3"),
+        ("PROVIDER_CB_OPEN_SECONDS", "30"),
+    ])
+    .await;
+    let who = user(&app, "storm_breaker").await;
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        let (s, v) = bearer(
+            &app,
+            &who,
+            Method::POST,
+            "/api/chat/chat",
+            Some(json!({"content": "hi"})),
+        )
+        .await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
+        codes.push(v["code"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(codes[..3], ["provider_rate_limited"; 3]);
+    assert_eq!(codes[3..], ["provider_unavailable"; 3]);
+    assert_eq!(
+        mock_stats(&llm).await["chat_completions"],
+        3,
+        "no calls while open"
+    );
+    assert_eq!(count(&app, "messages").await, 0);
+}
