@@ -1,0 +1,99 @@
+//! Configuration parsing: defaults, bad values naming their variable, the
+//! original's names, and `.env.example` listing every variable.
+
+use super::*;
+
+fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_source(&map)
+}
+
+#[test]
+fn test_environment_accepts_the_default_secret() {
+    let c = config(&[("APP_ENV", "test")]).unwrap();
+    assert!(c.is_test());
+    assert!(!c.rate_limits.enabled, "rate limits are off in test");
+    assert_eq!(c.argon2, Argon2Params::default());
+}
+
+#[test]
+fn production_refuses_default_or_short_secret() {
+    for secret in [None, Some("short"), Some(DEFAULT_SECRET_KEY)] {
+        let mut pairs = vec![("APP_ENV", "production")];
+        if let Some(s) = secret {
+            pairs.push(("SECRET_KEY", s));
+        }
+        let err = config(&pairs).unwrap_err();
+        assert_eq!(err.var, "SECRET_KEY", "{secret:?}");
+    }
+    let ok = config(&[
+        ("APP_ENV", "production"),
+        ("SECRET_KEY", "0123456789abcdef0123456789abcdef"),
+    ])
+    .unwrap();
+    assert!(ok.rate_limits.enabled, "rate limits are on outside test");
+}
+
+#[test]
+fn bad_values_name_their_variable() {
+    let cases = [
+        ("SQLALCHEMY_POOL_SIZE", "lots"),
+        ("DB_POOL_SIZE", "0"),
+        ("MOCK_LLM_ERROR_RATE", "1.5"),
+        ("BIND_ADDR", "localhost"),
+        ("CSRF_ENFORCE", "maybe"),
+        ("LLM_PROVIDER", "skynet"),
+        ("TRUSTED_PROXIES", "10.0.0.1,nope"),
+        ("AUTH_COOKIE_SAMESITE", "sideways"),
+    ];
+    for (var, value) in cases {
+        let err = config(&[("APP_ENV", "test"), (var, value)]).unwrap_err();
+        assert_eq!(err.var, var, "{var}={value}: {err}");
+    }
+}
+
+#[test]
+fn env_example_lists_every_variable_read_here() {
+    let source = include_str!("mod.rs");
+    let example = include_str!("../../../.env.example");
+    let mut names: Vec<&str> = source
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .filter(|s| {
+            s.len() > 3
+                && s.contains('_')
+                && s.chars()
+                    .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+        })
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert!(names.len() > 40, "{names:?}");
+    let missing: Vec<&str> = names
+        .into_iter()
+        .filter(|n| *n != "CARGO_PKG_VERSION" && !example.contains(n))
+        .collect();
+    assert!(missing.is_empty(), ".env.example lacks {missing:?}");
+}
+
+#[test]
+fn original_names_are_honoured() {
+    let c = config(&[
+        ("APP_ENV", "test"),
+        ("SQLALCHEMY_POOL_SIZE", "7"),
+        ("POSTGRES_USER", "u"),
+        ("POSTGRES_PASSWORD", "p"),
+        ("POSTGRES_HOST", "db"),
+        ("POSTGRES_DB", "chatbot_test"),
+    ])
+    .unwrap();
+    assert_eq!(c.db_pool_size, 7);
+    assert_eq!(
+        c.database_url.expose(),
+        "postgres://u:p@db:5432/chatbot_test"
+    );
+}
