@@ -317,14 +317,7 @@ async fn expired_tampered_and_foreign_tokens_are_refused() {
         assert_eq!(s, StatusCode::UNAUTHORIZED, "{header}");
         assert_eq!(v["code"], code);
     }
-    let (s, v) = json_of(
-        client()
-            .get(format!("{}/api/auth/me", app.base_url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, v) = get_json(&app, "/api/auth/me").await;
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(v["code"], "not_authenticated");
 }

@@ -9,14 +9,7 @@ use crate::helpers::*;
 async fn health_reports_the_test_environment_and_a_working_database() {
     let app = app().await;
     for path in ["/api/health", "/health"] {
-        let (s, v) = json_of(
-            client()
-                .get(format!("{}{path}", app.base_url))
-                .send()
-                .await
-                .unwrap(),
-        )
-        .await;
+        let (s, v) = get_json(&app, path).await;
         assert_eq!(s, StatusCode::OK);
         assert_eq!(v["status"], "ok");
         assert_eq!(v["message"], "API is healthy");
@@ -38,14 +31,7 @@ async fn health_is_degraded_when_the_database_is_unreachable_but_liveness_holds(
     .await
     .unwrap();
     let started = std::time::Instant::now();
-    let (s, v) = json_of(
-        client()
-            .get(format!("{}/api/health", app.base_url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, v) = get_json(&app, "/api/health").await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
     assert_eq!(v["status"], "degraded");
     assert_eq!(v["app_env"], "test");
@@ -54,14 +40,7 @@ async fn health_is_degraded_when_the_database_is_unreachable_but_liveness_holds(
         "degraded must be answered quickly"
     );
 
-    let (s, v) = json_of(
-        client()
-            .get(format!("{}/api/health/live", app.base_url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, v) = get_json(&app, "/api/health/live").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["status"], "ok");
 
@@ -109,14 +88,7 @@ async fn metrics_use_the_original_names_with_route_templates() {
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }
-    let (s, v) = json_of(
-        client()
-            .get(format!("{}/api/metrics/db-pool", app.base_url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, v) = get_json(&app, "/api/metrics/db-pool").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["max_size"], app.config.db_pool_size);
 }
@@ -134,14 +106,7 @@ async fn stats_count_rows_and_provider_calls() {
     )
     .await;
     assert_eq!(s, StatusCode::OK);
-    let (s, v) = json_of(
-        client()
-            .get(format!("{}/api/stats", app.base_url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, v) = get_json(&app, "/api/stats").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["users"], 1);
     assert_eq!(v["sessions"], 1);
@@ -153,14 +118,7 @@ async fn stats_count_rows_and_provider_calls() {
 #[tokio::test]
 async fn openapi_documents_every_route() {
     let app = app().await;
-    let (s, v) = json_of(
-        client()
-            .get(format!("{}/api/openapi.json", app.base_url))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, v) = get_json(&app, "/api/openapi.json").await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["openapi"], "3.1.0");
     let routes = [

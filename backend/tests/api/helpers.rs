@@ -57,6 +57,18 @@ pub async fn json_of(r: Response) -> (StatusCode, Value) {
     (status, v)
 }
 
+/// An unauthenticated GET, answered in JSON.
+pub async fn get_json(app: &TestApp, path: &str) -> (StatusCode, Value) {
+    json_of(
+        client()
+            .get(format!("{}{path}", app.base_url))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
 pub async fn post_json(app: &TestApp, path: &str, body: Value) -> (StatusCode, Value) {
     json_of(
         client()
