@@ -258,6 +258,29 @@ fn pgbench_turn_rate(
         .unwrap_or_else(|| panic!("no tps in pgbench output: {text}"))
 }
 
+/// Measures the baseline and the backend alternately, twice each, and keeps
+/// the best of each side: on a shared 2-core machine a background hiccup then
+/// cannot decide a ratio by landing on one side only.
+async fn best_of_two<BF, TF>(
+    mut baseline: impl FnMut() -> BF,
+    mut through: impl FnMut() -> TF,
+) -> (f64, (f64, Histogram<u64>, u64))
+where
+    BF: std::future::Future<Output = f64>,
+    TF: std::future::Future<Output = (f64, Histogram<u64>, u64)>,
+{
+    let mut base_best: f64 = 0.0;
+    let mut best: Option<(f64, Histogram<u64>, u64)> = None;
+    for _ in 0..2 {
+        base_best = base_best.max(baseline().await);
+        let run = through().await;
+        if best.as_ref().is_none_or(|b| run.0 > b.0) {
+            best = Some(run);
+        }
+    }
+    (base_best, best.expect("two runs"))
+}
+
 fn verdict(ok: bool) -> &'static str {
     if ok {
         "PASS"
@@ -290,25 +313,19 @@ async fn main() {
         d.as_secs()
     );
 
-    // Each side is measured twice, interleaved, and the best of each kept:
-    // on a shared 2-core machine a background hiccup then cannot decide the
-    // ratio by landing on one side only.
     // (a) hashing: raw vs through the API.
-    let mut raw: f64 = 0.0;
-    let mut best: Option<(f64, Histogram<u64>, u64)> = None;
-    for _ in 0..2 {
-        raw = raw.max(raw_hash_rate(d).await);
-        let (c, b) = (client.clone(), base.clone());
-        let run = drive(8 * cores(), d, move |w| {
+    let (c, b) = (client.clone(), base.clone());
+    let (raw, (logins, login_lat, login_err)) = best_of_two(
+        || raw_hash_rate(d),
+        || {
             let (c, b) = (c.clone(), b.clone());
-            async move { login_ok(&c, &b, w % USERS).await }
-        })
-        .await;
-        if best.as_ref().is_none_or(|b| run.0 > b.0) {
-            best = Some(run);
-        }
-    }
-    let (logins, login_lat, login_err) = best.expect("two runs");
+            drive(8 * cores(), d, move |w| {
+                let (c, b) = (c.clone(), b.clone());
+                async move { login_ok(&c, &b, w % USERS).await }
+            })
+        },
+    )
+    .await;
     let ratio_a = logins / raw;
 
     // (b) chat turns: the SQL alone (pgbench) vs through the API.
@@ -340,28 +357,28 @@ async fn main() {
         tokens.push(token);
     }
     let auth = Arc::new((tokens, sessions));
-    let mut sql_rate: f64 = 0.0;
-    let mut best: Option<(f64, Histogram<u64>, u64)> = None;
-    for _ in 0..2 {
-        sql_rate = sql_rate.max(pgbench_turn_rate(&database_url, clients, clients, d));
-        let (c, b, auth) = (client.clone(), base.clone(), Arc::clone(&auth));
-        let run = drive(clients, d, move |w| {
+    let (c, b, url) = (client.clone(), base.clone(), database_url.clone());
+    let (sql_rate, (turns, turn_lat, turn_err)) = best_of_two(
+        || {
+            let url = url.clone();
+            async move { pgbench_turn_rate(&url, clients, clients, d) }
+        },
+        || {
             let (c, b, auth) = (c.clone(), b.clone(), Arc::clone(&auth));
-            async move {
-                c.post(format!("{b}/api/chat/sessions/{}/messages", auth.1[w]))
-                    .bearer_auth(&auth.0[w])
-                    .json(&json!({"content": "How do I size a connection pool for a chatbot?"}))
-                    .send()
-                    .await
-                    .is_ok_and(|r| r.status().is_success())
-            }
-        })
-        .await;
-        if best.as_ref().is_none_or(|b| run.0 > b.0) {
-            best = Some(run);
-        }
-    }
-    let (turns, turn_lat, turn_err) = best.expect("two runs");
+            drive(clients, d, move |w| {
+                let (c, b, auth) = (c.clone(), b.clone(), Arc::clone(&auth));
+                async move {
+                    c.post(format!("{b}/api/chat/sessions/{}/messages", auth.1[w]))
+                        .bearer_auth(&auth.0[w])
+                        .json(&json!({"content": "How do I size a connection pool for a chatbot?"}))
+                        .send()
+                        .await
+                        .is_ok_and(|r| r.status().is_success())
+                }
+            })
+        },
+    )
+    .await;
     let ratio_b = turns / sql_rate;
 
     // (c) health latency while logins saturate hashing.
