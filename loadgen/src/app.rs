@@ -41,6 +41,15 @@ pub async fn execute(command: Command, env: Env) -> Result<ExitCode, Failure> {
             let report = hit(plan).await;
             finish(&report, &output)
         }
+        Command::Merge(args) => {
+            let report = crate::merge::merge_files(&args)?;
+            let output = Output {
+                live: crate::live::LiveMode::Off,
+                out: args.out.clone(),
+                dry_run: false,
+            };
+            finish(&report, &output)
+        }
     }
 }
 
@@ -220,5 +229,6 @@ async fn drive<W: engine::Workload>(
         skipped_thresholds: Vec::new(),
         ended,
         aborted: None,
+        merged_from: Vec::new(),
     }
 }

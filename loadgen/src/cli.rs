@@ -1,6 +1,7 @@
-//! The command line: `loadgen run` (a profile against a chatbot backend) and
-//! `loadgen hit` (one URL, like wrk or oha). Parsing only; [`crate::plan`]
-//! turns the arguments into a plan and [`crate::app`] runs it.
+//! The command line: `loadgen run` (a profile against a chatbot backend),
+//! `loadgen hit` (one URL, like wrk or oha) and `loadgen merge` (several
+//! summary.json files into one). Parsing only; [`crate::plan`] turns the
+//! arguments into a plan, [`crate::app`] runs it, [`crate::merge`] merges.
 
 use crate::exit::{ExitCode, Failure};
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -34,6 +35,56 @@ pub enum Command {
     /// GET one URL as fast as N connections allow (calibration; no guard, http only).
     #[command(after_help = EXIT_CODES_HELP)]
     Hit(HitArgs),
+    /// Merge the summary.json files of shards that ran concurrently (e.g. the
+    /// pods of deploy/loadgen-job.yaml) into one summary, thresholds re-evaluated.
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
+}
+
+/// `merge --help` epilogue: the concurrency assumption, then the exit codes.
+pub const MERGE_HELP: &str = "\
+The inputs are taken to be shards of one test that ran at the same time
+against one target: histograms are added exactly (HDR), counters and checks
+summed, VUs summed, the duration is the longest input's, and every rate
+(req/s, iterations/s) is the merged count over that duration. Merging runs
+that were NOT concurrent gives correct counts and percentiles but rates and
+VUs that describe no real moment.
+
+Thresholds: those the inputs recorded (they must agree), or --profile's;
+--threshold adds to them or replaces the ones with the same metric and
+selector, as in `run`.
+
+Exit codes:
+  0   every threshold held on the merged figures
+  99  at least one threshold failed
+  2   bad arguments or input file (unreadable, not a v1 summary, histograms
+      recorded with other settings); the message names the file
+  3   an input run was aborted by its guard
+  1   any other (internal) error";
+
+/// `loadgen merge`.
+#[derive(Debug, Clone, Args)]
+pub struct MergeArgs {
+    /// summary.json files to merge (two or more; the same file twice is allowed).
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+    /// Directory for the merged summary.json (and summary.txt).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Threshold in k6 syntax, repeatable; replaces the recorded (or
+    /// --profile) threshold with the same metric and selector.
+    #[arg(long = "threshold", value_name = "EXPR")]
+    pub thresholds: Vec<String>,
+    /// Evaluate this built-in profile's thresholds instead of the recorded ones.
+    #[arg(long, conflicts_with = "profile_file")]
+    pub profile: Option<String>,
+    /// Evaluate this profile file's thresholds instead of the recorded ones.
+    #[arg(long, value_name = "FILE")]
+    pub profile_file: Option<PathBuf>,
+    /// Which latency thresholds of --profile apply (default: the inputs' own,
+    /// else mock).
+    #[arg(long, value_enum)]
+    pub latency_profile: Option<LatencyProfile>,
 }
 
 /// `--latency-profile` values.

@@ -13,6 +13,9 @@
 //! per (phase, endpoint) series with their histograms, tokens, stream
 //! errors) and `stream_failures` on each series. Both are absent otherwise,
 //! so the schema id stays `v1` and older summaries remain valid.
+//!
+//! `loadgen merge` adds an optional `merged_from` object (the input files and
+//! the `concurrent` assumption behind summed VUs and recomputed rates).
 
 use crate::report::{AbortReason, Report};
 use crate::stats::{Aggregate, StreamMetric, StreamStats, Summary, STREAM_ERROR_KINDS};
@@ -251,6 +254,12 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
     });
     if let (Some(block), Value::Object(m)) = (streaming(a)?, &mut summary) {
         m.insert("streaming".into(), block);
+    }
+    if let (false, Value::Object(m)) = (r.merged_from.is_empty(), &mut summary) {
+        m.insert(
+            "merged_from".into(),
+            json!({"files": r.merged_from, "assumption": "concurrent"}),
+        );
     }
     Ok(summary)
 }

@@ -6,7 +6,7 @@
 //! A load test flows through these modules, each reading only what the one
 //! before produced:
 //!
-//! - [`cli`]: the command line (`loadgen run`, `loadgen hit`); [`plan`]
+//! - [`cli`]: the command line (`loadgen run`, `loadgen hit`, `loadgen merge`); [`plan`]
 //!   resolves flags, environment and a [`profile`] into one typed plan, and
 //!   refuses conflicting flags.
 //! - [`guard`]: `GET /api/health` must say `app_env: "test"` before any load,
@@ -22,6 +22,9 @@
 //! - [`live`], [`summary`], [`threshold`] and [`export`] read only the merged
 //!   aggregate; [`report`] carries it out of the run, and [`app`] wires the
 //!   whole flow together for `main` and for the tests.
+//! - [`merge`] (`loadgen merge`) reads several summary.json files back into
+//!   one [`report::Report`] (histograms decoded and added), so the same
+//!   summary, thresholds and export serve merged shards.
 //!
 //! # Exit codes
 //!
@@ -40,6 +43,7 @@ pub mod hit;
 pub mod http;
 pub mod journey;
 pub mod live;
+pub mod merge;
 pub mod plan;
 pub mod profile;
 pub mod report;

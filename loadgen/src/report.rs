@@ -61,6 +61,9 @@ pub struct Report {
     pub ended: Ended,
     /// Why it was aborted, if it was.
     pub aborted: Option<AbortReason>,
+    /// The summary.json files this report was merged from (`loadgen
+    /// merge`); empty for a run or hit.
+    pub merged_from: Vec<String>,
 }
 
 /// One row of the per-endpoint table (all status classes together).

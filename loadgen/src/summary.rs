@@ -146,6 +146,13 @@ pub fn render(r: &Report) -> String {
             .unwrap_or_default(),
         r.seed.map(|s| format!("   seed: {s}")).unwrap_or_default()
     );
+    if !r.merged_from.is_empty() {
+        let _ = writeln!(
+            o,
+            "  merged: {} summaries, taken as concurrent shards (VUs summed, duration the longest, rates over it)",
+            r.merged_from.len()
+        );
+    }
     match &r.aborted {
         Some(AbortReason::Guard(why)) => {
             let _ = writeln!(o, "  ABORTED: the guard re-check refused the target: {why}");

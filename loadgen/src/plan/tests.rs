@@ -15,7 +15,7 @@ fn run_args(extra: &[&str]) -> RunArgs {
     argv.extend_from_slice(extra);
     match Cli::try_parse_from(argv).unwrap().command {
         Command::Run(a) => *a,
-        Command::Hit(_) => unreachable!(),
+        _ => unreachable!(),
     }
 }
 
@@ -223,7 +223,7 @@ fn hit_accepts_only_http_urls_and_sensible_counts() {
         v.extend_from_slice(argv);
         match Cli::try_parse_from(v).unwrap().command {
             Command::Hit(a) => resolve_hit(&a, &Env::default()),
-            Command::Run(_) => unreachable!(),
+            _ => unreachable!(),
         }
     };
     let p = hit(&["http://127.0.0.1:9/x?y=1", "-c", "3", "-n", "50"]).unwrap();

@@ -10,7 +10,9 @@ mod aggregate;
 mod recorder;
 mod stream;
 
-pub use aggregate::{Aggregate, CheckCounts, CheckKey, RequestKey, RequestStats, Summary};
+pub use aggregate::{
+    new_histogram, Aggregate, CheckCounts, CheckKey, RequestKey, RequestStats, Summary,
+};
 pub use recorder::{Collector, Gauges, Recorder};
 pub use stream::{
     StreamEnd, StreamKey, StreamMetric, StreamRecord, StreamStats, STREAM_ERROR_KINDS,

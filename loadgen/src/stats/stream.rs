@@ -272,7 +272,8 @@ impl StreamStats {
         }
     }
 
-    fn histogram_mut(&mut self, m: StreamMetric) -> &mut Histogram<u64> {
+    /// The histogram of `m`, to fill or replace.
+    pub fn histogram_mut(&mut self, m: StreamMetric) -> &mut Histogram<u64> {
         match m {
             StreamMetric::Ttfb => &mut self.ttfb,
             StreamMetric::Ttft => &mut self.ttft,

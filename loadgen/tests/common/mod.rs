@@ -140,7 +140,7 @@ pub fn run_plan(argv: &[&str]) -> plan::RunPlan {
     full.extend_from_slice(argv);
     match Cli::try_parse_from(full).unwrap().command {
         Command::Run(args) => plan::resolve_run(&args, &Env::default()).unwrap(),
-        Command::Hit(_) => unreachable!(),
+        _ => unreachable!(),
     }
 }
 
@@ -150,7 +150,7 @@ pub fn hit_plan(argv: &[&str]) -> plan::HitPlan {
     full.extend_from_slice(argv);
     match Cli::try_parse_from(full).unwrap().command {
         Command::Hit(args) => plan::resolve_hit(&args, &Env::default()).unwrap(),
-        Command::Run(_) => unreachable!(),
+        _ => unreachable!(),
     }
 }
 
