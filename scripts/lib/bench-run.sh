@@ -5,6 +5,16 @@ set -euo pipefail
 bin="${CHATBENCH_BIN:?run scripts/bench instead}"
 profile="${CHATBENCH_PROFILE:-smoke}"
 
+# A shape of the caller's own (--vus/--duration, --stages, a profile file)
+# replaces the named profile: loadgen refuses the two together.
+shape=(--profile "$profile")
+for arg in "$@"; do
+  case "$arg" in
+    --vus|--vus=*|--duration|--duration=*|--stages|--stages=*|--profile-file|--profile-file=*)
+      shape=(); profile=custom ;;
+  esac
+done
+
 port="${BENCH_PORT:-$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
 base="http://127.0.0.1:$port"
 out="results/$(date -u +%Y%m%dT%H%M%SZ)-$profile"
@@ -47,7 +57,7 @@ if [ "${CHATBENCH_SERVE:-0}" = 1 ]; then
 fi
 
 code=0
-"$bin/loadgen" run --profile "$profile" --base-url "$base" --out "$out" "$@" || code=$?
+"$bin/loadgen" run "${shape[@]}" --base-url "$base" --out "$out" "$@" || code=$?
 if [ "${CHATBENCH_K6:-0}" = 1 ]; then
   if command -v k6 >/dev/null; then
     k6_code=0
