@@ -3,27 +3,14 @@
 //! loads the shipped corpus.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::Path;
-use std::process::{Command, Output};
+
+use common::{seed, stdout};
 
 use backend::testing::{fresh_database, fresh_database_named};
 use sqlx::PgPool;
-
-fn seed(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_seed"));
-    cmd.args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("BASE_URL")
-        .env_remove("APP_ENV");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
 
 fn write(dir: &Path, name: &str, title: &str, body: &str) {
     std::fs::write(dir.join(name), format!("# {title}\n\n{body}\n")).unwrap();

@@ -2,8 +2,12 @@
 //! safe concurrently, applies changed passwords, refuses non-test targets.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+
+use common::{seed, stdout};
 
 use backend::testing::{fresh_database, fresh_database_named, spawn_app};
 
@@ -14,22 +18,6 @@ fn write_users(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
     let path = dir.join("users.json");
     std::fs::write(&path, body.to_string()).unwrap();
     path
-}
-
-fn seed(args: &[&str], env: &[(&str, &str)]) -> Output {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_seed"));
-    cmd.args(args)
-        .env_remove("DATABASE_URL")
-        .env_remove("BASE_URL")
-        .env_remove("APP_ENV");
-    for (k, v) in env {
-        cmd.env(k, v);
-    }
-    cmd.output().unwrap()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 fn users_in(n: usize) -> Vec<(String, String)> {

@@ -1,0 +1,268 @@
+//! `loadgen merge`: several `summary.json` files (schema
+//! `chatbench.loadgen.summary/v1`) read back into one [`Report`], so the
+//! end-of-test summary, the thresholds and the export are the very code a
+//! run uses.
+//!
+//! # The concurrency assumption
+//!
+//! The inputs are taken to be shards of one test that ran at the same time
+//! against one target (the pods of `deploy/loadgen-job.yaml`). So:
+//!
+//! - histograms are decoded and added (`Histogram::add`): merged
+//!   percentiles are exactly those of one histogram fed every shard's
+//!   samples; counters, bytes, checks, errors and stream counts are summed;
+//! - VUs (`max`, `max_planned`) are summed: concurrent shards' VUs ran
+//!   together;
+//! - the duration is the longest input's, `started_at` the earliest and
+//!   `finished_at` the latest, and every rate (req/s, iterations/s,
+//!   threshold `rate` of counters) is the merged count over that duration.
+//!
+//! Merging runs that did not overlap still gives exact counts and
+//! percentiles, but rates and VUs that describe no real moment.
+//!
+//! # Bad inputs (exit 2, the message names the file)
+//!
+//! An unreadable file, one that is not JSON, a `schema` other than
+//! [`SCHEMA_ID`], a field missing or of the wrong type, a histogram that does
+//! not decode or was recorded with other settings than loadgen's (3
+//! significant figures, lowest discernible value 1: adding those would not
+//! be exact), or a histogram whose count disagrees with its series.
+
+mod read;
+
+use read::bad;
+pub use read::{read, Input};
+
+use crate::cli::{LatencyProfile, MergeArgs};
+use crate::engine::Ended;
+use crate::exit::Failure;
+use crate::profile::Profile;
+use crate::report::{AbortReason, Report};
+use crate::stats::{Aggregate, Name};
+use crate::threshold::{self, Threshold};
+
+/// The value every input has, if they all have the same.
+fn agreed<T: PartialEq>(inputs: &[Input], f: impl Fn(&Input) -> T) -> Option<T> {
+    let mut values = inputs.iter().map(f);
+    let first = values.next()?;
+    values.all(|v| v == first).then_some(first)
+}
+
+/// Distinct values in input order, joined with `sep`; `None` when there are none.
+fn distinct<'a>(values: impl Iterator<Item = &'a str>, sep: &str) -> Option<String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for v in values {
+        if !seen.contains(&v) {
+            seen.push(v);
+        }
+    }
+    (!seen.is_empty()).then(|| seen.join(sep))
+}
+
+/// Merges the inputs into one report (no thresholds evaluated yet), on the
+/// concurrency assumption in the module documentation.
+pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
+    let first = inputs
+        .first()
+        .ok_or_else(|| Failure::usage("merge: no input"))?;
+    if let Some(other) = inputs.iter().find(|i| i.mode != first.mode) {
+        return Err(bad(
+            &other.path,
+            format!(
+                "a {:?} summary cannot be merged with {} (a {:?} summary)",
+                other.mode,
+                first.path.display(),
+                first.mode
+            ),
+        ));
+    }
+    let mut aggregate = Aggregate::default();
+    for i in inputs {
+        aggregate.merge(&i.aggregate);
+    }
+    let ended = if inputs.iter().any(|i| i.ended == Ended::Aborted) {
+        Ended::Aborted
+    } else if inputs.iter().all(|i| i.ended == Ended::Exhausted) {
+        Ended::Exhausted
+    } else {
+        Ended::Completed
+    };
+    let aborted = inputs
+        .iter()
+        .find_map(|i| match &i.aborted {
+            Some(AbortReason::Guard(why)) => Some(AbortReason::Guard(format!(
+                "{} (in {})",
+                why,
+                i.path.display()
+            ))),
+            _ => None,
+        })
+        .or_else(|| {
+            inputs
+                .iter()
+                .find(|i| i.aborted.is_some())
+                .map(|_| AbortReason::Interrupted)
+        });
+    let planned: u64 = inputs.iter().map(|i| i.vus_max_planned).sum();
+    Ok(Report {
+        mode: first.mode,
+        target: distinct(inputs.iter().map(|i| i.target.as_str()), ", ").unwrap_or_default(),
+        profile: distinct(inputs.iter().filter_map(|i| i.profile.as_deref()), "+"),
+        latency_profile: agreed(inputs, |i| i.latency_profile).flatten(),
+        seed: agreed(inputs, |i| i.seed).flatten(),
+        started_at: inputs
+            .iter()
+            .map(|i| i.started_at)
+            .min()
+            .unwrap_or(first.started_at),
+        finished_at: inputs
+            .iter()
+            .map(|i| i.finished_at)
+            .max()
+            .unwrap_or(first.finished_at),
+        duration: inputs.iter().map(|i| i.duration).max().unwrap_or_default(),
+        aggregate,
+        vus_max_planned: u32::try_from(planned).unwrap_or(u32::MAX),
+        vus_max: inputs.iter().map(|i| i.vus_max).sum(),
+        verdicts: Vec::new(),
+        skipped_thresholds: Vec::new(),
+        ended,
+        aborted,
+        merged_from: inputs
+            .iter()
+            .map(|i| i.path.display().to_string())
+            .collect(),
+    })
+}
+
+fn parse_list(list: &[String], origin: &str) -> Result<Vec<Threshold>, Failure> {
+    list.iter()
+        .map(|t| threshold::parse(t).map_err(|e| Failure::usage(format!("{origin}: {e}"))))
+        .collect()
+}
+
+fn sorted(v: &[String]) -> Vec<&str> {
+    let mut v: Vec<&str> = v.iter().map(String::as_str).collect();
+    v.sort_unstable();
+    v
+}
+
+/// The thresholds to evaluate on the merged report, and those skipped.
+///
+/// With a profile: its thresholds (latency ones for `latency`, else the
+/// inputs' latency profile, else mock), minus those the inputs have no data
+/// for at all (a phase none recorded, streaming metrics when nothing was
+/// streamed), as `run` skips thresholds of steps it does not run. Without
+/// one: the thresholds the inputs recorded, which must agree unless
+/// `overrides` are given (then only those are evaluated). `overrides`
+/// replace the base thresholds with the same metric and selector.
+fn thresholds(
+    inputs: &[Input],
+    report: &Report,
+    profile: Option<&Profile>,
+    latency: Option<LatencyProfile>,
+    overrides: Vec<Threshold>,
+) -> Result<(Vec<Threshold>, Vec<String>), Failure> {
+    let Some(profile) = profile else {
+        let first = inputs
+            .first()
+            .ok_or_else(|| Failure::usage("merge: no input"))?;
+        let differing = inputs.iter().find(|i| {
+            sorted(&i.thresholds) != sorted(&first.thresholds)
+                || sorted(&i.skipped_thresholds) != sorted(&first.skipped_thresholds)
+        });
+        if let Some(other) = differing {
+            if overrides.is_empty() {
+                return Err(Failure::usage(format!(
+                    "merge: {} and {} recorded different thresholds ({:?} and {:?}): \
+                     choose the ones to evaluate with --profile or --threshold",
+                    first.path.display(),
+                    other.path.display(),
+                    first.thresholds,
+                    other.thresholds
+                )));
+            }
+            eprintln!(
+                "loadgen: note: the inputs recorded different thresholds; evaluating only --threshold"
+            );
+            return Ok((overrides, Vec::new()));
+        }
+        let mut base = Vec::new();
+        for e in &first.thresholds {
+            base.push(
+                threshold::parse(e)
+                    .map_err(|why| bad(&first.path, format!("recorded threshold: {why}")))?,
+            );
+        }
+        let kept = threshold::merge_overrides(base, overrides);
+        return Ok((kept, first.skipped_thresholds.clone()));
+    };
+    let origin = format!("profile {}", profile.name);
+    let mut base = parse_list(&profile.thresholds, &origin)?;
+    let latency_list = match latency
+        .or(report.latency_profile)
+        .unwrap_or(LatencyProfile::Mock)
+    {
+        LatencyProfile::Mock => &profile.latency_thresholds.mock,
+        LatencyProfile::Live => &profile.latency_thresholds.live,
+    };
+    base.extend(parse_list(latency_list, &origin)?);
+    let all = threshold::merge_overrides(base, overrides);
+    let a = &report.aggregate;
+    let phases: Vec<Name> = a
+        .phases()
+        .into_iter()
+        .chain(a.checks.keys().map(|k| k.phase.clone()))
+        .collect();
+    let streamed = !a.streams.is_empty();
+    let mut kept = Vec::new();
+    let mut skipped = Vec::new();
+    for t in all {
+        match t.tag("phase") {
+            Some(p) if !phases.iter().any(|x| &**x == p) => {
+                skipped.push(format!("{t} (no input recorded phase {p})"));
+            }
+            _ if t.metric.is_streaming() && !streamed => {
+                skipped.push(format!("{t} (no input streamed chat turns)"));
+            }
+            _ => kept.push(t),
+        }
+    }
+    Ok((kept, skipped))
+}
+
+/// `loadgen merge`: reads `args.files`, merges them and evaluates the
+/// thresholds; nothing is printed (but a note on stderr when recorded
+/// thresholds disagree and `--threshold` decides).
+pub fn merge_files(args: &MergeArgs) -> Result<Report, Failure> {
+    if args.files.len() < 2 {
+        return Err(Failure::usage(
+            "merge: give two or more summary.json files (the same file twice is allowed)",
+        ));
+    }
+    let overrides = parse_list(&args.thresholds, "--threshold")?;
+    let profile = match (&args.profile, &args.profile_file) {
+        (Some(name), _) => Some(Profile::builtin(name).map_err(Failure::usage)?),
+        (None, Some(path)) => Some(Profile::load(path).map_err(Failure::usage)?),
+        (None, None) => None,
+    };
+    let inputs = args
+        .files
+        .iter()
+        .map(|p| read(p))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut report = combine(&inputs)?;
+    let (kept, skipped) = thresholds(
+        &inputs,
+        &report,
+        profile.as_ref(),
+        args.latency_profile,
+        overrides,
+    )?;
+    report.verdicts = kept
+        .iter()
+        .map(|t| threshold::evaluate(t, &report.aggregate, report.duration))
+        .collect();
+    report.skipped_thresholds = skipped;
+    Ok(report)
+}
