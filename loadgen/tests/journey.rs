@@ -8,11 +8,12 @@
 
 mod common;
 
-use common::chat::{chat_server, Config};
+use common::chat::{chat_server, Config, Seen};
 use common::{loadgen_bin, run_plan, users_file, validate_summary as validate};
 use loadgen::report::Report;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 fn requests(report: &Report, endpoint: &str) -> u64 {
@@ -29,13 +30,14 @@ fn all_checks_passed(report: &Report) -> bool {
     report.aggregate.checks.values().all(|c| c.fails == 0) && !report.aggregate.checks.is_empty()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn with_login_once_a_vu_logs_in_a_single_time() {
+/// Three VUs for 800 ms (100 ms think) on the default fake chat server,
+/// with five accounts and `extra` options; the report and what the server saw.
+async fn three_vus_on_the_default_server(extra: &[&str]) -> (Report, Arc<Seen>) {
     let (addr, seen) = chat_server(Config::default()).await;
     let dir = tempfile::tempdir().unwrap();
     let users = users_file(dir.path(), 5);
     let base = format!("http://{addr}");
-    let plan = run_plan(&[
+    let mut args = vec![
         "--base-url",
         &base,
         "--users-file",
@@ -46,10 +48,15 @@ async fn with_login_once_a_vu_logs_in_a_single_time() {
         "800ms",
         "--think",
         "100ms",
-        "--login",
-        "once",
-    ]);
-    let report = loadgen::app::run(plan).await.unwrap();
+    ];
+    args.extend_from_slice(extra);
+    let report = loadgen::app::run(run_plan(&args)).await.unwrap();
+    (report, seen)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_login_once_a_vu_logs_in_a_single_time() {
+    let (report, seen) = three_vus_on_the_default_server(&["--login", "once"]).await;
     assert!(all_checks_passed(&report), "{:?}", report.aggregate.checks);
     assert_eq!(seen.count("login"), 3);
     assert!(report.aggregate.iterations.len() >= 6);
@@ -57,23 +64,7 @@ async fn with_login_once_a_vu_logs_in_a_single_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_default_journey_logs_in_every_iteration_and_chats_with_cookie_and_csrf() {
-    let (addr, seen) = chat_server(Config::default()).await;
-    let dir = tempfile::tempdir().unwrap();
-    let users = users_file(dir.path(), 5);
-    let base = format!("http://{addr}");
-    let plan = run_plan(&[
-        "--base-url",
-        &base,
-        "--users-file",
-        users.to_str().unwrap(),
-        "--vus",
-        "3",
-        "--duration",
-        "800ms",
-        "--think",
-        "100ms",
-    ]);
-    let report = loadgen::app::run(plan).await.unwrap();
+    let (report, seen) = three_vus_on_the_default_server(&[]).await;
     assert!(all_checks_passed(&report), "{:?}", report.aggregate.checks);
     assert!(
         seen.refused.lock().unwrap().is_empty(),
