@@ -8,7 +8,7 @@ WORKDIR /src
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked -p backend -p seed -p loadgen \
+    cargo build --release --locked -p backend -p mock-llm -p seed -p loadgen \
  && mkdir -p /out \
  && cp target/release/backend target/release/mock-llm target/release/seed target/release/loadgen /out/
 

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 . scripts/lib/ensure-postgres.sh
 ensure_postgres
 
-cargo build --quiet -p backend --bin pgtemp
+cargo build --quiet -p pgtemp
 pgtemp="${CARGO_TARGET_DIR:-target}/debug/pgtemp"
 
 if cargo nextest --version >/dev/null 2>&1; then

@@ -22,8 +22,8 @@ use std::time::{Duration, Instant};
 
 use backend::auth::password::PasswordHasher;
 use backend::config::Argon2Params;
-use backend::pgtemp::{find_bindir, TempPostgres};
 use hdrhistogram::Histogram;
+use pgtemp::{find_bindir, TempPostgres};
 use serde_json::{json, Value};
 
 const USERS: usize = 64;

@@ -8,7 +8,11 @@
 //! - `llm`, `retriever`: providers behind traits, mock implementations.
 //! - `db`: SQL in small named functions; `MIGRATOR` for the shared migrations.
 //! - `http`: middleware, health/metrics/stats, the OpenAPI document.
-//! - `pgtemp`: a throwaway Postgres cluster for tests and the local bench.
+//! - `testing` (feature `test-support`, tests only): a fresh database per
+//!   test and the app spawned on port 0.
+//!
+//! The mock model (`MOCK_LLM_*`) lives in the `mock-llm` crate's `mockmodel`,
+//! shared with the `mock-llm` server; throwaway clusters in the `pgtemp` crate.
 //!
 //! `Application::build` connects, migrates and binds; `run_until` serves
 //! until the shutdown future resolves, letting in-flight requests finish.
@@ -22,12 +26,11 @@ pub mod extract;
 pub mod http;
 pub mod llm;
 pub mod metrics;
-pub mod mock_server;
-pub mod pgtemp;
 pub mod rate_limit;
 pub mod retriever;
 pub mod state;
 pub mod telemetry;
+#[cfg(feature = "test-support")]
 pub mod testing;
 
 use std::future::Future;

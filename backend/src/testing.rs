@@ -14,8 +14,8 @@ use anyhow::Context as _;
 use sqlx::{Connection, PgConnection, PgPool};
 
 use crate::config::Config;
-use crate::pgtemp::TempPostgres;
 use crate::{Application, Overrides};
+use pgtemp::TempPostgres;
 
 static CLUSTER: OnceLock<Result<TempPostgres, String>> = OnceLock::new();
 

@@ -10,8 +10,8 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
 
 if [[ -z "${MOCK_LLM_BIN:-}" ]]; then
-    cargo build --quiet -p backend --bin mock-llm
-    MOCK_LLM_BIN="$root/target/debug/mock-llm"
+    cargo build --quiet -p mock-llm
+    MOCK_LLM_BIN="${CARGO_TARGET_DIR:-$root/target}/debug/mock-llm"
 fi
 export MOCK_LLM_BIN
 

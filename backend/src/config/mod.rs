@@ -2,7 +2,9 @@
 //!
 //! Every variable has a default listed in `.env.example`; a value that does not
 //! parse stops start-up with a message naming the variable, so a typo never
-//! surfaces later as a panic on the first request. The original FastAPI
+//! surfaces later as a panic on the first request. The `MOCK_LLM_*` model
+//! variables are read by `mock_llm::mockmodel::ModelArgs`, their one
+//! definition. The original FastAPI
 //! system's names are honoured (`SQLALCHEMY_POOL_SIZE`, `POSTGRES_*`, ...) so
 //! its `.env` files keep working.
 
@@ -11,6 +13,8 @@ use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 use std::str::FromStr;
 use std::time::Duration;
+
+use mock_llm::mockmodel::ModelArgs;
 
 use crate::llm::MockLlmConfig;
 
@@ -446,15 +450,10 @@ impl Config {
             }
         };
 
-        let mock_llm = MockLlmConfig {
-            seed: r.parse(&["MOCK_LLM_SEED"], 42u64)?,
-            ttft: Duration::from_millis(r.parse(&["MOCK_LLM_TTFT_MS"], 150u64)?),
-            itl: Duration::from_millis(r.parse(&["MOCK_LLM_ITL_MS"], 5u64)?),
-            jitter: r.rate("MOCK_LLM_JITTER", 0.2)?,
-            tokens: r.positive(&["MOCK_LLM_TOKENS"], 40u32)?,
-            error_rate: r.rate("MOCK_LLM_ERROR_RATE", 0.0)?,
-            rate_429: r.rate("MOCK_LLM_429_RATE", 0.0)?,
-        };
+        // The `MOCK_LLM_*` variables are defined (name, default, validation)
+        // once, by the mock model, which the `mock-llm` server reads too.
+        let mock_llm = ModelArgs::from_vars(|k| src.get(k))
+            .map_err(|e| ConfigError::new(&e.var, e.message))?;
 
         Ok(Self {
             version: env!("CARGO_PKG_VERSION").to_owned(),

@@ -43,6 +43,9 @@ fn bad_values_name_their_variable() {
         ("SQLALCHEMY_POOL_SIZE", "lots"),
         ("DB_POOL_SIZE", "0"),
         ("MOCK_LLM_ERROR_RATE", "1.5"),
+        ("MOCK_LLM_JITTER", "-0.5"),
+        ("MOCK_LLM_TOKENS", "0"),
+        ("MOCK_LLM_TTFT_MS", "fast"),
         ("BIND_ADDR", "localhost"),
         ("CSRF_ENFORCE", "maybe"),
         ("LLM_PROVIDER", "skynet"),
@@ -70,6 +73,10 @@ fn env_example_lists_every_variable_read_here() {
                     .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
         })
         .collect();
+    // The mock model's variables are defined in its crate; ask it for them.
+    let model_vars = mock_llm::mockmodel::ModelArgs::var_names();
+    assert!(model_vars.len() >= 7, "{model_vars:?}");
+    names.extend(model_vars.iter().map(String::as_str));
     names.sort_unstable();
     names.dedup();
     assert!(names.len() > 40, "{names:?}");
@@ -95,5 +102,22 @@ fn original_names_are_honoured() {
     assert_eq!(
         c.database_url.expose(),
         "postgres://u:p@db:5432/chatbot_test"
+    );
+}
+
+#[test]
+fn mock_model_variables_come_from_the_source_and_empty_is_unset() {
+    let c = config(&[
+        ("APP_ENV", "test"),
+        ("MOCK_LLM_TTFT_MS", "7"),
+        ("MOCK_LLM_JITTER", ""),
+    ])
+    .unwrap();
+    assert_eq!(c.mock_llm.ttft, Duration::from_millis(7));
+    assert_eq!(c.mock_llm.jitter, 0.2);
+    let e = config(&[("APP_ENV", "test"), ("MOCK_LLM_JITTER", "2")]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "configuration error: MOCK_LLM_JITTER: invalid value \"2\": must be between 0 and 1"
     );
 }

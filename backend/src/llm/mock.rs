@@ -1,152 +1,22 @@
-//! The mock LLM: a seeded latency and content model.
+//! The `mock` provider (`LLM_PROVIDER=mock`): the mock model, in process.
 //!
-//! The same model drives the backend's `mock` provider and (later) the
-//! `mock-llm` OpenAI-compatible server. A reply's tokens and its timing
-//! (time to first token, each inter-token gap) are a pure function of
-//! `MOCK_LLM_SEED` and the turn key, so a run is repeatable whatever the
-//! concurrency. Injected faults (errors, 429s) are drawn afresh per call, so
-//! that a client retrying a failed turn can succeed, as with a real provider.
+//! The model itself (seeded reply content and timing, its `MOCK_LLM_*`
+//! variables) is `mock_llm::mockmodel`, shared with the `mock-llm`
+//! OpenAI-compatible server so both answer alike. A reply's tokens and its
+//! timing are a pure function of `MOCK_LLM_SEED` and the turn key, so a run
+//! is repeatable whatever the concurrency. Injected faults (errors, 429s)
+//! are drawn afresh per call, so that a client retrying a failed turn can
+//! succeed, as with a real provider.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
+use rand::Rng;
 
 use super::{
-    estimate_tokens, Completion, CompletionRequest, LlmProvider, ProviderError, StreamEvent,
-    TokenStream,
+    estimate_tokens, Completion, CompletionRequest, LlmProvider, MockLlmConfig, MockSchedule,
+    ProviderError, StreamEvent, TokenStream,
 };
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct MockLlmConfig {
-    pub seed: u64,
-    /// Mean time to first token.
-    pub ttft: Duration,
-    /// Mean inter-token latency.
-    pub itl: Duration,
-    /// Relative jitter on every delay and on the reply length, in [0, 1].
-    pub jitter: f64,
-    /// Mean reply length in tokens.
-    pub tokens: u32,
-    pub error_rate: f64,
-    pub rate_429: f64,
-}
-
-impl MockLlmConfig {
-    /// A zero-latency model for tests and benchmarks of everything but the LLM.
-    pub fn instant(seed: u64) -> Self {
-        Self {
-            seed,
-            ttft: Duration::ZERO,
-            itl: Duration::ZERO,
-            jitter: 0.0,
-            tokens: 16,
-            error_rate: 0.0,
-            rate_429: 0.0,
-        }
-    }
-
-    /// The reply and its timing for one turn.
-    pub fn schedule(&self, turn_key: u64) -> MockSchedule {
-        let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ turn_key.rotate_left(17));
-        let jitter = self.jitter;
-        let mut jittered = |base: f64| -> f64 {
-            if jitter == 0.0 {
-                base
-            } else {
-                (base * (1.0 + jitter * rng.gen_range(-1.0..=1.0))).max(0.0)
-            }
-        };
-        let n = (jittered(f64::from(self.tokens)).round() as u32).max(1);
-        let ttft = Duration::from_secs_f64(jittered(self.ttft.as_secs_f64()));
-        let gaps = (1..n)
-            .map(|_| Duration::from_secs_f64(jittered(self.itl.as_secs_f64())))
-            .collect();
-        let tokens = (0..n)
-            .map(|i| {
-                let word = VOCABULARY[rng.gen_range(0..VOCABULARY.len())];
-                if i == 0 {
-                    capitalise(word)
-                } else if i + 1 == n {
-                    format!(" {word}.")
-                } else {
-                    format!(" {word}")
-                }
-            })
-            .collect();
-        MockSchedule { ttft, gaps, tokens }
-    }
-}
-
-/// One reply: its tokens, the delay before the first, and the gap before each
-/// following one (`gaps.len() == tokens.len() - 1`).
-#[derive(Debug, Clone, PartialEq)]
-pub struct MockSchedule {
-    pub ttft: Duration,
-    pub gaps: Vec<Duration>,
-    pub tokens: Vec<String>,
-}
-
-impl MockSchedule {
-    pub fn total(&self) -> Duration {
-        self.ttft + self.gaps.iter().sum::<Duration>()
-    }
-    pub fn text(&self) -> String {
-        self.tokens.concat()
-    }
-}
-
-fn capitalise(word: &str) -> String {
-    let mut chars = word.chars();
-    match chars.next() {
-        Some(c) => c.to_uppercase().chain(chars).collect(),
-        None => String::new(),
-    }
-}
-
-const VOCABULARY: &[&str] = &[
-    "the",
-    "chatbot",
-    "scales",
-    "with",
-    "load",
-    "latency",
-    "tokens",
-    "session",
-    "users",
-    "request",
-    "database",
-    "pool",
-    "stream",
-    "answer",
-    "context",
-    "retrieval",
-    "model",
-    "throughput",
-    "queue",
-    "cache",
-    "replica",
-    "shard",
-    "percentile",
-    "budget",
-    "retry",
-    "timeout",
-    "worker",
-    "thread",
-    "connection",
-    "index",
-    "query",
-    "and",
-    "of",
-    "to",
-    "is",
-    "for",
-    "a",
-    "in",
-    "under",
-    "each",
-];
 
 pub struct MockLlm {
     config: MockLlmConfig,
@@ -248,59 +118,5 @@ impl LlmProvider for MockLlm {
             }
             yield Ok(StreamEvent::Usage { prompt_tokens, completion_tokens });
         }))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn config() -> MockLlmConfig {
-        MockLlmConfig {
-            seed: 7,
-            ttft: Duration::from_millis(100),
-            itl: Duration::from_millis(10),
-            jitter: 0.3,
-            tokens: 20,
-            error_rate: 0.0,
-            rate_429: 0.0,
-        }
-    }
-
-    #[test]
-    fn the_same_turn_gets_the_same_reply_and_timing() {
-        let c = config();
-        assert_eq!(c.schedule(42), c.schedule(42));
-        assert_ne!(c.schedule(42).text(), c.schedule(43).text());
-        let other_seed = MockLlmConfig {
-            seed: 8,
-            ..config()
-        };
-        assert_ne!(c.schedule(42).text(), other_seed.schedule(42).text());
-    }
-
-    #[test]
-    fn timing_stays_within_the_jitter_band() {
-        let c = config();
-        for key in 0..200 {
-            let s = c.schedule(key);
-            assert_eq!(s.gaps.len() + 1, s.tokens.len());
-            assert!((14..=26).contains(&s.tokens.len()), "{}", s.tokens.len());
-            assert!(s.ttft >= Duration::from_millis(70) && s.ttft <= Duration::from_millis(130));
-            for g in &s.gaps {
-                assert!(*g >= Duration::from_millis(7) && *g <= Duration::from_millis(13));
-            }
-        }
-    }
-
-    #[test]
-    fn zero_jitter_is_exact() {
-        let c = MockLlmConfig {
-            jitter: 0.0,
-            ..config()
-        };
-        let s = c.schedule(1);
-        assert_eq!(s.tokens.len(), 20);
-        assert_eq!(s.total(), Duration::from_millis(100 + 19 * 10));
     }
 }

@@ -15,7 +15,8 @@ use async_trait::async_trait;
 use futures::stream::BoxStream;
 use serde::Serialize;
 
-pub use mock::{MockLlm, MockLlmConfig, MockSchedule};
+pub use mock::MockLlm;
+pub use mock_llm::mockmodel::{estimate_tokens, MockLlmConfig, MockSchedule};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -126,10 +127,4 @@ pub trait LlmProvider: Send + Sync {
         ];
         Ok(Box::pin(futures::stream::iter(events)))
     }
-}
-
-/// A rough token count (about four characters a token for English text),
-/// used where a provider reports no usage.
-pub fn estimate_tokens(text: &str) -> u32 {
-    u32::try_from(text.len().div_ceil(4)).unwrap_or(u32::MAX)
 }

@@ -8,22 +8,21 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode as AxumStatus;
 use axum::response::IntoResponse;
-use backend::mock_server;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
 use crate::helpers::*;
 
 /// Starts mock-llm on a free loopback port; returns its `/v1` base URL.
-async fn mock_llm(config: mock_server::Config) -> String {
+async fn mock_llm(config: mock_llm::Config) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
-    tokio::spawn(mock_server::serve(listener, config, std::future::pending()));
+    tokio::spawn(mock_llm::serve(listener, config, std::future::pending()));
     format!("http://{addr}")
 }
 
-fn quick_model(rate_429: f64) -> mock_server::Config {
-    let mut c = mock_server::Config::default();
+fn quick_model(rate_429: f64) -> mock_llm::Config {
+    let mut c = mock_llm::Config::default();
     c.llm.ttft = Duration::ZERO;
     c.llm.itl = Duration::ZERO;
     c.llm.tokens = 10;

@@ -8,7 +8,7 @@
 
 use std::process::{Command, ExitCode};
 
-use backend::pgtemp::TempPostgres;
+use pgtemp::TempPostgres;
 
 fn usage() -> ExitCode {
     eprintln!("usage: pgtemp [--db NAME] -- COMMAND [ARGS...]");

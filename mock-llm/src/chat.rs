@@ -19,7 +19,7 @@ use tokio::time::{sleep_until, Instant};
 use super::limits::Limit;
 use super::wire::{self, ChatRequest};
 use super::MockState;
-use crate::llm::MockSchedule;
+use crate::mockmodel::MockSchedule;
 
 /// OpenAI's route: the model is the request's.
 pub(super) async fn openai(State(state): State<MockState>, body: Bytes) -> Response {

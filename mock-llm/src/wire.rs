@@ -14,7 +14,7 @@ use axum::Json;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::llm::estimate_tokens;
+use crate::mockmodel::estimate_tokens;
 
 /// An OpenAI-shaped error response.
 pub fn error(status: StatusCode, kind: &str, code: Option<&str>, message: &str) -> Response {

@@ -1,16 +1,21 @@
-//! `mock-llm`: an OpenAI-compatible server around the backend's mock model.
+//! `mock-llm`: an OpenAI-compatible mock LLM server, and the mock model it
+//! shares with the backend.
 //!
 //! It stands in for OpenAI or Azure OpenAI when load-testing: replies and
-//! their timing come from [`crate::llm::MockLlmConfig`] (the same model as the
-//! backend's `mock` provider), keyed by a hash of the request's messages, so
-//! a request gets the same reply whatever the concurrency. Around it sit what
+//! their timing come from [`mockmodel::MockLlmConfig`] (the same model as the
+//! backend's `mock` provider, which depends on this crate for it), keyed by
+//! a hash of the request's messages, so a request gets the same reply
+//! whatever the concurrency. Around it sit what
 //! a real provider does to clients: Azure-style RPM/TPM budgets answered 429
 //! with `Retry-After`, and injected faults (500s, 429 storms, hangs, error
 //! events and cuts mid-stream). `/stats` counts it all, so tests can assert
 //! how many attempts a client made.
 //!
 //! Layout:
-//! - `config`: flags over `MOCK_LLM_*` variables, parsed once.
+//! - `mockmodel`: the seeded latency and content model and its `MOCK_LLM_*`
+//!   variables, defined once for both programs.
+//! - `config`: the server's flags over its variables (clap), parsed once;
+//!   `layered` reads the variables for both.
 //! - `wire`: request bodies read, OpenAI error bodies written.
 //! - `limits`: the rolling-minute budgets.
 //! - `chat`, `embeddings`: the handlers.
@@ -23,7 +28,9 @@
 mod chat;
 pub mod config;
 mod embeddings;
+mod layered;
 pub mod limits;
+pub mod mockmodel;
 mod wire;
 
 use std::future::Future;

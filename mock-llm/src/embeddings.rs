@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::wire::{self, Fnv};
 use super::MockState;
-use crate::llm::estimate_tokens;
+use crate::mockmodel::estimate_tokens;
 
 #[derive(Debug, Deserialize)]
 struct EmbeddingsRequest {

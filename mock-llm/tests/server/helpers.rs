@@ -4,9 +4,10 @@
 pub use std::future::Future;
 pub use std::time::{Duration, Instant};
 
-pub use backend::llm::MockLlmConfig;
-pub use backend::mock_server::{serve, Config};
 pub use futures::StreamExt as _;
+pub use mock_llm::config::Config;
+pub use mock_llm::mockmodel::MockLlmConfig;
+pub use mock_llm::serve;
 pub use serde_json::{json, Value};
 pub use tokio::net::TcpListener;
 pub use tokio::sync::oneshot;

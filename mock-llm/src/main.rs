@@ -1,6 +1,6 @@
-//! `mock-llm`: an OpenAI-compatible mock LLM server (see
-//! `backend::mock_server`). Flags override `MOCK_LLM_*` and `BIND_ADDR`;
-//! `--help` lists them. Exit codes: 0 after a clean shutdown, 2 for a bad
+//! `mock-llm`: an OpenAI-compatible mock LLM server (see the `mock_llm`
+//! library). Flags override `MOCK_LLM_*` and `BIND_ADDR`; `--help` lists
+//! them with their defaults. Exit codes: 0 after a clean shutdown, 2 for a bad
 //! flag or variable, 1 when the address cannot be bound.
 //!
 //! Unlike the backend it reads no `.env`: that file's `BIND_ADDR` is the
@@ -8,14 +8,14 @@
 
 use std::process::ExitCode;
 
-use backend::mock_server::{self, Command, Config};
-use backend::{shutdown_signal, telemetry};
+use mock_llm::config::{self, Command, Config};
+use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
     let config = match Config::from_env_and_args() {
         Ok(Command::Run(c)) => c,
         Ok(Command::Help) => {
-            print!("{}", mock_server::config::usage());
+            print!("{}", config::usage());
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -23,7 +23,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    telemetry::init();
+    init_logging();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,7 +66,7 @@ async fn run(config: Config) -> ExitCode {
         embedding_dim = c.embedding_dim,
         "mock-llm listening"
     );
-    match mock_server::serve(listener, config, shutdown_signal()).await {
+    match mock_llm::serve(listener, config, shutdown_signal()).await {
         Ok(()) => {
             tracing::info!("mock-llm stopped");
             ExitCode::SUCCESS
@@ -76,4 +76,42 @@ async fn run(config: Config) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Logs to stdout, as the backend does, filtered by `RUST_LOG` (default
+/// `info`); the start-up line carries `addr=`, which scripts read to find a
+/// port-0 server.
+fn init_logging() {
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
+}
+
+/// Resolves on SIGTERM or ctrl-c; a signal that cannot be listened for is
+/// logged and never fires.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutdown signal received, draining in-flight requests");
 }
