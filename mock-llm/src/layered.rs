@@ -137,3 +137,45 @@ fn first_line(e: &clap::Error) -> String {
     let line = text.lines().next().unwrap_or_default();
     line.strip_prefix("error: ").unwrap_or(line).to_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::{value_parser, Arg};
+
+    use super::*;
+
+    fn probe() -> Command {
+        Command::new("probe").arg(
+            Arg::new("n")
+                .long("n")
+                .env("CHATBENCH_LAYERED_PROBE")
+                .default_value("3")
+                .value_parser(value_parser!(u32)),
+        )
+    }
+
+    /// Why this module reads the variables itself: clap takes `VAR=` as the
+    /// value "" (and fails to parse it). The variable is this test's own.
+    #[test]
+    fn clap_alone_takes_an_empty_variable_as_a_value_and_we_do_not() {
+        std::env::set_var("CHATBENCH_LAYERED_PROBE", "");
+        let e = probe().try_get_matches_from(["probe"]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::ValueValidation);
+        let m = parse(probe(), std::iter::empty(), &|k| std::env::var(k).ok()).unwrap();
+        assert_eq!(m.get_one::<u32>("n"), Some(&3));
+    }
+
+    #[test]
+    fn the_process_environment_is_ignored_in_favour_of_the_lookup() {
+        std::env::set_var("CHATBENCH_LAYERED_PROBE", "");
+        let m = parse(probe(), std::iter::empty(), &|_| Some("5".into())).unwrap();
+        assert_eq!(m.get_one::<u32>("n"), Some(&5));
+        let m = parse(probe(), ["--n=7".to_owned()], &|_| Some("x".into())).unwrap();
+        assert_eq!(m.get_one::<u32>("n"), Some(&7));
+        let f = parse(probe(), std::iter::empty(), &|_| Some("x".into())).unwrap_err();
+        assert!(
+            matches!(&f, Failure::Var { var, .. } if var == "CHATBENCH_LAYERED_PROBE"),
+            "{f:?}"
+        );
+    }
+}
