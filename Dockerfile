@@ -5,6 +5,8 @@
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
+# Everything, `.sqlx/` and `.cargo/` included: the SQL macros are checked
+# against that offline data, so the build needs no database.
 COPY . .
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/src/target \

@@ -190,7 +190,7 @@ fn turn_script() -> String {
     );
     let reply = "The chatbot scales with load latency tokens session users request database pool stream answer context retrieval model throughput queue cache replica shard percentile budget retry timeout worker thread connection index query and of to is for a in under each the chatbot scales.";
     let write = substitute(
-        backend::db::messages::WRITE_TURN_EXISTING_SQL,
+        backend::db::messages::WRITE_TURN_EXISTING_SQL.trim_end(),
         &[
             ("$1", ":sid"),
             ("$2", "'How do I size a connection pool for a chatbot?'"),
@@ -204,7 +204,6 @@ fn turn_script() -> String {
                 "$9",
                 r#"'{"sources": [{"title": "Sizing connection pools", "score": 1.0}], "model": "mock"}'"#,
             ),
-            ("$10", "NULL"),
         ],
     );
     format!("\\set sid random(1, :sessions)\n{read};\n{write};\n")

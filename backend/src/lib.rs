@@ -91,7 +91,7 @@ pub fn router(state: AppState) -> Router {
 async fn wait_for_database(pool: &sqlx::PgPool, patience: Duration) -> anyhow::Result<()> {
     let deadline = Instant::now() + patience;
     loop {
-        match sqlx::query("SELECT 1").execute(pool).await {
+        match db::ping(pool).await {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() < deadline => {
                 tracing::warn!(error = %e, "database not ready, retrying");

@@ -77,18 +77,19 @@ pub fn load(dir: &Path) -> anyhow::Result<Vec<Document>> {
 /// leaves it alone; says which.
 async fn upsert(pool: &PgPool, doc: &Document) -> anyhow::Result<Outcome> {
     // No row back: the existing row already held this text. `xmax = 0` tells
-    // a fresh insert from an update of an existing row.
-    let inserted: Option<bool> = sqlx::query_scalar(
-        "INSERT INTO documents (source, title, content) VALUES ($1, $2, $3) \
-         ON CONFLICT (source) DO UPDATE \
-             SET title = EXCLUDED.title, content = EXCLUDED.content, updated_at = now() \
-             WHERE documents.title IS DISTINCT FROM EXCLUDED.title \
-                OR documents.content IS DISTINCT FROM EXCLUDED.content \
-         RETURNING (xmax = 0)",
+    // a fresh insert from an update of an existing row (never NULL: the `!`
+    // tells the compile-time checker so).
+    let inserted: Option<bool> = sqlx::query_scalar!(
+        r#"INSERT INTO documents (source, title, content) VALUES ($1, $2, $3)
+           ON CONFLICT (source) DO UPDATE
+               SET title = EXCLUDED.title, content = EXCLUDED.content, updated_at = now()
+               WHERE documents.title IS DISTINCT FROM EXCLUDED.title
+                  OR documents.content IS DISTINCT FROM EXCLUDED.content
+           RETURNING (xmax = 0) AS "inserted!""#,
+        doc.source,
+        doc.title,
+        doc.content,
     )
-    .bind(&doc.source)
-    .bind(&doc.title)
-    .bind(&doc.content)
     .fetch_optional(pool)
     .await
     .with_context(|| format!("upserting {}", doc.source))?;

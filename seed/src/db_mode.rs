@@ -16,7 +16,9 @@ use crate::report::{Outcome, Report};
 
 /// Refuses a database that does not look like a test database, unless told.
 pub async fn guard(pool: &PgPool, allow_non_test: bool) -> anyhow::Result<()> {
-    let name: String = sqlx::query_scalar("SELECT current_database()")
+    // Checked at compile time like the backend's statements; the `!` says
+    // `current_database()` is never NULL.
+    let name: String = sqlx::query_scalar!(r#"SELECT current_database() AS "name!""#)
         .fetch_one(pool)
         .await
         .context("connecting to the database")?;

@@ -1,4 +1,5 @@
-//! The chat_sessions table.
+//! The chat_sessions table. Statements checked at compile time against the
+//! migrations (offline data in `.sqlx/`).
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -14,23 +15,24 @@ pub struct Session {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, user_id, title, created_at, updated_at";
-
 pub async fn create(pool: &PgPool, user_id: i64, title: &str) -> Result<Session, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "INSERT INTO chat_sessions (user_id, title) VALUES ($1, $2) RETURNING {COLUMNS}"
-    ))
-    .bind(user_id)
-    .bind(title)
+    sqlx::query_as!(
+        Session,
+        "INSERT INTO chat_sessions (user_id, title) VALUES ($1, $2)
+         RETURNING id, user_id, title, created_at, updated_at",
+        user_id,
+        title,
+    )
     .fetch_one(pool)
     .await
 }
 
 pub async fn get(conn: &mut PgConnection, id: i64) -> Result<Option<Session>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM chat_sessions WHERE id = $1"
-    ))
-    .bind(id)
+    sqlx::query_as!(
+        Session,
+        "SELECT id, user_id, title, created_at, updated_at FROM chat_sessions WHERE id = $1",
+        id,
+    )
     .fetch_optional(conn)
     .await
 }
@@ -44,22 +46,22 @@ pub async fn list(
     before: Option<i64>,
     offset: i64,
 ) -> Result<Vec<Session>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM chat_sessions
+    sqlx::query_as!(
+        Session,
+        "SELECT id, user_id, title, created_at, updated_at FROM chat_sessions
          WHERE user_id = $1 AND ($2::BIGINT IS NULL OR id < $2)
-         ORDER BY id DESC LIMIT $3 OFFSET $4"
-    ))
-    .bind(user_id)
-    .bind(before)
-    .bind(limit)
-    .bind(offset)
+         ORDER BY id DESC LIMIT $3 OFFSET $4",
+        user_id,
+        before,
+        limit,
+        offset,
+    )
     .fetch_all(pool)
     .await
 }
 
 pub async fn delete(pool: &PgPool, id: i64) -> Result<bool, sqlx::Error> {
-    sqlx::query("DELETE FROM chat_sessions WHERE id = $1")
-        .bind(id)
+    sqlx::query!("DELETE FROM chat_sessions WHERE id = $1", id)
         .execute(pool)
         .await
         .map(|r| r.rows_affected() > 0)

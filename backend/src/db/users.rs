@@ -1,4 +1,5 @@
-//! The users table.
+//! The users table. Statements checked at compile time against the
+//! migrations (offline data in `.sqlx/`).
 
 use sqlx::{FromRow, PgPool};
 
@@ -27,12 +28,12 @@ pub async fn insert(
     email: Option<&str>,
     password_hash: &str,
 ) -> Result<i64, InsertUserError> {
-    sqlx::query_scalar(
+    sqlx::query_scalar!(
         "INSERT INTO users (username, email, password_hash) VALUES ($1, $2, $3) RETURNING id",
+        username,
+        email,
+        password_hash,
     )
-    .bind(username)
-    .bind(email)
-    .bind(password_hash)
     .fetch_one(pool)
     .await
     .map_err(|e| {
@@ -49,36 +50,45 @@ pub async fn insert(
 /// A user by username, or by e-mail when the login contains an `@` and no
 /// user has that exact username.
 pub async fn find_by_login(pool: &PgPool, login: &str) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as(
+    sqlx::query_as!(
+        User,
         "SELECT id, username, email, password_hash FROM users
          WHERE username = $1 OR (strpos($1, '@') > 0 AND lower(email) = lower($1))
          ORDER BY (username = $1) DESC
          LIMIT 1",
+        login,
     )
-    .bind(login)
     .fetch_optional(pool)
     .await
 }
 
 pub async fn find_by_id(pool: &PgPool, id: i64) -> Result<Option<User>, sqlx::Error> {
-    sqlx::query_as("SELECT id, username, email, password_hash FROM users WHERE id = $1")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
+    sqlx::query_as!(
+        User,
+        "SELECT id, username, email, password_hash FROM users WHERE id = $1",
+        id,
+    )
+    .fetch_optional(pool)
+    .await
 }
 
 pub async fn email_taken(pool: &PgPool, email: &str) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1))")
-        .bind(email)
-        .fetch_one(pool)
-        .await
+    // `EXISTS` is never NULL; the `!` tells the macro so.
+    sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM users WHERE lower(email) = lower($1)) AS "taken!""#,
+        email,
+    )
+    .fetch_one(pool)
+    .await
 }
 
 pub async fn set_password_hash(pool: &PgPool, id: i64, hash: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1")
-        .bind(id)
-        .bind(hash)
-        .execute(pool)
-        .await
-        .map(|_| ())
+    sqlx::query!(
+        "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1",
+        id,
+        hash,
+    )
+    .execute(pool)
+    .await
+    .map(|_| ())
 }

@@ -33,11 +33,7 @@ pub fn router() -> Router<AppState> {
 /// Readiness: 200 when the database answers, 503 `degraded` otherwise. The
 /// load generator's guard reads `app_env` here.
 async fn health(State(state): State<AppState>) -> impl IntoResponse {
-    let db = tokio::time::timeout(
-        HEALTH_DB_TIMEOUT,
-        sqlx::query("SELECT 1").execute(&state.pool),
-    )
-    .await;
+    let db = tokio::time::timeout(HEALTH_DB_TIMEOUT, crate::db::ping(&state.pool)).await;
     let (status, db_state) = match db {
         Ok(Ok(_)) => (StatusCode::OK, "ok"),
         Ok(Err(e)) => {

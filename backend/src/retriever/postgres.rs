@@ -15,35 +15,15 @@
 //! `to_tsquery('english', ..)`), so the already-stemmed lexemes are not
 //! stemmed a second time. Only the few ranked rows get a `ts_headline`
 //! snippet, the expensive part.
+//!
+//! The statement is checked at compile time against the migrations
+//! (`sqlx::query_as!`, offline data in `.sqlx/`).
 
 use anyhow::Context as _;
 use async_trait::async_trait;
 use sqlx::PgPool;
 
 use super::{Retriever, Source};
-
-/// The search, ranking and snippet in one parameterised statement:
-/// `$1` the user's text, `$2` the number of documents wanted.
-const SEARCH: &str = r#"
-WITH q AS (
-    SELECT replace(plainto_tsquery('english', $1)::text, ' & ', ' | ')::tsquery AS query
-),
-ranked AS (
-    SELECT d.id, d.source, d.title, d.content,
-           ts_rank_cd(d.tsv, q.query, 32)::float8 AS score,
-           q.query
-    FROM documents d, q
-    WHERE numnode(q.query) > 0 AND d.tsv @@ q.query
-    ORDER BY score DESC, d.id
-    LIMIT $2
-)
-SELECT id, source, title, score,
-       ts_headline('english', content, query,
-                   'MaxWords=30, MinWords=12, ShortWord=3, MaxFragments=1, StartSel="", StopSel=""')
-           AS snippet
-FROM ranked
-ORDER BY score DESC, id
-"#;
 
 /// Full-text retrieval from the `documents` table.
 pub struct PgRetriever {
@@ -56,7 +36,6 @@ impl PgRetriever {
     }
 }
 
-#[derive(sqlx::FromRow)]
 struct Row {
     id: i64,
     source: String,
@@ -76,12 +55,39 @@ impl Retriever for PgRetriever {
             return Ok(Vec::new());
         }
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows: Vec<Row> = sqlx::query_as(SEARCH)
-            .bind(query)
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await
-            .context("full-text search over documents")?;
+        // The search, ranking and snippet in one statement: `$1` the user's
+        // text, `$2` the number of documents wanted. The `!` on the output
+        // columns says they are never NULL, which the checker cannot see
+        // through the CTEs: each is a NOT NULL column of `documents` or a
+        // function of them.
+        let rows: Vec<Row> = sqlx::query_as!(
+            Row,
+            r#"
+WITH q AS (
+    SELECT replace(plainto_tsquery('english', $1)::text, ' & ', ' | ')::tsquery AS query
+),
+ranked AS (
+    SELECT d.id, d.source, d.title, d.content,
+           ts_rank_cd(d.tsv, q.query, 32)::float8 AS score,
+           q.query
+    FROM documents d, q
+    WHERE numnode(q.query) > 0 AND d.tsv @@ q.query
+    ORDER BY score DESC, d.id
+    LIMIT $2
+)
+SELECT id AS "id!", source AS "source!", title AS "title!", score AS "score!",
+       ts_headline('english', content, query,
+                   'MaxWords=30, MinWords=12, ShortWord=3, MaxFragments=1, StartSel="", StopSel=""')
+           AS "snippet!"
+FROM ranked
+ORDER BY score DESC, id
+"#,
+            query,
+            limit,
+        )
+        .fetch_all(&self.pool)
+        .await
+        .context("full-text search over documents")?;
         Ok(rows
             .into_iter()
             .map(|r| Source {

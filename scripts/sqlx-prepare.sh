@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Refreshes `.sqlx/`, the offline data the SQL macros (`sqlx::query!` and
+# friends) are checked against, after a statement or a migration changed:
+# applies migrations/ to a throwaway Postgres cluster (or to DATABASE_URL when
+# it is set) and runs `cargo sqlx prepare --workspace` against it. Commit the
+# result. With `--check` it changes nothing and fails when `.sqlx/` is stale
+# (what CI runs).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib/ensure-postgres.sh
+ensure_postgres
+
+if ! command -v cargo-sqlx >/dev/null 2>&1; then
+  echo "sqlx-prepare: installing sqlx-cli" >&2
+  cargo install sqlx-cli --no-default-features --features postgres,rustls --locked
+fi
+
+check=()
+case "${1:-}" in
+  --check) check=(--check) ;;
+  "") ;;
+  *) echo "usage: scripts/sqlx-prepare.sh [--check]" >&2; exit 2 ;;
+esac
+
+pgtemp="${CARGO_TARGET_DIR:-target}/debug/pgtemp"
+# pgtemp lives in the backend crate, whose build reads `.sqlx/`: right after a
+# statement changed, that build fails until this script has run. Then an
+# already built pgtemp does (it does not depend on the statements).
+if ! cargo build --quiet -p backend --bin pgtemp; then
+  [ -x "$pgtemp" ] || { echo "sqlx-prepare: cannot build pgtemp" >&2; exit 1; }
+  echo "sqlx-prepare: using the pgtemp built before ($pgtemp)" >&2
+fi
+exec "$pgtemp" -- bash -c \
+  'sqlx migrate run --source migrations && cargo sqlx prepare --workspace "$@"' \
+  sqlx-prepare "${check[@]}"
