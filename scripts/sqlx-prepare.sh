@@ -12,7 +12,9 @@ ensure_postgres
 
 if ! command -v cargo-sqlx >/dev/null 2>&1; then
   echo "sqlx-prepare: installing sqlx-cli" >&2
-  cargo install sqlx-cli --no-default-features --features postgres,rustls --locked
+  # Pinned: the version whose `prepare` and `prepare --check` were verified
+  # against this workspace's sqlx 0.8 macros.
+  cargo install sqlx-cli --version 0.9.0 --no-default-features --features postgres,rustls --locked
 fi
 
 check=()
@@ -23,13 +25,9 @@ case "${1:-}" in
 esac
 
 pgtemp="${CARGO_TARGET_DIR:-target}/debug/pgtemp"
-# pgtemp lives in the backend crate, whose build reads `.sqlx/`: right after a
-# statement changed, that build fails until this script has run. Then an
-# already built pgtemp does (it does not depend on the statements).
-if ! cargo build --quiet -p backend --bin pgtemp; then
-  [ -x "$pgtemp" ] || { echo "sqlx-prepare: cannot build pgtemp" >&2; exit 1; }
-  echo "sqlx-prepare: using the pgtemp built before ($pgtemp)" >&2
-fi
+# pgtemp is its own crate, with no SQL macros: it builds even while `.sqlx/`
+# is stale.
+cargo build --quiet -p pgtemp
 exec "$pgtemp" -- bash -c \
   'sqlx migrate run --source migrations && cargo sqlx prepare --workspace "$@"' \
   sqlx-prepare "${check[@]}"
