@@ -493,9 +493,130 @@ fn trim(b: &[u8]) -> &[u8] {
     }
 }
 
+/// Which response-head parser `hit` uses (bench-only switch, issue 7: the
+/// hand parser below against `httparse`, measured side by side by
+/// `scripts/bench-loadgen.sh` with `LOADGEN_WIRE_PARSER=hand|httparse`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeadParser {
+    /// The hand-written parser.
+    Hand,
+    /// The `httparse` crate (hyper's parser).
+    Httparse,
+}
+
+impl HeadParser {
+    /// The parser chosen by `LOADGEN_WIRE_PARSER` (read once per process).
+    pub fn from_env() -> HeadParser {
+        static CHOICE: std::sync::OnceLock<HeadParser> = std::sync::OnceLock::new();
+        *CHOICE.get_or_init(|| match std::env::var("LOADGEN_WIRE_PARSER").as_deref() {
+            Ok("hand") => HeadParser::Hand,
+            _ => HeadParser::Httparse,
+        })
+    }
+}
+
+/// What the framing-relevant headers of a response said, fed one header at
+/// a time by either parser.
+#[derive(Debug, Default)]
+struct HeadFields {
+    length: Option<u64>,
+    chunked: bool,
+    encoded: bool,
+    close: bool,
+    keep_alive: bool,
+}
+
+impl HeadFields {
+    fn header(&mut self, name: &[u8], value: &[u8]) -> Result<(), ()> {
+        let value = trim(value);
+        if name.eq_ignore_ascii_case(b"content-length") {
+            let v = std::str::from_utf8(value)
+                .ok()
+                .and_then(|v| v.parse::<u64>().ok())
+                .ok_or(())?;
+            if self.length.is_some_and(|l| l != v) {
+                return Err(());
+            }
+            self.length = Some(v);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+            self.encoded = true;
+            self.chunked = value
+                .split(|&c| c == b',')
+                .next_back()
+                .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
+        } else if name.eq_ignore_ascii_case(b"connection") {
+            for token in value.split(|&c| c == b',').map(trim) {
+                self.close |= token.eq_ignore_ascii_case(b"close");
+                self.keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
+            }
+        }
+        Ok(())
+    }
+
+    fn head(self, status: u16, http10: bool) -> Head {
+        let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
+            Framing::Empty
+        } else if self.chunked {
+            Framing::Chunked
+        } else if self.encoded {
+            Framing::UntilClose
+        } else if let Some(n) = self.length {
+            if n == 0 {
+                Framing::Empty
+            } else {
+                Framing::Length(n)
+            }
+        } else {
+            Framing::UntilClose
+        };
+        Head {
+            status,
+            framing,
+            keep_alive: !self.close && (!http10 || self.keep_alive),
+        }
+    }
+}
+
+/// Most header lines in a response head (as hyper's default).
+const MAX_HEADERS: usize = 100;
+
 /// Parses a response head at the start of `b`: its length and what it says,
 /// `None` when it is not complete yet.
 fn parse_head(b: &[u8]) -> Result<Option<(usize, Head)>, ()> {
+    parse_head_with(HeadParser::from_env(), b)
+}
+
+fn parse_head_with(parser: HeadParser, b: &[u8]) -> Result<Option<(usize, Head)>, ()> {
+    match parser {
+        HeadParser::Hand => parse_head_hand(b),
+        HeadParser::Httparse => parse_head_httparse(b),
+    }
+}
+
+fn parse_head_httparse(b: &[u8]) -> Result<Option<(usize, Head)>, ()> {
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut []);
+    let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut response,
+        b,
+        &mut headers,
+    ) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(_) => return Err(()),
+    };
+    let (Some(status), Some(version)) = (response.code, response.version) else {
+        return Err(());
+    };
+    let mut fields = HeadFields::default();
+    for h in response.headers.iter() {
+        fields.header(h.name.as_bytes(), h.value)?;
+    }
+    Ok(Some((len, fields.head(status, version == 0))))
+}
+
+fn parse_head_hand(b: &[u8]) -> Result<Option<(usize, Head)>, ()> {
     let Some(end) = b.windows(4).position(|w| w == b"\r\n\r\n") else {
         return Ok(None);
     };
@@ -513,62 +634,14 @@ fn parse_head(b: &[u8]) -> Result<Option<(usize, Head)>, ()> {
     let status = code
         .iter()
         .fold(0u16, |acc, &c| acc * 10 + u16::from(c - b'0'));
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
-    let mut encoded = false;
-    let mut close = false;
-    let mut keep_alive = false;
+    let mut fields = HeadFields::default();
     for line in lines {
         let Some(colon) = line.iter().position(|&c| c == b':') else {
             return Err(());
         };
-        let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let v = std::str::from_utf8(value)
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(())?;
-            if length.is_some_and(|l| l != v) {
-                return Err(());
-            }
-            length = Some(v);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            encoded = true;
-            chunked = value
-                .split(|&c| c == b',')
-                .next_back()
-                .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&c| c == b',').map(trim) {
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
+        fields.header(&line[..colon], &line[colon + 1..])?;
     }
-    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
-        Framing::Empty
-    } else if chunked {
-        Framing::Chunked
-    } else if encoded {
-        Framing::UntilClose
-    } else if let Some(n) = length {
-        if n == 0 {
-            Framing::Empty
-        } else {
-            Framing::Length(n)
-        }
-    } else {
-        Framing::UntilClose
-    };
-    let keep_alive = !close && (!http10 || keep_alive);
-    Ok(Some((
-        end + 4,
-        Head {
-            status,
-            framing,
-            keep_alive,
-        },
-    )))
+    Ok(Some((end + 4, fields.head(status, http10))))
 }
 
 #[cfg(test)]
