@@ -82,7 +82,7 @@ fn bad_values_are_refused_with_a_message_naming_the_flag() {
 fn the_default_is_the_smoke_profile_with_its_thresholds() {
     let mut a = run_args(&[]);
     a.tags = Some("auth,session,chat".into());
-    a.users_file = "../load-tests/profiles/smoke.toml".into(); // exists but is no users file
+    a.users_file = "defaults/profiles/smoke.toml".into(); // exists but is no users file
     assert!(
         matches!(resolve_run(&a, &Env::default()), Err(Failure::Usage(m)) if m.contains("users file"))
     );
