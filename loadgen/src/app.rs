@@ -1,15 +1,17 @@
-//! Runs a resolved plan: guard, engine, live view, thresholds, summary,
+//! Runs a resolved [`Plan`]: guard, engine, live view, thresholds, summary,
 //! exports, exit code. Tests call [`run`] and [`hit`] directly to get the
 //! [`Report`] (with the merged aggregate) without printing anything.
+//!
+//! Only typed plans come in: the command line stays in [`crate::cli`] and
+//! [`crate::plan`].
 
-use crate::cli::Command;
 use crate::engine::{self, Schedule};
 use crate::exit::{ExitCode, Failure};
 use crate::guard::{self, Verdict};
 use crate::hit::Hit;
 use crate::journey::Journey;
 use crate::live::Live;
-use crate::plan::{self, Env, HitPlan, Output, RunPlan};
+use crate::plan::{HitPlan, Output, Plan, RunPlan};
 use crate::report::{AbortReason, Mode, Report};
 use crate::scheduler::{self, Stage};
 use crate::stats::Collector;
@@ -18,21 +20,20 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
 
-/// Runs a parsed command to its exit code.
-pub async fn execute(command: Command, env: Env) -> Result<ExitCode, Failure> {
-    match command {
-        Command::Run(args) => {
-            let plan = plan::resolve_run(&args, &env)?;
+/// Runs a resolved plan to its exit code, printing the summary (or, with
+/// `--dry-run`, the plan) on stdout.
+pub async fn execute(plan: Plan) -> Result<ExitCode, Failure> {
+    match plan {
+        Plan::Run(plan) => {
             if plan.output.dry_run {
                 print!("{}", plan.describe());
                 return Ok(ExitCode::Ok);
             }
             let output = plan.output.clone();
-            let report = run(plan).await?;
+            let report = run(*plan).await?;
             finish(&report, &output)
         }
-        Command::Hit(args) => {
-            let plan = plan::resolve_hit(&args, &env)?;
+        Plan::Hit(plan) => {
             if plan.output.dry_run {
                 print!("{}", plan.describe());
                 return Ok(ExitCode::Ok);
@@ -41,14 +42,9 @@ pub async fn execute(command: Command, env: Env) -> Result<ExitCode, Failure> {
             let report = hit(plan).await;
             finish(&report, &output)
         }
-        Command::Merge(args) => {
-            let report = crate::merge::merge_files(&args)?;
-            let output = Output {
-                live: crate::live::LiveMode::Off,
-                out: args.out.clone(),
-                dry_run: false,
-            };
-            finish(&report, &output)
+        Plan::Merge(plan) => {
+            let report = crate::merge::merge_files(&plan.files, &plan.options)?;
+            finish(&report, &plan.output)
         }
     }
 }

@@ -1,9 +1,11 @@
 //! The command line: `loadgen run` (a profile against a chatbot backend),
 //! `loadgen hit` (one URL, like wrk or oha) and `loadgen merge` (several
-//! summary.json files into one). Parsing only; [`crate::plan`] turns the
-//! arguments into a plan, [`crate::app`] runs it, [`crate::merge`] merges.
+//! summary.json files into one), as clap parses it: what the user said,
+//! strings and all. Definitions only; nothing here runs anything.
+//! [`crate::plan`] is the one module that reads these types: it resolves
+//! them into a typed plan, which the rest of the crate consumes (the shape
+//! of ripgrep's low-level and high-level arguments).
 
-use crate::exit::{ExitCode, Failure};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
@@ -84,13 +86,12 @@ pub struct MergeArgs {
     /// Which latency thresholds of --profile apply (default: the inputs' own,
     /// else mock).
     #[arg(long, value_enum)]
-    pub latency_profile: Option<LatencyProfile>,
+    pub latency_profile: Option<LatencyArg>,
 }
 
-/// `--latency-profile` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum LatencyProfile {
+/// `--latency-profile` values ([`crate::profile::LatencyProfile`] once resolved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LatencyArg {
     /// The backend runs the mock LLM: tight latency thresholds.
     Mock,
     /// The backend calls a real model: looser, per-phase thresholds.
@@ -175,7 +176,7 @@ pub struct RunArgs {
     pub prompts_file: Option<PathBuf>,
     /// Which latency thresholds apply (K6_LATENCY_PROFILE is honoured too).
     #[arg(long, env = "LOADGEN_LATENCY_PROFILE", value_enum)]
-    pub latency_profile: Option<LatencyProfile>,
+    pub latency_profile: Option<LatencyArg>,
     /// Journey steps to run: auth,list,session,chat,history,other (or all).
     #[arg(long, value_name = "TAGS")]
     pub tags: Option<String>,
@@ -244,45 +245,4 @@ pub struct HitArgs {
     /// Options shared with `run`.
     #[command(flatten)]
     pub common: CommonArgs,
-}
-
-/// The process entry point: parses, runs, prints errors, returns the exit code.
-pub fn main() -> i32 {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            let _ = e.print();
-            return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
-                _ => ExitCode::Usage.code(),
-            };
-        }
-    };
-    let env = crate::plan::Env::from_process();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("loadgen: cannot start the runtime: {e}");
-            return ExitCode::Internal.code();
-        }
-    };
-    let result = runtime.block_on(crate::app::execute(cli.command, env));
-    match result {
-        Ok(code) => code.code(),
-        Err(failure) => {
-            report_failure(&failure);
-            failure.exit_code().code()
-        }
-    }
-}
-
-fn report_failure(failure: &Failure) {
-    match failure {
-        Failure::Internal(e) => eprintln!("loadgen: internal error: {e:#}"),
-        Failure::Usage(m) => eprintln!("loadgen: {m}"),
-        Failure::GuardRefused(m) | Failure::Unreachable(m) => eprintln!("loadgen: {m}"),
-    }
 }

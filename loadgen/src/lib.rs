@@ -3,28 +3,45 @@
 //!
 //! # Layout
 //!
-//! A load test flows through these modules, each reading only what the one
-//! before produced:
+//! The layers point one way, top to bottom; each reads only what the one
+//! above produced and never looks back up (the shape of ripgrep's
+//! low-level arguments resolved into high-level ones):
 //!
-//! - [`cli`]: the command line (`loadgen run`, `loadgen hit`, `loadgen merge`); [`plan`]
-//!   resolves flags, environment and a [`profile`] into one typed plan, and
-//!   refuses conflicting flags.
-//! - [`guard`]: `GET /api/health` must say `app_env: "test"` before any load,
-//!   and keeps saying it during the run.
-//! - [`scheduler`]: stages turned into exact VU steps (closed model, k6
-//!   `ramping-vus` semantics); [`engine`] starts and retires VUs on them.
-//! - [`journey`] (the chat journey) and [`hit`] (one URL, like wrk/oha) are
-//!   what a VU does; every request goes through [`http`], one keep-alive
-//!   connection per VU, and comes out as a plain [`stats::Record`]; `hit`
-//!   uses [`wire`], a lean client for its one fixed GET.
-//! - [`stats`]: records aggregated per worker shard into HDR histograms keyed
-//!   by (phase, endpoint, status class), merged with `Histogram::add`.
-//! - [`live`], [`summary`], [`threshold`] and [`export`] read only the merged
-//!   aggregate; [`report`] carries it out of the run, and [`app`] wires the
-//!   whole flow together for `main` and for the tests.
-//! - [`merge`] (`loadgen merge`) reads several summary.json files back into
-//!   one [`report::Report`] (histograms decoded and added), so the same
-//!   summary, thresholds and export serve merged shards.
+//! 1. `main.rs` (the binary) parses the command line with clap into
+//!    [`cli`] types: what the user typed, strings and all. Nothing in
+//!    [`cli`] runs anything.
+//! 2. [`plan`] resolves flags, environment (the k6-era names too) and a
+//!    [`profile`] into one typed [`plan::Plan`] (`run`, `hit` or `merge`),
+//!    and refuses conflicting flags. It is the only library module that
+//!    reads [`cli`]; no module below it imports it.
+//! 3. [`app`] runs a plan: [`guard`] (`GET /api/health` must say `app_env:
+//!    "test"` before any load, and keeps saying it), then the [`engine`],
+//!    which starts and retires VUs on the exact steps of [`scheduler`]
+//!    (closed model, k6 `ramping-vus` semantics).
+//! 4. What a VU does: [`journey`] (the chat journey) or [`hit`] (one URL,
+//!    like wrk/oha). The journey's requests go through [`http`], one
+//!    keep-alive connection per VU; `hit` uses [`wire`], a lean client for
+//!    its one fixed GET. Each request comes out as a plain
+//!    [`stats::Record`].
+//! 5. [`stats`]: records aggregated per worker shard into HDR histograms
+//!    keyed by (phase, endpoint, status class), merged with
+//!    `Histogram::add`.
+//! 6. [`live`], [`summary`], [`threshold`] and [`export`] read only the
+//!    merged aggregate, carried out of the run in a [`report::Report`].
+//!
+//! [`merge`] (`loadgen merge`) reads several summary.json files back into
+//! one [`report::Report`] (histograms decoded and added), so the same
+//! summary, thresholds and export serve merged shards; it takes paths and
+//! its own [`merge::MergeOptions`].
+//!
+//! Domain types shared across layers live with their domain, not with the
+//! command line: [`profile`] (profiles, [`profile::LatencyProfile`]),
+//! [`journey::spec`] (auth and login modes), [`duration`], [`users`] (the
+//! users fixture and prompt corpus), [`exit`] (exit codes and
+//! [`exit::Failure`]). The built-in profiles and prompts are compiled in
+//! from `loadgen/defaults/` (the crate's own copy; `load-tests/` keeps the
+//! same files for people and scripts, checked identical by
+//! `tests/defaults.rs`).
 //!
 //! # Exit codes
 //!

@@ -1,7 +1,9 @@
-//! Profiles: a load shape, thresholds and a journey, in TOML or JSON. The
-//! five built-in profiles are the files shipped in `load-tests/profiles/`
-//! (compiled in, so the binary and the files cannot drift apart);
-//! `--profile-file` loads any other.
+//! Profiles: a load shape, thresholds and a journey, in TOML or JSON, and
+//! the [`LatencyProfile`] that picks which latency thresholds apply. The
+//! five built-in profiles are the files in `loadgen/defaults/profiles/`,
+//! compiled in (the crate carries its own defaults; `load-tests/profiles/`
+//! holds the same files for people and scripts, and a test keeps the two
+//! identical); `--profile-file` loads any other.
 //!
 //! ```toml
 //! name = "my-profile"
@@ -29,13 +31,43 @@ pub const BUILTIN: [&str; 5] = ["smoke", "ramp", "stress", "spike", "soak"];
 
 fn builtin_text(name: &str) -> Option<&'static str> {
     Some(match name {
-        "smoke" => include_str!("../../load-tests/profiles/smoke.toml"),
-        "ramp" => include_str!("../../load-tests/profiles/ramp.toml"),
-        "stress" => include_str!("../../load-tests/profiles/stress.toml"),
-        "spike" => include_str!("../../load-tests/profiles/spike.toml"),
-        "soak" => include_str!("../../load-tests/profiles/soak.toml"),
+        "smoke" => include_str!("../defaults/profiles/smoke.toml"),
+        "ramp" => include_str!("../defaults/profiles/ramp.toml"),
+        "stress" => include_str!("../defaults/profiles/stress.toml"),
+        "spike" => include_str!("../defaults/profiles/spike.toml"),
+        "soak" => include_str!("../defaults/profiles/soak.toml"),
         _ => return None,
     })
+}
+
+/// Which of a profile's latency thresholds apply: the backend behind the
+/// target answers with the mock LLM or with a real model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LatencyProfile {
+    /// The backend runs the mock LLM: tight latency thresholds.
+    Mock,
+    /// The backend calls a real model: looser, per-phase thresholds.
+    Live,
+}
+
+impl LatencyProfile {
+    /// The name users type and summary.json records (`mock`, `live`).
+    pub fn name(self) -> &'static str {
+        match self {
+            LatencyProfile::Mock => "mock",
+            LatencyProfile::Live => "live",
+        }
+    }
+
+    /// The latency profile called `name`, if any.
+    pub fn from_name(name: &str) -> Option<LatencyProfile> {
+        match name {
+            "mock" => Some(LatencyProfile::Mock),
+            "live" => Some(LatencyProfile::Live),
+            _ => None,
+        }
+    }
 }
 
 /// Threshold lists that apply under one latency profile only.
@@ -46,6 +78,16 @@ pub struct LatencyThresholds {
     pub mock: Vec<String>,
     /// Backend on a real model.
     pub live: Vec<String>,
+}
+
+impl LatencyThresholds {
+    /// The list that applies under `latency`.
+    pub fn under(&self, latency: LatencyProfile) -> &[String] {
+        match latency {
+            LatencyProfile::Mock => &self.mock,
+            LatencyProfile::Live => &self.live,
+        }
+    }
 }
 
 /// A profile file.

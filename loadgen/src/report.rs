@@ -1,9 +1,9 @@
 //! The outcome of a run, built from the merged aggregate once the engine has
 //! stopped; the summary, the thresholds verdicts and summary.json read it.
 
-use crate::cli::LatencyProfile;
 use crate::engine::Ended;
 use crate::exit::ExitCode;
+use crate::profile::LatencyProfile;
 use crate::stats::{Aggregate, Name, Summary};
 use crate::threshold::Verdict;
 use chrono::{DateTime, Utc};

@@ -135,14 +135,7 @@ pub fn render(r: &Report) -> String {
         r.profile.as_deref().unwrap_or("hit"),
         r.duration.as_secs_f64(),
         r.latency_profile
-            .map(|l| format!(
-                "   latency profile: {}",
-                if l == crate::cli::LatencyProfile::Mock {
-                    "mock"
-                } else {
-                    "live"
-                }
-            ))
+            .map(|l| format!("   latency profile: {}", l.name()))
             .unwrap_or_default(),
         r.seed.map(|s| format!("   seed: {s}")).unwrap_or_default()
     );

@@ -3,9 +3,10 @@
 
 use std::path::Path;
 
-/// The prompt corpus shipped in `load-tests/prompts.txt`, used when the
-/// default file is not found from the working directory.
-pub const BUILTIN_PROMPTS: &str = include_str!("../../load-tests/prompts.txt");
+/// The built-in prompt corpus (`loadgen/defaults/prompts.txt`, the same
+/// text as `load-tests/prompts.txt`), used when the default file is not
+/// found from the working directory.
+pub const BUILTIN_PROMPTS: &str = include_str!("../defaults/prompts.txt");
 
 /// Default users file.
 pub const DEFAULT_USERS_FILE: &str = "load-tests/users.json";

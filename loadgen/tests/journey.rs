@@ -1,8 +1,9 @@
 //! The chat journey against a fake backend that enforces cookie + CSRF (or
-//! bearer): the default journey logs in once per VU with its own account,
-//! the server's counts equal loadgen's, a 401 triggers a new login, the
-//! optional steps hit their endpoints, and summary.json validates against
-//! its JSON Schema with histograms that decode to the recorded counts.
+//! bearer): the default journey logs in at every iteration, each VU with its
+//! own account (`--login once` logs in once per VU), the server's counts
+//! equal loadgen's, a 401 triggers a new login, the optional steps hit their
+//! endpoints, and summary.json validates against its JSON Schema with
+//! histograms that decode to the recorded counts.
 
 #![allow(clippy::unwrap_used)]
 

@@ -228,15 +228,11 @@ async fn a_streaming_summary_merged_with_itself_doubles_its_counts_and_keeps_its
     let p = save(&report, &dir.path().join("a"));
     let one = load(&p);
     assert!(one["streaming"].is_object(), "the run streamed");
-    let args = loadgen::cli::MergeArgs {
-        files: vec![p.clone(), p.clone()],
-        out: None,
-        thresholds: Vec::new(),
-        profile: None,
-        profile_file: None,
-        latency_profile: None,
-    };
-    let merged = loadgen::merge::merge_files(&args).unwrap();
+    let merged = loadgen::merge::merge_files(
+        &[p.clone(), p.clone()],
+        &loadgen::merge::MergeOptions::default(),
+    )
+    .unwrap();
     let two = loadgen::export::to_json(&merged).unwrap();
     validate_summary(&two);
 

@@ -1,8 +1,10 @@
-//! The chat journey, as the original's k6 scripts run it: each VU logs in
-//! once with its own account (VU `i` -> `users[i % n]`), then iterates:
-//! open a session, chat `turns` times, think. A 401 drops the credentials and
-//! the next iteration logs in again. Optional steps list sessions, read the
-//! history and now and then GET health/stats/metrics.
+//! The chat journey, as the original's k6 scripts run it: each VU, with its
+//! own account (VU `i` -> `users[i % n]`), iterates: log in, open a session,
+//! chat `turns` times, think. By default it logs in at the start of every
+//! iteration, as the k6 scripts do; with `--login once` (`[journey] login =
+//! "once"`) it logs in once and keeps its credentials until a 401 drops them,
+//! and the next iteration logs in again. Optional steps list sessions, read
+//! the history and now and then GET health/stats/metrics.
 //!
 //! Every request is recorded with its phase (`auth`, `session`, `chat`,
 //! `other`) and endpoint name; every check (status, cookie, CSRF token,

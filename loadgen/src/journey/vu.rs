@@ -7,6 +7,7 @@ use crate::engine::Vu;
 use crate::http::{Client, Reply};
 use crate::stats::{Name, Record, RequestRecord, StreamEnd, StreamRecord};
 use bytes::Bytes;
+use cookie::Cookie;
 use hyper::header::{HeaderName, HeaderValue, AUTHORIZATION, CONTENT_TYPE, COOKIE, SET_COOKIE};
 use hyper::Method;
 use rand::distributions::{Distribution, WeightedIndex};
@@ -19,7 +20,8 @@ use std::time::Instant;
 /// Credentials after a successful login.
 #[derive(Debug, Clone, Default)]
 struct Credentials {
-    cookie: Option<String>,
+    /// The session cookie as the login's `Set-Cookie` gave it.
+    cookie: Option<Cookie<'static>>,
     csrf: Option<String>,
     bearer: Option<String>,
 }
@@ -99,19 +101,16 @@ pub fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     })
 }
 
-/// The value of cookie `name` among the `Set-Cookie` headers, unless it is
-/// being cleared (empty value or `Max-Age=0`).
-pub fn cookie_value(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+/// Cookie `name` among the `Set-Cookie` headers, unless it is being
+/// cleared (empty value or `Max-Age=0`); only its name and value are kept,
+/// which is all a `Cookie` request header carries.
+pub fn session_cookie(headers: &hyper::HeaderMap, name: &str) -> Option<Cookie<'static>> {
     headers.get_all(SET_COOKIE).iter().find_map(|h| {
-        let text = h.to_str().ok()?;
-        let mut parts = text.split(';');
-        let (k, v) = parts.next()?.split_once('=')?;
-        if k.trim() != name {
-            return None;
-        }
-        let cleared = parts.any(|a| a.trim().eq_ignore_ascii_case("max-age=0"));
-        let v = v.trim().trim_matches('"');
-        (!v.is_empty() && !cleared).then(|| v.to_string())
+        let c = Cookie::parse(h.to_str().ok()?).ok()?;
+        let cleared = c.max_age().is_some_and(|age| age.is_zero());
+        let value = c.value_trimmed();
+        (c.name() == name && !value.is_empty() && !cleared)
+            .then(|| Cookie::new(name.to_string(), value.to_string()))
     })
 }
 
@@ -138,10 +137,11 @@ impl State<'_> {
         let value = |s: String| HeaderValue::from_str(&s).ok();
         match plan.auth {
             AuthMode::Cookie => {
+                // `name=value` and nothing else, as a Cookie header wants.
                 if let Some(v) = c
                     .cookie
                     .as_ref()
-                    .and_then(|t| value(format!("{}={t}", plan.fields.cookie)))
+                    .and_then(|t| value(t.stripped().to_string()))
                 {
                     h.push((COOKIE, v));
                 }
@@ -291,7 +291,7 @@ impl State<'_> {
                 .map(String::from)
         };
         let creds = Credentials {
-            cookie: cookie_value(&reply.headers, &cookie_name),
+            cookie: session_cookie(&reply.headers, &cookie_name),
             csrf: text(lookup(&json, &csrf_field)),
             bearer: text(lookup(&json, &token_field)),
         };
@@ -438,6 +438,10 @@ impl State<'_> {
 mod tests {
     use super::*;
 
+    fn cookie_value(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
+        session_cookie(headers, name).map(|c| c.value().to_string())
+    }
+
     #[test]
     fn dotted_paths_reach_nested_fields_and_array_items() {
         let v = json!({"assistant_message": {"content": "hi"}, "items": [{"id": 7}]});
@@ -461,5 +465,33 @@ mod tests {
             HeaderValue::from_static("access_token=x; Max-Age=0; Path=/"),
         );
         assert_eq!(cookie_value(&cleared, "access_token"), None);
+        let mut quoted = hyper::HeaderMap::new();
+        quoted.append(
+            SET_COOKIE,
+            HeaderValue::from_static("access_token=\"q.r\"; Path=/"),
+        );
+        assert_eq!(
+            cookie_value(&quoted, "access_token").as_deref(),
+            Some("q.r")
+        );
+        let mut empty = hyper::HeaderMap::new();
+        empty.append(
+            SET_COOKIE,
+            HeaderValue::from_static("access_token=; Path=/"),
+        );
+        assert_eq!(cookie_value(&empty, "access_token"), None);
+    }
+
+    #[test]
+    fn the_cookie_header_carries_only_name_and_value() {
+        let mut h = hyper::HeaderMap::new();
+        h.append(
+            SET_COOKIE,
+            HeaderValue::from_static(
+                "access_token=abc.def; HttpOnly; Path=/; SameSite=Lax; Max-Age=14400",
+            ),
+        );
+        let c = session_cookie(&h, "access_token").unwrap();
+        assert_eq!(c.stripped().to_string(), "access_token=abc.def");
     }
 }

@@ -23,7 +23,7 @@
 //! # Bad inputs (exit 2, the message names the file)
 //!
 //! An unreadable file, one that is not JSON, a `schema` other than
-//! [`SCHEMA_ID`], a field missing or of the wrong type, a histogram that does
+//! [`SCHEMA_ID`](crate::export::SCHEMA_ID), a field missing or of the wrong type, a histogram that does
 //! not decode or was recorded with other settings than loadgen's (3
 //! significant figures, lowest discernible value 1: adding those would not
 //! be exact), or a histogram whose count disagrees with its series.
@@ -33,13 +33,37 @@ mod read;
 use read::bad;
 pub use read::{read, Input};
 
-use crate::cli::{LatencyProfile, MergeArgs};
 use crate::engine::Ended;
 use crate::exit::Failure;
-use crate::profile::Profile;
+use crate::profile::{LatencyProfile, Profile};
 use crate::report::{AbortReason, Report};
 use crate::stats::{Aggregate, Name};
 use crate::threshold::{self, Threshold};
+use std::path::PathBuf;
+
+/// What to evaluate on the merged figures (the default: the thresholds the
+/// inputs recorded).
+#[derive(Debug, Clone, Default)]
+pub struct MergeOptions {
+    /// Thresholds that replace the base ones with the same metric and
+    /// selector, or are added (`--threshold`).
+    pub overrides: Vec<Threshold>,
+    /// Evaluate this profile's thresholds instead of the recorded ones.
+    pub profile: Option<Profile>,
+    /// Which latency thresholds of `profile` apply (default: the inputs'
+    /// own, else mock).
+    pub latency_profile: Option<LatencyProfile>,
+}
+
+/// Refuses fewer than two inputs (merging one file would only copy it).
+pub fn enough_inputs(files: &[PathBuf]) -> Result<(), Failure> {
+    if files.len() < 2 {
+        return Err(Failure::usage(
+            "merge: give two or more summary.json files (the same file twice is allowed)",
+        ));
+    }
+    Ok(())
+}
 
 /// The value every input has, if they all have the same.
 fn agreed<T: PartialEq>(inputs: &[Input], f: impl Fn(&Input) -> T) -> Option<T> {
@@ -199,14 +223,13 @@ fn thresholds(
     };
     let origin = format!("profile {}", profile.name);
     let mut base = parse_list(&profile.thresholds, &origin)?;
-    let latency_list = match latency
+    let latency = latency
         .or(report.latency_profile)
-        .unwrap_or(LatencyProfile::Mock)
-    {
-        LatencyProfile::Mock => &profile.latency_thresholds.mock,
-        LatencyProfile::Live => &profile.latency_thresholds.live,
-    };
-    base.extend(parse_list(latency_list, &origin)?);
+        .unwrap_or(LatencyProfile::Mock);
+    base.extend(parse_list(
+        profile.latency_thresholds.under(latency),
+        &origin,
+    )?);
     let all = threshold::merge_overrides(base, overrides);
     let a = &report.aggregate;
     let phases: Vec<Name> = a
@@ -231,23 +254,12 @@ fn thresholds(
     Ok((kept, skipped))
 }
 
-/// `loadgen merge`: reads `args.files`, merges them and evaluates the
-/// thresholds; nothing is printed (but a note on stderr when recorded
-/// thresholds disagree and `--threshold` decides).
-pub fn merge_files(args: &MergeArgs) -> Result<Report, Failure> {
-    if args.files.len() < 2 {
-        return Err(Failure::usage(
-            "merge: give two or more summary.json files (the same file twice is allowed)",
-        ));
-    }
-    let overrides = parse_list(&args.thresholds, "--threshold")?;
-    let profile = match (&args.profile, &args.profile_file) {
-        (Some(name), _) => Some(Profile::builtin(name).map_err(Failure::usage)?),
-        (None, Some(path)) => Some(Profile::load(path).map_err(Failure::usage)?),
-        (None, None) => None,
-    };
-    let inputs = args
-        .files
+/// `loadgen merge`: reads `files` (two or more), merges them and evaluates
+/// the thresholds `options` choose; nothing is printed (but a note on
+/// stderr when recorded thresholds disagree and the overrides decide).
+pub fn merge_files(files: &[PathBuf], options: &MergeOptions) -> Result<Report, Failure> {
+    enough_inputs(files)?;
+    let inputs = files
         .iter()
         .map(|p| read(p))
         .collect::<Result<Vec<_>, _>>()?;
@@ -255,9 +267,9 @@ pub fn merge_files(args: &MergeArgs) -> Result<Report, Failure> {
     let (kept, skipped) = thresholds(
         &inputs,
         &report,
-        profile.as_ref(),
-        args.latency_profile,
-        overrides,
+        options.profile.as_ref(),
+        options.latency_profile,
+        options.overrides.clone(),
     )?;
     report.verdicts = kept
         .iter()

@@ -1,10 +1,10 @@
 //! Reading one `summary.json` back into an [`Input`]: the v1 fields merging
 //! needs, histograms decoded and checked against their series' counts.
 
-use crate::cli::LatencyProfile;
 use crate::engine::Ended;
 use crate::exit::Failure;
 use crate::export::{decode_histogram, SCHEMA_ID};
+use crate::profile::LatencyProfile;
 use crate::report::{AbortReason, Mode};
 use crate::stats::{
     new_histogram, Aggregate, CheckCounts, CheckKey, Name, RequestKey, RequestStats, StatusClass,
@@ -314,9 +314,10 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
     };
     let latency_profile = match f.latency_profile.as_deref() {
         None => None,
-        Some("mock") => Some(LatencyProfile::Mock),
-        Some("live") => Some(LatencyProfile::Live),
-        Some(other) => return Err(bad(path, format!("unknown latency_profile {other:?}"))),
+        Some(name) => match LatencyProfile::from_name(name) {
+            Some(l) => Some(l),
+            None => return Err(bad(path, format!("unknown latency_profile {name:?}"))),
+        },
     };
     let ended = match f.ended.as_str() {
         "completed" => Ended::Completed,

@@ -1,7 +1,6 @@
 //! What `--dry-run` prints: the resolved plan, exactly as a run would use it.
 
 use super::{HitPlan, RunPlan};
-use crate::cli::LatencyProfile;
 use crate::duration::format_duration;
 use crate::scheduler;
 use std::fmt::Write as _;
@@ -14,14 +13,7 @@ impl RunPlan {
         let _ = writeln!(out, "loadgen run plan (dry run: nothing sent)");
         let _ = writeln!(out, "  target:           {}", self.target.display());
         let _ = writeln!(out, "  profile:          {}", self.profile);
-        let _ = writeln!(
-            out,
-            "  latency profile:  {}",
-            match self.latency_profile {
-                LatencyProfile::Mock => "mock",
-                LatencyProfile::Live => "live",
-            }
-        );
+        let _ = writeln!(out, "  latency profile:  {}", self.latency_profile.name());
         let _ = writeln!(
             out,
             "  guard:            {}",

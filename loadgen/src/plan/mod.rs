@@ -1,9 +1,14 @@
 //! Resolves the command line, the environment and a profile into one typed
-//! plan, once, before anything is sent. Conflicting flags are refused here
-//! with a message that says which flags and why; everything printed by
+//! [`Plan`], once, before anything is sent. Conflicting flags are refused
+//! here with a message that says which flags and why; everything printed by
 //! `--dry-run` is exactly what a run would do.
+//!
+//! This is the one module (besides [`crate::cli`] itself) that reads the
+//! clap types: a plan holds only resolved, typed values ([`RunPlan`],
+//! [`HitPlan`], [`MergePlan`]), and [`crate::app`] and everything below it
+//! see nothing else.
 
-use crate::cli::{AuthArg, CommonArgs, HitArgs, LatencyProfile, LoginArg, RunArgs};
+use crate::cli::{AuthArg, Command, CommonArgs, HitArgs, LatencyArg, LoginArg, MergeArgs, RunArgs};
 use crate::duration::parse_duration;
 use crate::engine::Schedule;
 use crate::exit::Failure;
@@ -11,7 +16,8 @@ use crate::http::Target;
 use crate::journey::spec::{AuthMode, LoginMode};
 use crate::journey::JourneyPlan;
 use crate::live::LiveMode;
-use crate::profile::Profile;
+use crate::merge::MergeOptions;
+use crate::profile::{LatencyProfile, Profile};
 use crate::scheduler::{self, Stage};
 use crate::threshold::{self, Threshold};
 use std::io::IsTerminal;
@@ -54,6 +60,28 @@ pub struct Output {
     pub out: Option<PathBuf>,
     /// Print the plan and exit.
     pub dry_run: bool,
+}
+
+/// A resolved command: what [`crate::app::execute`] runs.
+#[derive(Debug, Clone)]
+pub enum Plan {
+    /// `loadgen run`.
+    Run(Box<RunPlan>),
+    /// `loadgen hit`.
+    Hit(HitPlan),
+    /// `loadgen merge`.
+    Merge(Box<MergePlan>),
+}
+
+/// A resolved `loadgen merge`.
+#[derive(Debug, Clone)]
+pub struct MergePlan {
+    /// The summary.json files, in the order given.
+    pub files: Vec<PathBuf>,
+    /// Thresholds and profile to evaluate on the merged figures.
+    pub options: MergeOptions,
+    /// Output settings (no live view, no dry run).
+    pub output: Output,
 }
 
 /// A resolved `loadgen run`.
@@ -170,17 +198,24 @@ fn refuse_conflicts(args: &RunArgs) -> Result<(), Failure> {
     Ok(())
 }
 
+fn latency_arg(arg: LatencyArg) -> LatencyProfile {
+    match arg {
+        LatencyArg::Mock => LatencyProfile::Mock,
+        LatencyArg::Live => LatencyProfile::Live,
+    }
+}
+
 fn latency_profile(args: &RunArgs, env: &Env) -> Result<LatencyProfile, Failure> {
     if let Some(p) = args.latency_profile {
-        return Ok(p);
+        return Ok(latency_arg(p));
     }
     match env.k6_latency_profile.as_deref().map(str::trim) {
         None | Some("") => Ok(LatencyProfile::Mock),
-        Some("mock") => Ok(LatencyProfile::Mock),
-        Some("live") => Ok(LatencyProfile::Live),
-        Some(other) => Err(usage(format!(
-            "K6_LATENCY_PROFILE={other:?}: expected mock or live"
-        ))),
+        Some(name) => LatencyProfile::from_name(name).ok_or_else(|| {
+            usage(format!(
+                "K6_LATENCY_PROFILE={name:?}: expected mock or live"
+            ))
+        }),
     }
 }
 
@@ -236,6 +271,40 @@ fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
             profile.graceful_stop,
         )?,
         drain: Duration::ZERO,
+    })
+}
+
+/// Resolves a parsed command into its plan.
+pub fn resolve(command: Command, env: &Env) -> Result<Plan, Failure> {
+    Ok(match command {
+        Command::Run(args) => Plan::Run(Box::new(resolve_run(&args, env)?)),
+        Command::Hit(args) => Plan::Hit(resolve_hit(&args, env)?),
+        Command::Merge(args) => Plan::Merge(Box::new(resolve_merge(args)?)),
+    })
+}
+
+/// Resolves `loadgen merge`: the input count first, then the thresholds,
+/// then the profile (the input files are read when the plan runs).
+pub fn resolve_merge(args: MergeArgs) -> Result<MergePlan, Failure> {
+    crate::merge::enough_inputs(&args.files)?;
+    let overrides = parse_thresholds(&args.thresholds, "--threshold")?;
+    let profile = match (&args.profile, &args.profile_file) {
+        (Some(name), _) => Some(Profile::builtin(name).map_err(usage)?),
+        (None, Some(path)) => Some(Profile::load(path).map_err(usage)?),
+        (None, None) => None,
+    };
+    Ok(MergePlan {
+        files: args.files,
+        options: MergeOptions {
+            overrides,
+            profile,
+            latency_profile: args.latency_profile.map(latency_arg),
+        },
+        output: Output {
+            live: LiveMode::Off,
+            out: args.out,
+            dry_run: false,
+        },
     })
 }
 
@@ -317,12 +386,8 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
     };
 
     let mut base = parse_thresholds(&profile.thresholds, &format!("profile {}", profile.name))?;
-    let latency_list = match latency_profile {
-        LatencyProfile::Mock => &profile.latency_thresholds.mock,
-        LatencyProfile::Live => &profile.latency_thresholds.live,
-    };
     base.extend(parse_thresholds(
-        latency_list,
+        profile.latency_thresholds.under(latency_profile),
         &format!("profile {}", profile.name),
     )?);
     let overrides = parse_thresholds(&args.common.thresholds, "--threshold")?;

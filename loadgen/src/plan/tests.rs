@@ -82,7 +82,7 @@ fn bad_values_are_refused_with_a_message_naming_the_flag() {
 fn the_default_is_the_smoke_profile_with_its_thresholds() {
     let mut a = run_args(&[]);
     a.tags = Some("auth,session,chat".into());
-    a.users_file = "../load-tests/profiles/smoke.toml".into(); // exists but is no users file
+    a.users_file = "defaults/profiles/smoke.toml".into(); // exists but is no users file
     assert!(
         matches!(resolve_run(&a, &Env::default()), Err(Failure::Usage(m)) if m.contains("users file"))
     );
@@ -251,4 +251,51 @@ fn hit_accepts_only_http_urls_and_sensible_counts() {
             other => panic!("{argv:?}: {other:?}"),
         }
     }
+}
+
+fn merge(argv: &[&str]) -> Result<MergePlan, Failure> {
+    match Cli::try_parse_from(argv).unwrap().command {
+        Command::Merge(a) => resolve_merge(a),
+        _ => unreachable!(),
+    }
+}
+
+#[test]
+fn merge_refuses_a_single_input_before_reading_its_other_flags() {
+    match merge(&["loadgen", "merge", "a.json", "--threshold", "nonsense"]) {
+        Err(Failure::Usage(m)) => assert!(m.contains("two or more"), "{m}"),
+        other => panic!("expected a usage error, got {other:?}"),
+    }
+}
+
+#[test]
+fn merge_resolves_its_flags_into_typed_options() {
+    let plan = merge(&[
+        "loadgen",
+        "merge",
+        "a.json",
+        "b.json",
+        "--profile",
+        "ramp",
+        "--latency-profile",
+        "live",
+        "--threshold",
+        "http_req_failed: rate<0.5",
+        "--out",
+        "merged",
+    ])
+    .unwrap();
+    assert_eq!(
+        plan.files,
+        [PathBuf::from("a.json"), PathBuf::from("b.json")]
+    );
+    assert_eq!(plan.options.latency_profile, Some(LatencyProfile::Live));
+    assert_eq!(
+        plan.options.profile.as_ref().map(|p| p.name.as_str()),
+        Some("ramp")
+    );
+    assert_eq!(plan.options.overrides.len(), 1);
+    assert_eq!(plan.output.out, Some(PathBuf::from("merged")));
+    assert!(matches!(plan.output.live, LiveMode::Off));
+    assert!(!plan.output.dry_run);
 }

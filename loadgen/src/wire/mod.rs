@@ -6,8 +6,9 @@
 //! so its client does the least a correct HTTP/1.1 client can: the request
 //! bytes are built once and shared by every connection, a response is read
 //! into a small per-connection buffer (1 KiB, grown only for a large head or
-//! a large body) and parsed in place, and the body is counted and dropped.
-//! There is no connection task, no channel and no per-request allocation;
+//! a large body) and its head parsed in place by `httparse` (`framing.rs`
+//! says why not by hand), and the body is counted and dropped. There is no
+//! connection task, no channel and no per-request allocation;
 //! the request timeout is one timer per connection, re-armed only when it
 //! fires. The journey keeps the general client in [`crate::http`].
 //!
@@ -17,7 +18,10 @@
 //! HTTP/1.0 without keep-alive) closes after the response. Timings and byte
 //! counts mean what they mean in [`crate::http::Exchange`].
 
+mod framing;
+
 use crate::http::Target;
+use framing::{chunk_step, parse_head, Chunk, Framing};
 use std::future::{poll_fn, Future};
 use std::io;
 use std::pin::Pin;
@@ -64,27 +68,6 @@ pub struct Exchange {
     /// Call -> request handed to the connection (connect); zero on failures,
     /// whose `duration` already covers it.
     pub setup: Duration,
-}
-
-/// How a response body is delimited.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Framing {
-    /// No body.
-    Empty,
-    /// `Content-Length` bytes.
-    Length(u64),
-    /// Chunked transfer coding.
-    Chunked,
-    /// Until the server closes the connection.
-    UntilClose,
-}
-
-/// A parsed response head.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct Head {
-    status: u16,
-    framing: Framing,
-    keep_alive: bool,
 }
 
 /// Why an exchange failed.
@@ -399,176 +382,6 @@ fn is_stale(e: &io::Error) -> bool {
             | io::ErrorKind::ConnectionAborted
             | io::ErrorKind::UnexpectedEof
     )
-}
-
-/// Where a chunked body parser is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Chunk {
-    /// Expecting a chunk-size line.
-    Size,
-    /// Inside chunk data, this many bytes left.
-    Data(u64),
-    /// Expecting the CRLF after chunk data.
-    DataEnd,
-    /// After the last chunk: trailer lines up to an empty line.
-    Trailer,
-    /// The body is complete.
-    Done,
-}
-
-/// Advances the chunked parser over `b`: bytes used and the new state.
-/// Uses nothing (0) when it needs more bytes.
-fn chunk_step(mut state: Chunk, b: &[u8]) -> Result<(usize, Chunk), Fail> {
-    let mut at = 0;
-    loop {
-        let rest = &b[at..];
-        match state {
-            Chunk::Done => return Ok((at, state)),
-            Chunk::Data(n) => {
-                let take = (rest.len() as u64).min(n);
-                at += take as usize;
-                state = if take == n {
-                    Chunk::DataEnd
-                } else {
-                    return Ok((at, Chunk::Data(n - take)));
-                };
-            }
-            Chunk::DataEnd => {
-                if rest.len() < 2 {
-                    return Ok((at, state));
-                }
-                if &rest[..2] != b"\r\n" {
-                    return Err(Fail::Io);
-                }
-                at += 2;
-                state = Chunk::Size;
-            }
-            Chunk::Size | Chunk::Trailer => {
-                let Some(eol) = rest.iter().position(|&c| c == b'\n') else {
-                    return Ok((at, state));
-                };
-                let line = trim_cr(&rest[..eol]);
-                at += eol + 1;
-                state = match state {
-                    Chunk::Trailer if line.is_empty() => Chunk::Done,
-                    Chunk::Trailer => Chunk::Trailer,
-                    _ => match chunk_size(line)? {
-                        0 => Chunk::Trailer,
-                        n => Chunk::Data(n),
-                    },
-                };
-            }
-        }
-    }
-}
-
-/// The size of a chunk-size line (`1a;ext=1`).
-fn chunk_size(line: &[u8]) -> Result<u64, Fail> {
-    let digits = line
-        .split(|&c| c == b';')
-        .next()
-        .map(trim)
-        .unwrap_or_default();
-    if digits.is_empty() || digits.len() > 15 {
-        return Err(Fail::Io);
-    }
-    digits.iter().try_fold(0u64, |acc, &c| {
-        let d = char::from(c).to_digit(16).ok_or(Fail::Io)?;
-        Ok(acc * 16 + u64::from(d))
-    })
-}
-
-fn trim_cr(line: &[u8]) -> &[u8] {
-    line.strip_suffix(b"\r").unwrap_or(line)
-}
-
-fn trim(b: &[u8]) -> &[u8] {
-    let b = match b.iter().position(|c| !c.is_ascii_whitespace()) {
-        Some(i) => &b[i..],
-        None => return &[],
-    };
-    match b.iter().rposition(|c| !c.is_ascii_whitespace()) {
-        Some(i) => &b[..=i],
-        None => &[],
-    }
-}
-
-/// Parses a response head at the start of `b`: its length and what it says,
-/// `None` when it is not complete yet.
-fn parse_head(b: &[u8]) -> Result<Option<(usize, Head)>, ()> {
-    let Some(end) = b.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return Ok(None);
-    };
-    let mut lines = b[..end].split(|&c| c == b'\n').map(trim_cr);
-    let status_line = lines.next().ok_or(())?;
-    // HTTP/1.x SSS reason
-    if status_line.len() < 12 || !status_line.starts_with(b"HTTP/1.") || status_line[8] != b' ' {
-        return Err(());
-    }
-    let http10 = status_line[7] == b'0';
-    let code = &status_line[9..12];
-    if !code.iter().all(u8::is_ascii_digit) {
-        return Err(());
-    }
-    let status = code
-        .iter()
-        .fold(0u16, |acc, &c| acc * 10 + u16::from(c - b'0'));
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
-    let mut encoded = false;
-    let mut close = false;
-    let mut keep_alive = false;
-    for line in lines {
-        let Some(colon) = line.iter().position(|&c| c == b':') else {
-            return Err(());
-        };
-        let (name, value) = (&line[..colon], trim(&line[colon + 1..]));
-        if name.eq_ignore_ascii_case(b"content-length") {
-            let v = std::str::from_utf8(value)
-                .ok()
-                .and_then(|v| v.parse::<u64>().ok())
-                .ok_or(())?;
-            if length.is_some_and(|l| l != v) {
-                return Err(());
-            }
-            length = Some(v);
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
-            encoded = true;
-            chunked = value
-                .split(|&c| c == b',')
-                .next_back()
-                .is_some_and(|last| trim(last).eq_ignore_ascii_case(b"chunked"));
-        } else if name.eq_ignore_ascii_case(b"connection") {
-            for token in value.split(|&c| c == b',').map(trim) {
-                close |= token.eq_ignore_ascii_case(b"close");
-                keep_alive |= token.eq_ignore_ascii_case(b"keep-alive");
-            }
-        }
-    }
-    let framing = if (100..200).contains(&status) || status == 204 || status == 304 {
-        Framing::Empty
-    } else if chunked {
-        Framing::Chunked
-    } else if encoded {
-        Framing::UntilClose
-    } else if let Some(n) = length {
-        if n == 0 {
-            Framing::Empty
-        } else {
-            Framing::Length(n)
-        }
-    } else {
-        Framing::UntilClose
-    };
-    let keep_alive = !close && (!http10 || keep_alive);
-    Ok(Some((
-        end + 4,
-        Head {
-            status,
-            framing,
-            keep_alive,
-        },
-    )))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The lean `hit` client against tiny servers: framing, keep-alive, retries.
 
 #![allow(clippy::unwrap_used)]
+use super::framing::Head;
 use super::*;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;

@@ -1,8 +1,9 @@
 //! Unit tests of threshold parsing and evaluation (kept apart from
-//! `threshold.rs` to keep that file readable).
+//! `threshold/mod.rs` to keep that file readable).
 
 use super::*;
-use crate::stats::{Record, RequestRecord, StreamEnd, StreamRecord};
+use crate::stats::{Aggregate, Record, RequestRecord, StreamEnd, StreamRecord};
+use std::time::Duration;
 
 fn request(phase: &str, status: Option<u16>, ms: u64) -> Record {
     Record::Request(RequestRecord {
