@@ -69,9 +69,15 @@ pub struct Application {
 }
 
 /// Builds the router around a state: routes, then middleware (outermost
-/// last): body limit, JSON error fallback, timeout, panics, observation.
+/// last): body limit, timeout, panics, JSON error fallback, HTTP metrics,
+/// the request span and its log line, then the request id: an invalid
+/// incoming one dropped, a UUID made when there is none, and the id copied
+/// onto every response.
 pub fn router(state: AppState) -> Router {
     use axum::middleware::{from_fn, from_fn_with_state};
+    use tower::util::MapRequestLayer;
+    use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+    use tower_http::trace::TraceLayer;
     let max_body = state.config.max_body_bytes;
     Router::new()
         .merge(http::ops::router())
@@ -83,6 +89,19 @@ pub fn router(state: AppState) -> Router {
         .layer(CatchPanicLayer::custom(http::middleware::panic_response))
         .layer(from_fn(http::middleware::json_errors))
         .layer(from_fn_with_state(state.clone(), http::middleware::observe))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(http::middleware::request_span)
+                .on_request(())
+                .on_response(http::middleware::log_response)
+                .on_eos(())
+                .on_failure(()),
+        )
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(MapRequestLayer::new(
+            http::middleware::drop_invalid_request_id,
+        ))
         .with_state(state)
 }
 

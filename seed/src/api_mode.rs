@@ -8,7 +8,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 
 use crate::fixture::FixtureUser;
-use crate::report::{Outcome, Report};
+use crate::report::{Outcome, Refused, Report};
 
 /// Refuses a backend whose `/api/health` does not say `app_env: "test"`.
 pub async fn guard(client: &Client, base: &str, allow_non_test: bool) -> anyhow::Result<()> {
@@ -24,11 +24,15 @@ pub async fn guard(client: &Client, base: &str, allow_non_test: bool) -> anyhow:
     if app_env == Some("test") || allow_non_test {
         return Ok(());
     }
-    bail!(
-        "refusing to seed {base}: GET /api/health answered {status} with app_env {} (expected \"test\"; \
-         pass --allow-non-test to seed it anyway)",
-        app_env.map_or_else(|| "missing".to_owned(), |e| format!("{e:?}"))
-    )
+    Err(Refused {
+        target: base.to_owned(),
+        why: format!(
+            "GET /api/health answered {status} with app_env {} (expected \"test\"; \
+             pass --allow-non-test to seed it anyway)",
+            app_env.map_or_else(|| "missing".to_owned(), |e| format!("{e:?}"))
+        ),
+    }
+    .into())
 }
 
 async fn seed_one(client: &Client, base: &str, u: &FixtureUser) -> anyhow::Result<Outcome> {

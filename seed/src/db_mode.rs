@@ -12,7 +12,7 @@ use futures::stream::{self, StreamExt, TryStreamExt};
 use sqlx::PgPool;
 
 use crate::fixture::FixtureUser;
-use crate::report::{Outcome, Report};
+use crate::report::{Outcome, Refused, Report};
 
 /// Refuses a database that does not look like a test database, unless told.
 pub async fn guard(pool: &PgPool, allow_non_test: bool) -> anyhow::Result<()> {
@@ -26,10 +26,13 @@ pub async fn guard(pool: &PgPool, allow_non_test: bool) -> anyhow::Result<()> {
     if name.to_ascii_lowercase().contains("test") || app_env_test || allow_non_test {
         return Ok(());
     }
-    bail!(
-        "refusing to seed database {name:?}: its name does not contain \"test\" and APP_ENV is not \
-         \"test\" (pass --allow-non-test to seed it anyway)"
-    )
+    Err(Refused {
+        target: format!("database {name:?}"),
+        why: "its name does not contain \"test\" and APP_ENV is not \"test\" \
+              (pass --allow-non-test to seed it anyway)"
+            .to_owned(),
+    }
+    .into())
 }
 
 async fn seed_one(

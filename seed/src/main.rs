@@ -2,7 +2,8 @@
 //! `seed corpus` of the retriever's document corpus.
 //!
 //! Exit codes: 0 done; 1 failed; 2 bad arguments or users file; 3 refused
-//! (not a test environment); 4 API mode found users whose password differs.
+//! (not a test environment); 4 API mode found users whose password differs
+//! (one `report::Failure` variant each).
 //! It reads no `.env` file: its target comes from flags and the environment
 //! only, so a stray file cannot point it at another database.
 
@@ -19,6 +20,8 @@ use std::time::Instant;
 use backend::auth::password::PasswordHasher;
 use backend::config::{argon2_from_source, ProcessEnv};
 use clap::{Parser, Subcommand};
+
+use crate::report::Failure;
 
 /// Seed the accounts of a users file (`{"users": [{"username","password"}]}`)
 /// into a test database, or through a test backend's API. Safe to re-run and
@@ -70,57 +73,45 @@ struct CorpusArgs {
 
 fn main() -> ExitCode {
     let mut args = Args::parse();
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("seed: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+    let result = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => match args.command.take() {
+            Some(Command::Corpus(c)) => runtime.block_on(run_corpus(c)),
+            None => runtime.block_on(run(args)),
+        },
+        Err(e) => Err(Failure::Failed(anyhow::anyhow!(
+            "cannot start the runtime: {e}"
+        ))),
     };
-    match args.command.take() {
-        Some(Command::Corpus(c)) => runtime.block_on(run_corpus(c)),
-        None => runtime.block_on(run(args)),
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("seed: {e}");
+            e.exit_code()
+        }
     }
 }
 
-async fn run_corpus(args: CorpusArgs) -> ExitCode {
-    let Some(url) = args.database_url else {
-        eprintln!("seed: say where to seed: set DATABASE_URL (or --database-url)");
-        return ExitCode::from(2);
-    };
-    let docs = match corpus::load(&args.dir) {
-        Ok(d) => d,
-        Err(e) => {
-            eprintln!("seed: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
+async fn run_corpus(args: CorpusArgs) -> Result<(), Failure> {
+    let url = args.database_url.ok_or(Failure::usage(
+        "say where to seed: set DATABASE_URL (or --database-url)",
+    ))?;
+    let docs = corpus::load(&args.dir).map_err(Failure::BadInput)?;
     let started = Instant::now();
-    match corpus::run(&url, &docs, args.allow_non_test).await {
-        Ok(report) => {
-            println!(
-                "seed: {} documents from {} into database: {report} in {:.1} s",
-                docs.len(),
-                args.dir.display(),
-                started.elapsed().as_secs_f64()
-            );
-            ExitCode::SUCCESS
-        }
-        Err(e) => failure_exit(&e),
-    }
+    let report = corpus::run(&url, &docs, args.allow_non_test).await?;
+    println!(
+        "seed: {} documents from {} into database: {report} in {:.1} s",
+        docs.len(),
+        args.dir.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
-async fn run(args: Args) -> ExitCode {
-    let users = match fixture::load(&args.users_file) {
-        Ok(u) => u,
-        Err(e) => {
-            eprintln!("seed: {e:#}");
-            return ExitCode::from(2);
-        }
-    };
+async fn run(args: Args) -> Result<(), Failure> {
+    let users = fixture::load(&args.users_file).map_err(Failure::BadInput)?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = Instant::now();
-    let (target, result) = match (&args.base_url, &args.database_url) {
+    let (target, report) = match (&args.base_url, &args.database_url) {
         (Some(base), _) => (
             format!("API {base}"),
             api_mode::run(
@@ -129,19 +120,13 @@ async fn run(args: Args) -> ExitCode {
                 args.concurrency.unwrap_or(8),
                 args.allow_non_test,
             )
-            .await,
+            .await?,
         ),
         (None, Some(url)) => {
-            let hasher = match argon2_from_source(&ProcessEnv)
+            let hasher = argon2_from_source(&ProcessEnv)
                 .map_err(anyhow::Error::from)
                 .and_then(|p| PasswordHasher::new(p, cores))
-            {
-                Ok(h) => h,
-                Err(e) => {
-                    eprintln!("seed: {e:#}");
-                    return ExitCode::from(2);
-                }
-            };
+                .map_err(Failure::BadInput)?;
             (
                 "database".to_owned(),
                 db_mode::run(
@@ -151,43 +136,21 @@ async fn run(args: Args) -> ExitCode {
                     args.concurrency.unwrap_or(2 * cores),
                     args.allow_non_test,
                 )
-                .await,
+                .await?,
             )
         }
-        (None, None) => {
-            eprintln!("seed: say where to seed: set DATABASE_URL (or --database-url), or --base-url for API mode");
-            return ExitCode::from(2);
-        }
+        (None, None) => return Err(Failure::usage(
+            "say where to seed: set DATABASE_URL (or --database-url), or --base-url for API mode",
+        )),
     };
-    match result {
-        Ok(report) => {
-            println!(
-                "seed: {} users from {} into {target}: {report} in {:.1} s",
-                users.len(),
-                args.users_file.display(),
-                started.elapsed().as_secs_f64()
-            );
-            if report.stale > 0 {
-                eprintln!(
-                    "seed: {} users exist with another password; the API cannot change passwords, \
-                     seed in database mode (DATABASE_URL) to apply them",
-                    report.stale
-                );
-                return ExitCode::from(4);
-            }
-            ExitCode::SUCCESS
-        }
-        Err(e) => failure_exit(&e),
+    println!(
+        "seed: {} users from {} into {target}: {report} in {:.1} s",
+        users.len(),
+        args.users_file.display(),
+        started.elapsed().as_secs_f64()
+    );
+    if report.stale > 0 {
+        return Err(Failure::Stale(report.stale));
     }
-}
-
-/// Reports a failed run; a refused (non-test) target has its own code.
-fn failure_exit(e: &anyhow::Error) -> ExitCode {
-    let msg = format!("{e:#}");
-    eprintln!("seed: {msg}");
-    if msg.contains("refusing to seed") {
-        ExitCode::from(3)
-    } else {
-        ExitCode::FAILURE
-    }
+    Ok(())
 }

@@ -10,6 +10,7 @@ use std::net::IpAddr;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{header, Method, StatusCode};
+use cookie::Cookie;
 
 use super::tokens::TokenError;
 use crate::error::ApiError;
@@ -51,19 +52,20 @@ fn bearer(parts: &Parts) -> Option<Result<String, ApiError>> {
     }))
 }
 
-/// The `access_token` cookie; tolerates the `"Bearer <jwt>"` form some
-/// FastAPI apps store.
+/// The `access_token` cookie (the first one, as a browser sends the most
+/// specific first); tolerates a quoted value and the `"Bearer <jwt>"` form
+/// some FastAPI apps store.
 pub fn cookie_token(parts: &Parts) -> Option<String> {
     parts
         .headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE_NAME)
-        .map(|(_, v)| {
-            let v = v.trim().trim_matches('"');
+        .flat_map(Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == COOKIE_NAME)
+        .map(|c| {
+            let v = c.value_trimmed();
             v.strip_prefix("Bearer ").unwrap_or(v).trim().to_owned()
         })
         .filter(|v| !v.is_empty())

@@ -5,11 +5,13 @@ use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
+use cookie::Cookie;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::current_user::COOKIE_NAME;
 use super::{validate, ClientIp, CurrentUser};
+use crate::config::SameSite;
 use crate::db::users::{self, InsertUserError};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Form, Json};
@@ -153,19 +155,30 @@ async fn authenticate(
     }
 }
 
-fn session_cookie(state: &AppState, token: &str, max_age: u64) -> HeaderValue {
+/// The session cookie: `access_token=<jwt>; HttpOnly; SameSite=<config>;
+/// Path=/; Max-Age=<ttl>`, plus `Secure` when `AUTH_COOKIE_SECURE`.
+fn session_cookie(state: &AppState, token: String, max_age: u64) -> Cookie<'static> {
     let cfg = &state.config;
-    let secure = if cfg.auth_cookie_secure {
-        "; Secure"
-    } else {
-        ""
+    let same_site = match cfg.auth_cookie_samesite {
+        SameSite::Lax => cookie::SameSite::Lax,
+        SameSite::Strict => cookie::SameSite::Strict,
+        SameSite::None => cookie::SameSite::None,
     };
-    let value = format!(
-        "{COOKIE_NAME}={token}; HttpOnly; Path=/; SameSite={}; Max-Age={max_age}{secure}",
-        cfg.auth_cookie_samesite.as_str()
-    );
-    // A JWT is base64url and dots: always a valid header value.
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
+    Cookie::build((COOKIE_NAME, token))
+        .http_only(true)
+        .path("/")
+        .same_site(same_site)
+        .max_age(cookie::time::Duration::seconds(
+            i64::try_from(max_age).unwrap_or(i64::MAX),
+        ))
+        .secure(cfg.auth_cookie_secure)
+        .build()
+}
+
+fn set_cookie(cookie: &Cookie<'_>) -> HeaderValue {
+    // A JWT is base64url and dots, the attributes are fixed: always a valid
+    // header value.
+    HeaderValue::from_str(&cookie.to_string()).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// Issues a token and answers with the cookie and the login body.
@@ -174,7 +187,11 @@ fn login_response(state: &AppState, who: Authenticated) -> ApiResult<impl IntoRe
     let mut headers = HeaderMap::new();
     headers.insert(
         header::SET_COOKIE,
-        session_cookie(state, &issued.token, issued.expires_in),
+        set_cookie(&session_cookie(
+            state,
+            issued.token.clone(),
+            issued.expires_in,
+        )),
     );
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok((
@@ -237,8 +254,12 @@ async fn token_form(
 }
 
 async fn logout(State(state): State<AppState>) -> impl IntoResponse {
+    // Same name, path and attributes, empty, `Max-Age=0` and an `Expires` in
+    // the past: the browser drops it.
+    let mut cleared = session_cookie(&state, String::new(), 0);
+    cleared.make_removal();
     (
-        [(header::SET_COOKIE, session_cookie(&state, "", 0))],
+        [(header::SET_COOKIE, set_cookie(&cleared))],
         Json(json!({"message": "Logged out successfully", "status": "success"})),
     )
 }

@@ -11,7 +11,6 @@
 //! mid-stream ends the stream with an error event, never a silent cut.
 
 use std::convert::Infallible;
-use std::time::Instant;
 
 use axum::extract::State;
 use axum::http::HeaderValue;
@@ -20,7 +19,8 @@ use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use serde_json::json;
 
-use super::turn::{self, provider_error, usage_json};
+use super::provider_call::ProviderCall;
+use super::turn::{self, usage_json};
 use crate::auth::{ClientIp, CurrentUser};
 use crate::error::ApiResult;
 use crate::extract::Json;
@@ -51,30 +51,14 @@ pub async fn stream_chat(
 ) -> ApiResult<Response> {
     state.limits.check(Route::Chat, ip, &state.metrics)?;
     let prepared = turn::prepare(&state, &user, body.session_id, body.content).await?;
-    let name = state.llm.name();
-    state
-        .metrics
-        .provider_calls
-        .with_label_values(&[name])
-        .inc();
-    let started = Instant::now();
+    let call = ProviderCall::start(&state);
     let timeout = state.config.provider_timeout;
-    let opened = tokio::time::timeout(
-        state.llm.deadline(timeout),
-        state.llm.stream(prepared.request.clone()),
-    )
-    .await
-    .unwrap_or(Err(ProviderError::Timeout));
-    let mut tokens = match opened {
+    let mut tokens = match call
+        .bounded(state.llm.stream(prepared.request.clone()))
+        .await
+    {
         Ok(t) => t,
-        Err(e) => {
-            state
-                .metrics
-                .provider_errors
-                .with_label_values(&[name, e.kind()])
-                .inc();
-            return Err(provider_error(e));
-        }
+        Err(e) => return Err(call.failed(e)),
     };
 
     let events = async_stream::stream! {
@@ -95,7 +79,7 @@ pub async fn stream_chat(
                         continue;
                     }
                     if first_token {
-                        m.first_token_latency.observe(started.elapsed().as_secs_f64());
+                        m.first_token_latency.observe(call.elapsed().as_secs_f64());
                         first_token = false;
                     }
                     content.push_str(&t);
@@ -110,7 +94,7 @@ pub async fn stream_chat(
                     usage = Some((prompt_tokens, completion_tokens));
                 }
                 Some(Err(e)) => {
-                    m.provider_errors.with_label_values(&[name, e.kind()]).inc();
+                    call.failed_mid_stream(&e);
                     tracing::warn!(error = %e, "provider failed mid-stream; nothing stored");
                     yield error_event(
                         "The language model failed mid-reply; nothing was stored, retry the message",
@@ -120,21 +104,19 @@ pub async fn stream_chat(
                 }
             }
         }
-        m.provider_latency
-            .with_label_values(&[name])
-            .observe(started.elapsed().as_secs_f64());
+        call.succeeded();
         let (prompt_tokens, completion_tokens) = usage.unwrap_or_else(|| {
             let prompt = prepared.request.messages.iter().map(|p| estimate_tokens(&p.content)).sum();
             (prompt, streamed)
         });
         let completion = Completion {
             content,
-            model: name.to_owned(),
+            model: call.provider().to_owned(),
             prompt_tokens,
             completion_tokens,
         };
         let sources = prepared.sources.clone();
-        match turn::store(&state, &user, prepared, &completion, started.elapsed()).await {
+        match turn::store(&state, &user, prepared, &completion, call.elapsed()).await {
             Ok(t) => yield event(json!({
                 "type": "done",
                 "session_id": t.session_id,

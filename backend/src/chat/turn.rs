@@ -13,11 +13,12 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use super::provider_call::ProviderCall;
 use crate::auth::CurrentUser;
 use crate::db::messages::{self, HistoryItem, Message, NewMessage, TurnTarget};
 use crate::db::sessions;
 use crate::error::{ApiError, ApiResult};
-use crate::llm::{Completion, CompletionRequest, PromptMessage, ProviderError, Role};
+use crate::llm::{Completion, CompletionRequest, PromptMessage, Role};
 use crate::retriever::Source;
 use crate::state::AppState;
 
@@ -119,60 +120,15 @@ fn build_prompt(history: &[HistoryItem], sources: &[Source], content: &str) -> V
     prompt
 }
 
-/// Calls the provider under `PROVIDER_TIMEOUT_SECONDS`, recording metrics.
+/// Calls the provider under its deadline, with the call's bookkeeping.
 async fn call_provider(state: &AppState, req: CompletionRequest) -> ApiResult<Completion> {
-    let name = state.llm.name();
-    let m = &state.metrics;
-    m.provider_calls.with_label_values(&[name]).inc();
-    let started = Instant::now();
-    let deadline = state.llm.deadline(state.config.provider_timeout);
-    let result = tokio::time::timeout(deadline, state.llm.complete(req))
-        .await
-        .unwrap_or(Err(ProviderError::Timeout));
-    m.provider_latency
-        .with_label_values(&[name])
-        .observe(started.elapsed().as_secs_f64());
-    result.map_err(|e| {
-        m.provider_errors.with_label_values(&[name, e.kind()]).inc();
-        provider_error(e)
-    })
-}
-
-pub fn provider_error(e: ProviderError) -> ApiError {
-    use axum::http::StatusCode;
-    match e {
-        ProviderError::RateLimited { retry_after } => ApiError::Provider {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "provider_rate_limited",
-            detail: "The language model is rate limited; nothing was stored, retry later".into(),
-            retry_after_secs: Some(retry_after.map_or(1, |d| d.as_secs().max(1))),
-        },
-        ProviderError::Timeout => ApiError::Provider {
-            status: StatusCode::GATEWAY_TIMEOUT,
-            code: "provider_timeout",
-            detail: "The language model did not answer in time; nothing was stored".into(),
-            retry_after_secs: None,
-        },
-        ProviderError::Unavailable {
-            reason,
-            retry_after,
-        } => ApiError::Provider {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "provider_unavailable",
-            detail: format!(
-                "The language model is unavailable ({reason}); nothing was stored, retry later"
-            ),
-            retry_after_secs: Some(retry_after.map_or(1, |d| d.as_secs().max(1))),
-        },
-        ProviderError::Upstream(cause) => {
-            tracing::warn!(%cause, "provider upstream error");
-            ApiError::Provider {
-                status: StatusCode::BAD_GATEWAY,
-                code: "provider_error",
-                detail: "The language model failed to answer; nothing was stored".into(),
-                retry_after_secs: None,
-            }
+    let call = ProviderCall::start(state);
+    match call.bounded(state.llm.complete(req)).await {
+        Ok(c) => {
+            call.succeeded();
+            Ok(c)
         }
+        Err(e) => Err(call.failed(e)),
     }
 }
 

@@ -1,6 +1,12 @@
-//! Middleware: request ids, metrics, the request timeout, and the JSON error
-//! fallback for responses that did not come from a handler (unknown route,
-//! wrong method).
+//! Middleware: the pieces of the layer stack (`crate::router`) that are ours.
+//!
+//! Request ids and the request span come from tower-http (`SetRequestId`,
+//! `PropagateRequestId`, `TraceLayer`); this module gives them the id's
+//! validity rule, the span's fields and the log line. What tower-http has no
+//! equivalent for stays here: the Prometheus HTTP metrics, the request
+//! timeout that answers the API's JSON 504 (tower-http's `TimeoutLayer`
+//! answers an empty body), and the JSON error fallback for responses that
+//! did not come from a handler (unknown route, wrong method).
 
 use std::time::{Duration, Instant};
 
@@ -9,6 +15,8 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+
+use tracing::Span;
 
 use crate::error::json_error;
 use crate::state::AppState;
@@ -22,51 +30,68 @@ fn valid_request_id(v: &HeaderValue) -> bool {
     !b.is_empty() && b.len() <= 128 && b.iter().all(|c| c.is_ascii_graphic())
 }
 
-#[derive(Clone)]
-pub struct RequestId(pub HeaderValue);
-
-/// Outermost layer: request id, tracing span, metrics, in-flight gauge.
-pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
-    let id = req
+/// Runs before tower-http's `SetRequestId`, which keeps any incoming id: an
+/// invalid one is removed here so that a fresh UUID replaces it instead of
+/// being echoed into logs and responses.
+pub fn drop_invalid_request_id(mut req: Request) -> Request {
+    let invalid = req
         .headers()
         .get(REQUEST_ID)
-        .filter(|v| valid_request_id(v))
-        .cloned()
-        .unwrap_or_else(|| {
-            HeaderValue::from_str(&uuid::Uuid::new_v4().to_string())
-                .unwrap_or_else(|_| HeaderValue::from_static("invalid"))
-        });
-    req.extensions_mut().insert(RequestId(id.clone()));
+        .is_some_and(|v| !valid_request_id(v));
+    if invalid {
+        req.headers_mut().remove(REQUEST_ID);
+    }
+    req
+}
+
+/// The request span (for `TraceLayer`): the request id that
+/// `SetRequestId` settled on, the method and the matched route.
+pub fn request_span(req: &Request) -> Span {
+    let request_id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    tracing::info_span!(
+        "request",
+        request_id = %request_id,
+        method = %req.method(),
+        route = %route
+    )
+}
+
+/// The one log line per request (for `TraceLayer`, inside the request span):
+/// server errors at WARN, the rest at DEBUG.
+pub fn log_response(res: &Response, latency: Duration, _span: &Span) {
+    let status = res.status().as_u16();
+    let elapsed_ms = latency.as_millis() as u64;
+    if status >= 500 {
+        tracing::warn!(status, elapsed_ms, "request failed");
+    } else {
+        tracing::debug!(status, elapsed_ms, "request");
+    }
+}
+
+/// The HTTP metrics: `chatbot_http_requests_total`, the latency histogram
+/// and the in-flight gauge, labelled by method, matched route and status.
+/// tower-http has no Prometheus equivalent, so this stays ours.
+pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_owned();
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
-    let span = tracing::info_span!(
-        "request",
-        request_id = %String::from_utf8_lossy(id.as_bytes()),
-        %method,
-        %route
-    );
     let started = Instant::now();
     state.metrics.http_in_flight.inc();
-    let mut res = tracing::Instrument::instrument(next.run(req), span.clone()).await;
+    let res = next.run(req).await;
     state.metrics.http_in_flight.dec();
-    let elapsed = started.elapsed();
-    let status = res.status().as_u16();
-    state.metrics.observe_http(&method, &route, status, elapsed);
-    span.in_scope(|| {
-        if status >= 500 {
-            tracing::warn!(
-                status,
-                elapsed_ms = elapsed.as_millis() as u64,
-                "request failed"
-            );
-        } else {
-            tracing::debug!(status, elapsed_ms = elapsed.as_millis() as u64, "request");
-        }
-    });
-    res.headers_mut().insert(REQUEST_ID, id);
+    state
+        .metrics
+        .observe_http(&method, &route, res.status().as_u16(), started.elapsed());
     res
 }
 

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use eventsource_stream::{EventStreamError, Eventsource as _};
 use futures::StreamExt;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
@@ -397,52 +398,49 @@ impl LlmProvider for OpenAiProvider {
                 Err(classify_status(status, &headers, &text))
             })
             .await?;
-        let mut bytes = response.bytes_stream();
+        // The SSE parser reassembles lines and UTF-8 characters that the
+        // network splits across chunks (a character cut in two used to come
+        // out as two U+FFFD).
+        let mut events = response.bytes_stream().eventsource();
         Ok(Box::pin(async_stream::stream! {
-            let mut buf = String::new();
-            let mut done = false;
-            'read: while let Some(chunk) = bytes.next().await {
-                let chunk = match chunk {
-                    Ok(c) => c,
-                    Err(e) => {
+            while let Some(frame) = events.next().await {
+                let frame = match frame {
+                    Ok(f) => f,
+                    Err(EventStreamError::Transport(e)) => {
                         yield Err(ProviderError::Upstream(format!("stream broke: {e}")));
                         return;
                     }
+                    Err(e) => {
+                        yield Err(ProviderError::Upstream(format!("unreadable stream: {e}")));
+                        return;
+                    }
                 };
-                buf.push_str(&String::from_utf8_lossy(&chunk));
-                while let Some(end) = buf.find('\n') {
-                    let line: String = buf.drain(..=end).collect();
-                    let Some(data) = line.trim_end().strip_prefix("data:") else { continue };
-                    let data = data.trim();
-                    if data == "[DONE]" {
-                        done = true;
-                        break 'read;
+                let data = frame.data.trim();
+                if data == "[DONE]" {
+                    return;
+                }
+                let Ok(v) = serde_json::from_str::<Value>(data) else {
+                    yield Err(ProviderError::Upstream("unreadable stream frame".into()));
+                    return;
+                };
+                if let Some(err) = v.get("error") {
+                    yield Err(ProviderError::Upstream(format!("error mid-stream: {err}")));
+                    return;
+                }
+                if let Some(t) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
+                    if !t.is_empty() {
+                        yield Ok(StreamEvent::Token(t.to_owned()));
                     }
-                    let Ok(v) = serde_json::from_str::<Value>(data) else {
-                        yield Err(ProviderError::Upstream("unreadable stream frame".into()));
-                        return;
-                    };
-                    if let Some(err) = v.get("error") {
-                        yield Err(ProviderError::Upstream(format!("error mid-stream: {err}")));
-                        return;
-                    }
-                    if let Some(t) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
-                        if !t.is_empty() {
-                            yield Ok(StreamEvent::Token(t.to_owned()));
-                        }
-                    }
-                    if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-                        let p = u.get("prompt_tokens").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
-                        let c = u.get("completion_tokens").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
-                        if let (Some(prompt_tokens), Some(completion_tokens)) = (p, c) {
-                            yield Ok(StreamEvent::Usage { prompt_tokens, completion_tokens });
-                        }
+                }
+                if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+                    let p = u.get("prompt_tokens").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
+                    let c = u.get("completion_tokens").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
+                    if let (Some(prompt_tokens), Some(completion_tokens)) = (p, c) {
+                        yield Ok(StreamEvent::Usage { prompt_tokens, completion_tokens });
                     }
                 }
             }
-            if !done {
-                yield Err(ProviderError::Upstream("stream ended without [DONE]".into()));
-            }
+            yield Err(ProviderError::Upstream("stream ended without [DONE]".into()));
         }))
     }
 }

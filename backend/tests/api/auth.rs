@@ -408,3 +408,75 @@ async fn rate_limits_answer_429_with_retry_after_when_enabled() {
     );
     assert_eq!(v["code"], "rate_limited");
 }
+
+#[tokio::test]
+async fn the_cookie_follows_the_secure_and_samesite_settings_and_is_read_in_every_form() {
+    let app = app_with(&[
+        ("AUTH_COOKIE_SECURE", "true"),
+        ("AUTH_COOKIE_SAMESITE", "strict"),
+    ])
+    .await;
+    register(&app, "henry").await;
+    let r = client()
+        .post(format!("{}/api/auth/login-json", app.base_url))
+        .json(&json!({"username": "henry", "password": PASSWORD}))
+        .send()
+        .await
+        .unwrap();
+    let cookie = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    let (s, v) = json_of(r).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let token = v["access_token"].as_str().unwrap();
+    assert!(
+        cookie.starts_with(&format!("access_token={token};")),
+        "{cookie}"
+    );
+    for attr in [
+        "HttpOnly",
+        "Path=/",
+        "SameSite=Strict",
+        "Max-Age=14400",
+        "Secure",
+    ] {
+        assert!(cookie.contains(attr), "{attr} missing from {cookie}");
+    }
+
+    // Among other cookies, quoted, or in the `Bearer <jwt>` form some
+    // FastAPI apps store: the same user each time.
+    for header in [
+        format!("theme=dark; access_token={token}; lang=fr"),
+        format!("access_token=\"{token}\""),
+        format!("access_token=\"Bearer {token}\""),
+    ] {
+        let r = client()
+            .get(format!("{}/api/auth/me", app.base_url))
+            .header("cookie", &header)
+            .send()
+            .await
+            .unwrap();
+        let (s, v) = json_of(r).await;
+        assert_eq!(s, StatusCode::OK, "{header}: {v}");
+        assert_eq!(v["username"], "henry", "{header}");
+    }
+    // An empty cookie is no cookie.
+    let r = client()
+        .get(format!("{}/api/auth/me", app.base_url))
+        .header("cookie", "access_token=")
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "{v}");
+    assert_eq!(v["code"], "not_authenticated");
+
+    let r = client()
+        .post(format!("{}/api/auth/logout", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    let cleared = r.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cleared.starts_with("access_token=;"), "{cleared}");
+    for attr in ["Max-Age=0", "Path=/", "SameSite=Strict", "Secure"] {
+        assert!(cleared.contains(attr), "{attr} missing from {cleared}");
+    }
+}

@@ -231,3 +231,35 @@ async fn request_ids_are_echoed_when_valid_and_made_otherwise() {
         "errors carry an id too"
     );
 }
+
+#[tokio::test]
+async fn a_request_past_the_request_timeout_is_a_json_504_that_keeps_its_request_id() {
+    let app = app_with_provider(
+        &[
+            ("REQUEST_TIMEOUT_SECONDS", "0.3"),
+            ("PROVIDER_TIMEOUT_SECONDS", "10"),
+        ],
+        ScriptedLlm::new(std::time::Duration::from_secs(10), None),
+    )
+    .await;
+    let who = user(&app, "sloth").await;
+    let started = std::time::Instant::now();
+    let r = client()
+        .post(format!("{}/api/chat/chat", app.base_url))
+        .bearer_auth(&who.token)
+        .header("x-request-id", "slow-turn-1")
+        .json(&serde_json::json!({"content": "take your time"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    assert_eq!(r.headers()["x-request-id"], "slow-turn-1");
+    let (s, v) = json_of(r).await;
+    assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{v}");
+    assert_eq!(v["code"], "request_timeout", "{v}");
+    assert_eq!(
+        v["detail"], "The request took longer than 0.3 s and was abandoned",
+        "{v}"
+    );
+    assert_eq!(count(&app, "messages").await, 0);
+}

@@ -11,4 +11,5 @@ mod health;
 mod live_provider;
 mod robustness;
 mod sessions;
+mod split_chars;
 mod stream;
