@@ -50,6 +50,7 @@
 //! 1 any other error.
 
 pub mod app;
+pub mod chart;
 pub mod cli;
 pub mod duration;
 pub mod engine;
