@@ -26,13 +26,16 @@
 //! 5. [`stats`]: records aggregated per worker shard into HDR histograms
 //!    keyed by (phase, endpoint, status class), merged with
 //!    `Histogram::add`.
-//! 6. [`live`], [`summary`], [`threshold`] and [`export`] read only the
-//!    merged aggregate, carried out of the run in a [`report::Report`].
+//! 6. [`live`], [`summary`], [`threshold`], [`export`] and [`html`] (the
+//!    self-contained HTML report, whose charts read a [`chart::ChartData`])
+//!    read only the merged aggregate, carried out of the run in a
+//!    [`report::Report`].
 //!
 //! [`merge`] (`loadgen merge`) reads several summary.json files back into
 //! one [`report::Report`] (histograms decoded and added), so the same
 //! summary, thresholds and export serve merged shards; it takes paths and
-//! its own [`merge::MergeOptions`].
+//! its own [`merge::MergeOptions`]. `loadgen report` reads one back the
+//! same way ([`merge::report_from`]) to rebuild its HTML report.
 //!
 //! Domain types shared across layers live with their domain, not with the
 //! command line: [`profile`] (profiles, [`profile::LatencyProfile`]),
@@ -58,6 +61,7 @@ pub mod exit;
 pub mod export;
 pub mod guard;
 pub mod hit;
+pub mod html;
 pub mod http;
 pub mod journey;
 pub mod live;

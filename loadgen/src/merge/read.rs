@@ -41,6 +41,13 @@ struct FileSummary {
     skipped_thresholds: Vec<String>,
     #[serde(default)]
     streaming: Option<FileStreaming>,
+    #[serde(default)]
+    merged_from: Option<FileMergedFrom>,
+}
+
+#[derive(Deserialize)]
+struct FileMergedFrom {
+    files: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -147,6 +154,8 @@ pub struct Input {
     pub thresholds: Vec<String>,
     /// Thresholds the run skipped, with why.
     pub skipped_thresholds: Vec<String>,
+    /// The files this summary was itself merged from (empty for a run's).
+    pub merged_from: Vec<String>,
 }
 
 pub(super) fn bad(path: &Path, why: impl std::fmt::Display) -> Failure {
@@ -356,5 +365,6 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         aggregate,
         thresholds: f.thresholds.into_iter().map(|t| t.expression).collect(),
         skipped_thresholds: f.skipped_thresholds,
+        merged_from: f.merged_from.map(|m| m.files).unwrap_or_default(),
     })
 }
