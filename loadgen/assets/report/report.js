@@ -199,8 +199,10 @@
     var headers = ['Phase', 'Streams', 'Tokens', 'Failed'];
     var metrics = d.streaming[0].metrics;
     metrics.forEach(function (m) {
-      ['p50', 'p95', 'p99'].forEach(function (p) { headers.push(m.metric.toUpperCase() + ' ' + p + ' (' + m.unit + ')'); });
+      var label = m.unit === 'ms' ? m.metric.toUpperCase() : m.unit;
+      ['p50', 'p95', 'p99'].forEach(function (p) { headers.push(label + ' ' + p); });
     });
+    sec.appendChild(el('p', { 'class': 'note', text: 'Per streamed chat turn: TTFB, TTFT, ITL, TPOT and E2E in ms; tokens/s per stream.' }));
     sec.appendChild(table(headers, d.streaming.map(function (s) {
       var cells = [s.phase, fmtInt(s.streams), fmtInt(s.tokens), { text: fmtInt(s.failed), cls: s.failed > 0 ? 'bad' : '' }];
       s.metrics.forEach(function (m) {
