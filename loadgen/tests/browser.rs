@@ -12,8 +12,10 @@
 //!   no error; screenshots (desktop, phone) and a PDF print are saved under
 //!   `target/browser-tests/` for a reviewer;
 //! - a summary whose phase, endpoint, check and target strings are hostile
-//!   (`</script>`, quotes, markup, emoji), rebuilt with `loadgen report`:
-//!   the injected script did not run and the strings show as text;
+//!   (`</script>`, quotes, markup, emoji), rebuilt with `loadgen report`,
+//!   then drawn with charts too (and phases named `__proto__`,
+//!   `constructor`): the injected script did not run, the strings show as
+//!   text, every chart is painted;
 //! - a summary without a time series: the tables and the note, no chart.
 //!
 //! Until the run's timeline is wired in, the time series of the first case
@@ -111,7 +113,7 @@ async fn browse(chromium: &Path, page: &Path, extra: &[String]) -> String {
 }
 
 /// The page's DOM after its script ran.
-async fn dom(chromium: &Path, page: &Path) -> String {
+async fn dump_dom(chromium: &Path, page: &Path) -> String {
     let dom = browse(chromium, page, &["--dump-dom".to_string()]).await;
     assert!(dom.contains("<html"), "no DOM from chromium: {dom:.200}");
     dom
@@ -253,7 +255,7 @@ async fn a_real_runs_report_draws_every_chart_and_table_offline() {
     let page = out.join("report.html");
     std::fs::write(&page, loadgen::html::render(&report, &charts)).unwrap();
 
-    let dom = dom(&chromium, &page).await;
+    let dom = dump_dom(&chromium, &page).await;
     assert_clean(&dom, "run report");
     assert_eq!(root_attr(&dom, "data-charts"), Some(expected.to_string()));
     assert_eq!(
@@ -363,7 +365,7 @@ async fn a_hostile_summary_renders_as_text_and_runs_no_injected_script() {
     .await;
     assert_eq!(done.code, 0, "{}", done.stderr);
 
-    let dom = dom(&chromium, &page).await;
+    let dom = dump_dom(&chromium, &page).await;
     assert_clean(&dom, "hostile report");
     for shown in [
         as_text(HOSTILE),
@@ -383,6 +385,30 @@ async fn a_hostile_summary_renders_as_text_and_runs_no_injected_script() {
         "markup from the data became an element"
     );
     screenshot(&chromium, &page, &out_dir().join("hostile.png"), 1280, 1600).await;
+
+    // The same names as chart titles and legends, plus phases named like
+    // JavaScript's object internals.
+    let report = loadgen::merge::report_from(&hostile).unwrap();
+    let mut charts = charts_for(&report, 12);
+    for name in ["__proto__", "constructor"] {
+        let mut extra = charts.phases[0].clone();
+        extra.phase = name.to_string();
+        charts.phases.push(extra);
+    }
+    let expected = 3 + charts.phases.len() + 2 * charts.streams.len();
+    let page = out_dir().join("hostile-charts.html");
+    std::fs::write(&page, loadgen::html::render(&report, &charts)).unwrap();
+    let charted = dump_dom(&chromium, &page).await;
+    assert_clean(&charted, "hostile report with charts");
+    assert_eq!(
+        root_attr(&charted, "data-rendered"),
+        Some(expected.to_string())
+    );
+    assert!(charted.contains(&as_text(&format!("Latency: {HOSTILE}"))));
+    assert!(
+        !charted.contains("<img"),
+        "markup from the data became an element"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -405,7 +431,7 @@ async fn a_summary_without_a_time_series_shows_its_tables_and_says_so() {
     .await;
     assert_eq!(done.code, 0, "{}", done.stderr);
 
-    let dom = dom(&chromium, &page).await;
+    let dom = dump_dom(&chromium, &page).await;
     assert_clean(&dom, "report without a time series");
     assert_eq!(root_attr(&dom, "data-charts").as_deref(), Some("0"));
     assert!(dom.contains("No time series in this summary"));

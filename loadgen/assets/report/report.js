@@ -323,7 +323,8 @@
     }
     if (typeof uPlot !== 'function') throw new Error('the chart library did not load');
     var t = c.t, span = t[t.length - 1] - t[0];
-    var colour = {};
+    // No prototype: a phase named __proto__ or constructor is just a key.
+    var colour = Object.create(null);
     c.phases.forEach(function (p, i) { colour[p.phase] = PALETTE[i % (PALETTE.length - 1)]; });
     var specs = [];
     specs.push(['Virtual users', 'VUs', [{ label: 'VUs', values: c.vus, colour: '#444c56' }]]);
