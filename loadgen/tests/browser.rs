@@ -160,7 +160,7 @@ fn assert_clean(dom: &str, what: &str) {
         root_attr(dom, "data-js-errors").as_deref(),
         Some("0"),
         "{what}: the page caught errors: {}",
-        dom.find("js-errors")
+        dom.find("id=\"js-errors\"")
             .map(|i| &dom[i..(i + 600).min(dom.len())])
             .unwrap_or("")
     );
