@@ -77,6 +77,15 @@ impl Sampler {
         }
     }
 
+    /// The series so far (a copy), e.g. for a live view between ticks.
+    pub fn current(&self) -> Timeline {
+        self.state
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .timeline
+            .clone()
+    }
+
     /// Stops ticking and closes the series at `elapsed` (the run's length):
     /// what was recorded since the last tick becomes the last point, folded
     /// into the one before when it is shorter than half an interval. Every
