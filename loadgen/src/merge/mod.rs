@@ -140,7 +140,9 @@ pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
         Some(series) => Timeline::merge_concurrent(&series)
             .map_err(|e| Failure::usage(format!("merge: the timelines: {e}")))?,
         None => {
-            eprintln!("loadgen: note: an input is a v1 summary (no timeline): the merged summary has an empty timeline");
+            if inputs.len() > 1 {
+                eprintln!("loadgen: note: an input is a v1 summary (no timeline): the merged summary has an empty timeline");
+            }
             Timeline::default()
         }
     };

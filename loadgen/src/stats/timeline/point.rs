@@ -19,7 +19,9 @@ pub struct Point {
     /// Length in milliseconds (the interval, a multiple of it once old
     /// points were merged, or the run's last stretch).
     pub length_ms: u64,
-    /// Active VUs at the end of the interval (summed over merged shards).
+    /// Active VUs at the end of the interval (the run's last point: those
+    /// of the last tick, since every VU has stopped at the very end; summed
+    /// over merged shards).
     pub vus: u64,
     /// Requests that ended in the interval, per (phase, endpoint), sorted.
     pub requests: Vec<EndpointPoint>,

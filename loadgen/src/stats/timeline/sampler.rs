@@ -98,7 +98,14 @@ impl Sampler {
         let start = s.next * self.interval_ms;
         let end = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let length = end.saturating_sub(start);
-        let vus = self.collector.gauges.active();
+        // Every VU has stopped by now: the last stretch ran with the VUs of
+        // the last tick (or, in a run shorter than one interval, the most
+        // seen), not with the none left at the very end.
+        let vus = s
+            .timeline
+            .points
+            .last()
+            .map_or_else(|| self.collector.gauges.max(), |p| p.vus);
         let point = Point::from_interval(&interval, start, length.max(1), vus);
         let empty = point.requests.is_empty() && point.checks.is_empty();
         let result = if length * 2 < self.interval_ms && !s.timeline.points.is_empty() {
