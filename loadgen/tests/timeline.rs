@@ -107,8 +107,8 @@ async fn a_hit_keeps_one_point_per_interval_whose_counts_add_up_to_the_totals() 
     );
     let (points, totals) = per_endpoint(&report);
     assert_eq!(points, totals);
-    // Both connections run through every interval (the last one too: its
-    // VUs are those that ran in it, not the none left once the run ended).
+    // Both connections run in every interval (the last one too: a point's
+    // VUs are the most active during it, not the none left at the end).
     assert!(
         t.points.iter().all(|p| p.vus == 2),
         "{:?}",

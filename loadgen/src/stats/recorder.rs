@@ -20,6 +20,8 @@ pub struct Gauges {
     pub active_vus: AtomicU64,
     /// The most VUs seen running at once.
     pub max_active_vus: AtomicU64,
+    /// The most VUs running at once since the time series' last tick.
+    pub interval_max_vus: AtomicU64,
 }
 
 impl Gauges {
@@ -27,6 +29,7 @@ impl Gauges {
     pub fn vu_started(&self) {
         let now = self.active_vus.fetch_add(1, Ordering::SeqCst) + 1;
         self.max_active_vus.fetch_max(now, Ordering::SeqCst);
+        self.interval_max_vus.fetch_max(now, Ordering::SeqCst);
     }
 
     /// A VU ended (normally, gracefully or interrupted).
@@ -42,6 +45,15 @@ impl Gauges {
     /// Peak active VUs.
     pub fn max(&self) -> u64 {
         self.max_active_vus.load(Ordering::SeqCst)
+    }
+
+    /// The most VUs active since the last call (or the start), and starts
+    /// the next interval at the VUs active now: a point's VUs, so that a
+    /// short spike shows and the last point is not read after every VU
+    /// stopped.
+    pub fn take_interval_max(&self) -> u64 {
+        let now = self.active();
+        self.interval_max_vus.swap(now, Ordering::SeqCst).max(now)
     }
 }
 

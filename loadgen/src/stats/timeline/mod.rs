@@ -1,5 +1,5 @@
 //! The time series of a run: one [`Point`] per interval (default 1 s,
-//! `--interval`), each with its active VUs, per-(phase, endpoint) counts,
+//! `--interval`), each with the most VUs active during it, per-(phase, endpoint) counts,
 //! failures, bytes and HDR duration histogram, checks, and per-phase stream
 //! histograms (TTFT, ITL, tokens/s).
 //!

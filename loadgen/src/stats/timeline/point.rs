@@ -19,9 +19,8 @@ pub struct Point {
     /// Length in milliseconds (the interval, a multiple of it once old
     /// points were merged, or the run's last stretch).
     pub length_ms: u64,
-    /// Active VUs at the end of the interval (the run's last point: those
-    /// of the last tick, since every VU has stopped at the very end; summed
-    /// over merged shards).
+    /// The most VUs active at once during the interval (summed over merged
+    /// shards).
     pub vus: u64,
     /// Requests that ended in the interval, per (phase, endpoint), sorted.
     pub requests: Vec<EndpointPoint>,
@@ -239,11 +238,11 @@ impl Point {
     }
 
     /// Takes in the point that follows this one in time: the point then
-    /// spans both, and its VUs are the later point's (VUs at the end).
+    /// spans both, and its VUs are the more of the two.
     pub fn absorb(&mut self, later: &Point) -> Result<(), String> {
         self.add_lists(later)?;
         self.length_ms = later.end_ms().max(self.end_ms()) - self.start_ms;
-        self.vus = later.vus;
+        self.vus = self.vus.max(later.vus);
         Ok(())
     }
 

@@ -37,7 +37,8 @@ fn tick(state: &Mutex<State>, collector: &Collector, interval_ms: u64) {
     let interval = collector.take_interval();
     let start = s.next * interval_ms;
     s.next += 1;
-    let point = Point::from_interval(&interval, start, interval_ms, collector.gauges.active());
+    let vus = collector.gauges.take_interval_max();
+    let point = Point::from_interval(&interval, start, interval_ms, vus);
     if let Err(e) = s.timeline.push(point) {
         s.error.get_or_insert(e);
     }
@@ -98,14 +99,7 @@ impl Sampler {
         let start = s.next * self.interval_ms;
         let end = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX);
         let length = end.saturating_sub(start);
-        // Every VU has stopped by now: the last stretch ran with the VUs of
-        // the last tick (or, in a run shorter than one interval, the most
-        // seen), not with the none left at the very end.
-        let vus = s
-            .timeline
-            .points
-            .last()
-            .map_or_else(|| self.collector.gauges.max(), |p| p.vus);
+        let vus = self.collector.gauges.take_interval_max();
         let point = Point::from_interval(&interval, start, length.max(1), vus);
         let empty = point.requests.is_empty() && point.checks.is_empty();
         let result = if length * 2 < self.interval_ms && !s.timeline.points.is_empty() {

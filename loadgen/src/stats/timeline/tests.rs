@@ -94,7 +94,7 @@ fn beyond_the_cap_old_points_merge_pairwise_and_the_whole_run_stays_covered() {
     );
     assert_eq!(sum(|p| p.checks.iter().map(|c| c.passes).sum()), 100);
     assert_eq!(all_durations(&t), whole);
-    // VUs are those at the end of each merged point.
+    // A merged point's VUs are the most of its parts.
     assert_eq!(t.points.first().unwrap().vus, 15);
     assert_eq!(t.points.last().unwrap().vus, 99);
 }
