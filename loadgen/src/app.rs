@@ -1,5 +1,5 @@
 //! Runs a resolved [`Plan`]: guard, engine, live view, thresholds, summary,
-//! exports, exit code. Tests call [`run`] and [`hit`] directly to get the
+//! exports (summary.json, the HTML report), exit code. Tests call [`run`] and [`hit`] directly to get the
 //! [`Report`] (with the merged aggregate) without printing anything.
 //!
 //! Only typed plans come in: the command line stays in [`crate::cli`] and
@@ -47,6 +47,11 @@ pub async fn execute(plan: Plan) -> Result<ExitCode, Failure> {
             let report = crate::merge::merge_files(&plan.files, &plan.options)?;
             finish(&report, &plan.output)
         }
+        Plan::Report(plan) => {
+            let report = crate::merge::report_from(&plan.summary)?;
+            write_html(&report, &plan.html)?;
+            Ok(ExitCode::Ok)
+        }
     }
 }
 
@@ -59,13 +64,24 @@ fn finish(report: &Report, output: &Output) -> Result<ExitCode, Failure> {
         eprintln!("loadgen: wrote {}", path.display());
         crate::locust_csv::write(&dir.join(crate::locust_csv::OUT_PREFIX), report)
             .map_err(internal)?;
+        write_html(report, &dir.join("report.html"))?;
     }
     if let Some(prefix) = &output.csv {
         for path in crate::locust_csv::write(prefix, report).map_err(internal)? {
             eprintln!("loadgen: wrote {}", path.display());
         }
     }
+    if let Some(path) = &output.html {
+        write_html(report, path)?;
+    }
     Ok(report.exit_code())
+}
+
+/// Writes the HTML report to `path` (its directory created if needed).
+fn write_html(report: &Report, path: &std::path::Path) -> Result<(), Failure> {
+    crate::html::write(path, report).map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?;
+    eprintln!("loadgen: wrote {}", path.display());
+    Ok(())
 }
 
 fn guard_timeout(request_timeout: Duration) -> Duration {

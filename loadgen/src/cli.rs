@@ -1,6 +1,7 @@
 //! The command line: `loadgen run` (a profile against a chatbot backend),
-//! `loadgen hit` (one URL, like wrk or oha) and `loadgen merge` (several
-//! summary.json files into one), as clap parses it: what the user said,
+//! `loadgen hit` (one URL, like wrk or oha), `loadgen merge` (several
+//! summary.json files into one) and `loadgen report` (the HTML report of a
+//! summary.json), as clap parses it: what the user said,
 //! strings and all. Definitions only; nothing here runs anything.
 //! [`crate::plan`] is the one module that reads these types: it resolves
 //! them into a typed plan, which the rest of the crate consumes (the shape
@@ -41,6 +42,35 @@ pub enum Command {
     /// pods of deploy/loadgen-job.yaml) into one summary, thresholds re-evaluated.
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
+    /// Rebuild the self-contained HTML report from a summary.json (a run's,
+    /// a hit's or a merged one).
+    #[command(after_help = REPORT_HELP)]
+    Report(ReportArgs),
+}
+
+/// `report --help` epilogue.
+pub const REPORT_HELP: &str = "\
+The page is one file that opens from disk with no network: verdict and exit
+code, target, profile, plan and seed, thresholds with their actual values,
+checks, the per-phase and per-endpoint table (Locust's columns) and, when the
+summary carries a time series, the charts. Thresholds are those the summary
+recorded, evaluated again on its histograms (the same verdicts).
+
+Exit codes:
+  0   the report was written
+  2   bad arguments or input file (unreadable, not a loadgen summary); the
+      message names the file
+  1   any other error (e.g. the HTML file cannot be written)";
+
+/// `loadgen report`.
+#[derive(Debug, Clone, Args)]
+pub struct ReportArgs {
+    /// The summary.json to read.
+    #[arg(value_name = "SUMMARY.json")]
+    pub summary: PathBuf,
+    /// Where to write the HTML report.
+    #[arg(long, value_name = "FILE", required = true)]
+    pub html: PathBuf,
 }
 
 /// `merge --help` epilogue: the concurrency assumption, then the exit codes.
@@ -70,9 +100,9 @@ pub struct MergeArgs {
     /// summary.json files to merge (two or more; the same file twice is allowed).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
-    /// Directory for the merged summary.json (and summary.txt and the
-    /// Locust CSV files loadgen_stats.csv, loadgen_stats_history.csv,
-    /// loadgen_failures.csv).
+    /// Directory for the merged summary.json, summary.txt, report.html and
+    /// the Locust CSV files loadgen_stats.csv, loadgen_stats_history.csv,
+    /// loadgen_failures.csv.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Write Locust's CSV files PREFIX_stats.csv, PREFIX_stats_history.csv
@@ -133,10 +163,14 @@ pub struct CommonArgs {
     /// Per-request timeout (connect included).
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub timeout: String,
-    /// Directory for summary.json (and summary.txt and the Locust CSV files
-    /// loadgen_stats.csv, loadgen_stats_history.csv, loadgen_failures.csv).
+    /// Directory for summary.json, summary.txt, report.html and the Locust
+    /// CSV files loadgen_stats.csv, loadgen_stats_history.csv,
+    /// loadgen_failures.csv.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Also write the self-contained HTML report to FILE (Locust's flag).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Write Locust's CSV files PREFIX_stats.csv, PREFIX_stats_history.csv
     /// (one row per interval per endpoint, plus Aggregated) and
     /// PREFIX_failures.csv (Locust's flag and format).

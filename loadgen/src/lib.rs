@@ -26,15 +26,17 @@
 //! 5. [`stats`]: records aggregated per worker shard into HDR histograms
 //!    keyed by (phase, endpoint, status class), merged with
 //!    `Histogram::add`.
-//! 6. [`live`], [`summary`], [`threshold`], [`export`] and [`locust_csv`]
-//!    read only the merged aggregate and the time series
-//!    ([`stats::timeline`], sampled every `--interval` from the same
+//! 6. [`live`], [`summary`], [`threshold`], [`export`], [`locust_csv`] and
+//!    [`html`] (the self-contained HTML report, whose charts read a
+//!    [`chart::ChartData`]) read only the merged aggregate and the time
+//!    series ([`stats::timeline`], sampled every `--interval` from the same
 //!    shards), carried out of the run in a [`report::Report`].
 //!
 //! [`merge`] (`loadgen merge`) reads several summary.json files back into
 //! one [`report::Report`] (histograms decoded and added), so the same
 //! summary, thresholds and export serve merged shards; it takes paths and
-//! its own [`merge::MergeOptions`].
+//! its own [`merge::MergeOptions`]. `loadgen report` reads one back the
+//! same way ([`merge::report_from`]) to rebuild its HTML report.
 //!
 //! Domain types shared across layers live with their domain, not with the
 //! command line: [`profile`] (profiles, [`profile::LatencyProfile`]),
@@ -60,6 +62,7 @@ pub mod exit;
 pub mod export;
 pub mod guard;
 pub mod hit;
+pub mod html;
 pub mod http;
 pub mod journey;
 pub mod live;

@@ -43,7 +43,7 @@ use crate::profile::{LatencyProfile, Profile};
 use crate::report::{AbortReason, Report};
 use crate::stats::{Aggregate, Name, Timeline};
 use crate::threshold::{self, Threshold};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// What to evaluate on the merged figures (the default: the thresholds the
 /// inputs recorded).
@@ -295,5 +295,31 @@ pub fn merge_files(files: &[PathBuf], options: &MergeOptions) -> Result<Report, 
         .map(|t| threshold::evaluate(t, &report.aggregate, report.duration))
         .collect();
     report.skipped_thresholds = skipped;
+    Ok(report)
+}
+
+/// One summary.json read back into the [`Report`] it was written from
+/// (`loadgen report`): its recorded thresholds evaluated again on its
+/// histograms, which gives the verdicts it recorded; a merged summary keeps
+/// the list of files it was merged from. Errors name the file (exit 2).
+pub fn report_from(path: &Path) -> Result<Report, Failure> {
+    let input = read(path).map_err(|f| match f {
+        Failure::Usage(m) => Failure::Usage(m.replacen("merge: ", "report: ", 1)),
+        other => other,
+    })?;
+    let mut report = combine(std::slice::from_ref(&input))?;
+    report.merged_from = input.merged_from.clone();
+    let mut verdicts = Vec::new();
+    for e in &input.thresholds {
+        let t = threshold::parse(e).map_err(|why| {
+            Failure::usage(format!(
+                "report: {}: recorded threshold: {why}",
+                path.display()
+            ))
+        })?;
+        verdicts.push(threshold::evaluate(&t, &report.aggregate, report.duration));
+    }
+    report.verdicts = verdicts;
+    report.skipped_thresholds = input.skipped_thresholds;
     Ok(report)
 }

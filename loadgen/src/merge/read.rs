@@ -46,6 +46,13 @@ struct FileSummary {
     /// Required in v2, absent in v1.
     #[serde(default)]
     timeline: Option<Timeline>,
+    #[serde(default)]
+    merged_from: Option<FileMergedFrom>,
+}
+
+#[derive(Deserialize)]
+struct FileMergedFrom {
+    files: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -154,6 +161,8 @@ pub struct Input {
     pub skipped_thresholds: Vec<String>,
     /// The time series (`None` for a v1 summary).
     pub timeline: Option<Timeline>,
+    /// The files this summary was itself merged from (empty for a run's).
+    pub merged_from: Vec<String>,
 }
 
 pub(super) fn bad(path: &Path, why: impl std::fmt::Display) -> Failure {
@@ -371,6 +380,7 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         thresholds: f.thresholds.into_iter().map(|t| t.expression).collect(),
         skipped_thresholds: f.skipped_thresholds,
         timeline: f.timeline,
+        merged_from: f.merged_from.map(|m| m.files).unwrap_or_default(),
     })
 }
 

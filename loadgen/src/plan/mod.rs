@@ -5,10 +5,12 @@
 //!
 //! This is the one module (besides [`crate::cli`] itself) that reads the
 //! clap types: a plan holds only resolved, typed values ([`RunPlan`],
-//! [`HitPlan`], [`MergePlan`]), and [`crate::app`] and everything below it
+//! [`HitPlan`], [`MergePlan`], [`ReportPlan`]), and [`crate::app`] and everything below it
 //! see nothing else.
 
-use crate::cli::{AuthArg, Command, CommonArgs, HitArgs, LatencyArg, LoginArg, MergeArgs, RunArgs};
+use crate::cli::{
+    AuthArg, Command, CommonArgs, HitArgs, LatencyArg, LoginArg, MergeArgs, ReportArgs, RunArgs,
+};
 use crate::duration::parse_duration;
 use crate::engine::Schedule;
 use crate::exit::Failure;
@@ -56,8 +58,10 @@ impl Env {
 pub struct Output {
     /// Live progress style.
     pub live: LiveMode,
-    /// Directory for summary.json (and the CSV files).
+    /// Directory for summary.json, summary.txt, report.html (and the CSV files).
     pub out: Option<PathBuf>,
+    /// Where to write the HTML report too (`--html`).
+    pub html: Option<PathBuf>,
     /// Prefix of Locust's CSV files (`--csv`).
     pub csv: Option<PathBuf>,
     /// Length of one point of the time series (`--interval`).
@@ -79,6 +83,17 @@ pub enum Plan {
     Hit(Box<HitPlan>),
     /// `loadgen merge`.
     Merge(Box<MergePlan>),
+    /// `loadgen report`.
+    Report(ReportPlan),
+}
+
+/// A resolved `loadgen report`.
+#[derive(Debug, Clone)]
+pub struct ReportPlan {
+    /// The summary.json to read (when the plan runs).
+    pub summary: PathBuf,
+    /// Where the page goes.
+    pub html: PathBuf,
 }
 
 /// A resolved `loadgen merge`.
@@ -177,6 +192,7 @@ fn output(common: &CommonArgs, env: &Env) -> Result<Output, Failure> {
         out: common.out.clone(),
         csv: common.csv.clone(),
         interval,
+        html: common.html.clone(),
         dry_run: common.dry_run,
     })
 }
@@ -297,7 +313,17 @@ pub fn resolve(command: Command, env: &Env) -> Result<Plan, Failure> {
         Command::Run(args) => Plan::Run(Box::new(resolve_run(&args, env)?)),
         Command::Hit(args) => Plan::Hit(Box::new(resolve_hit(&args, env)?)),
         Command::Merge(args) => Plan::Merge(Box::new(resolve_merge(args)?)),
+        Command::Report(args) => Plan::Report(resolve_report(args)),
     })
+}
+
+/// Resolves `loadgen report` (the summary is read when the plan runs, so a
+/// bad file is reported, exit 2, naming it).
+pub fn resolve_report(args: ReportArgs) -> ReportPlan {
+    ReportPlan {
+        summary: args.summary,
+        html: args.html,
+    }
 }
 
 /// Resolves `loadgen merge`: the input count first, then the thresholds,
@@ -322,6 +348,7 @@ pub fn resolve_merge(args: MergeArgs) -> Result<MergePlan, Failure> {
             out: args.out,
             csv: args.csv,
             interval: crate::stats::timeline::DEFAULT_INTERVAL,
+            html: None,
             dry_run: false,
         },
     })

@@ -1,0 +1,456 @@
+//! The HTML report in a real browser: Debian's headless Chromium opens the
+//! page from disk with the network off (every request would go to a dead
+//! proxy, and the page's own policy allows no connection) and its DOM is
+//! read back after the page's script ran (`--dump-dom` with a virtual-time
+//! budget). The page's script marks the `<html>` element: `data-status`
+//! once everything is drawn, `data-js-errors` (every error is caught,
+//! including a script the policy blocked), `data-charts` and
+//! `data-rendered` (charts whose canvas holds pixels of their lines' colours).
+//!
+//! - a real short streaming run's report with a time series: every chart
+//!   painted, the threshold, request, streaming and check tables present,
+//!   no error; screenshots (desktop, phone) and a PDF print are saved under
+//!   `target/browser-tests/` for a reviewer;
+//! - a summary whose phase, endpoint, check and target strings are hostile
+//!   (`</script>`, quotes, markup, emoji), rebuilt with `loadgen report`,
+//!   then drawn with charts too (and phases named `__proto__`,
+//!   `constructor`): the injected script did not run, the strings show as
+//!   text, every chart is painted;
+//! - a summary without a time series: the tables and the note, no chart.
+//!
+//! Until the run's timeline is wired in, the time series of the first case
+//! is a synthetic [`ChartData`] over the run's own phases.
+//!
+//! Without a Chromium binary the tests say so and pass, unless
+//! `CHATBENCH_REQUIRE_BROWSER=1` (CI), where they fail.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::chat::{chat_server, Config};
+use common::{loadgen_bin, run_plan, users_file};
+use loadgen::chart::{ChartData, PhaseColumns, StreamColumns};
+use loadgen::report::Report;
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+const HOSTILE: &str =
+    "</script><script>document.documentElement.setAttribute('data-pwned','1')</script>";
+const HOSTILE_ATTR: &str =
+    "\"'><img src=x onerror=\"document.documentElement.setAttribute('data-pwned','2')\">";
+
+/// The Chromium to drive: `CHROMIUM`, else the first of Debian's names on
+/// PATH. `None` skips (with a message), or fails under
+/// `CHATBENCH_REQUIRE_BROWSER=1`.
+fn chromium() -> Option<PathBuf> {
+    let found = std::env::var_os("CHROMIUM").map(PathBuf::from).or_else(|| {
+        let path = std::env::var_os("PATH")?;
+        std::env::split_paths(&path).find_map(|dir| {
+            ["chromium", "chromium-browser", "google-chrome"]
+                .iter()
+                .map(|name| dir.join(name))
+                .find(|p| p.is_file())
+        })
+    });
+    if found.is_none() {
+        let required = std::env::var("CHATBENCH_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
+        assert!(
+            !required,
+            "CHATBENCH_REQUIRE_BROWSER=1 but no chromium binary was found (apt-get install chromium)"
+        );
+        eprintln!("SKIPPED: no chromium binary on PATH (apt-get install chromium); the browser tests did not run");
+    }
+    found
+}
+
+/// Where the pages, screenshots and the PDF are kept for a reviewer.
+fn out_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .unwrap()
+        .join("browser-tests");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Runs Chromium headless on `page` with `extra` flags, network off;
+/// returns its stdout.
+async fn browse(chromium: &Path, page: &Path, extra: &[String]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(chromium);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        // Network off: every request, loopback included, goes to a closed port.
+        "--proxy-server=127.0.0.1:9",
+        "--proxy-bypass-list=<-loopback>",
+        "--virtual-time-budget=5000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(format!("file://{}", page.display()))
+    .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
+        .await
+        .expect("chromium did not finish within 90 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The page's DOM after its script ran.
+async fn dump_dom(chromium: &Path, page: &Path) -> String {
+    let dom = browse(chromium, page, &["--dump-dom".to_string()]).await;
+    assert!(dom.contains("<html"), "no DOM from chromium: {dom:.200}");
+    dom
+}
+
+/// Saves a screenshot of `page` at `width` x `height` to `png`.
+async fn screenshot(chromium: &Path, page: &Path, png: &Path, width: u32, height: u32) {
+    browse(
+        chromium,
+        page,
+        &[
+            format!("--window-size={width},{height}"),
+            format!("--screenshot={}", png.display()),
+        ],
+    )
+    .await;
+    let size = std::fs::metadata(png).unwrap().len();
+    assert!(size > 10_000, "{} is only {size} bytes", png.display());
+}
+
+/// An attribute of the `<html>` element in a dumped DOM.
+fn root_attr(dom: &str, name: &str) -> Option<String> {
+    let start = dom.find("<html")?;
+    let tag = &dom[start..start + dom[start..].find('>')?];
+    let key = format!(" {name}=\"");
+    let at = tag.find(&key)? + key.len();
+    Some(tag[at..at + tag[at..].find('"')?].to_string())
+}
+
+/// The text Chromium serializes for a string shown with textContent.
+fn as_text(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn assert_clean(dom: &str, what: &str) {
+    assert_eq!(
+        root_attr(dom, "data-status").as_deref(),
+        Some("done"),
+        "{what}: the page did not finish rendering"
+    );
+    assert_eq!(
+        root_attr(dom, "data-js-errors").as_deref(),
+        Some("0"),
+        "{what}: the page caught errors: {}",
+        dom.find("id=\"js-errors\"")
+            .map(|i| &dom[i..(i + 600).min(dom.len())])
+            .unwrap_or("")
+    );
+    assert_eq!(
+        root_attr(dom, "data-pwned"),
+        None,
+        "{what}: an injected script ran"
+    );
+    for table in ["<table class=\"thresholds\"", "<table class=\"requests\""] {
+        assert!(dom.contains(table), "{what}: no {table}");
+    }
+}
+
+/// A time series over the report's own phases (a stand-in until the run's
+/// timeline is wired in): `points` half-second intervals.
+fn charts_for(report: &Report, points: usize) -> ChartData {
+    let secs = report.duration.as_secs_f64();
+    let t: Vec<f64> = (1..=points)
+        .map(|i| secs * i as f64 / points as f64)
+        .collect();
+    let wave = |i: usize, k: f64| 1.0 + ((i as f64) / 3.0 + k).sin().abs();
+    let phases = report.aggregate.phases();
+    ChartData {
+        vus: (0..points).map(|i| 1 + (i % 2) as u64).collect(),
+        phases: phases
+            .iter()
+            .enumerate()
+            .map(|(k, p)| PhaseColumns {
+                phase: p.to_string(),
+                requests_per_s: (0..points).map(|i| 10.0 * wave(i, k as f64)).collect(),
+                failures_per_s: (0..points).map(|i| (i % 3) as f64 / 2.0).collect(),
+                p50_ms: (0..points).map(|i| Some(5.0 * wave(i, 0.0))).collect(),
+                p95_ms: (0..points).map(|i| Some(9.0 * wave(i, 0.3))).collect(),
+                p99_ms: (0..points)
+                    .map(|i| (i != 2).then(|| 14.0 * wave(i, 0.6)))
+                    .collect(),
+            })
+            .collect(),
+        streams: report
+            .aggregate
+            .stream_phases()
+            .iter()
+            .map(|p| StreamColumns {
+                phase: p.to_string(),
+                ttft_p50_ms: (0..points).map(|i| Some(60.0 * wave(i, 0.1))).collect(),
+                ttft_p95_ms: (0..points).map(|i| Some(70.0 * wave(i, 0.2))).collect(),
+                itl_p50_ms: (0..points).map(|i| Some(20.0 * wave(i, 0.4))).collect(),
+                itl_p95_ms: (0..points).map(|i| Some(25.0 * wave(i, 0.5))).collect(),
+                tokens_per_s_p50: (0..points).map(|i| Some(45.0 * wave(i, 0.7))).collect(),
+            })
+            .collect(),
+        t,
+    }
+}
+
+/// A short streaming run against the fake chat backend.
+async fn streaming_run(dir: &Path) -> Report {
+    let (addr, _) = chat_server(Config::default()).await;
+    let base = format!("http://{addr}");
+    let users = users_file(dir, 4);
+    let plan = run_plan(&[
+        "--base-url",
+        &base,
+        "--users-file",
+        users.to_str().unwrap(),
+        "--vus",
+        "2",
+        "--duration",
+        "1500ms",
+        "--think",
+        "50ms",
+        "--stream",
+        "--seed",
+        "7",
+        "--threshold",
+        "http_req_duration{phase:chat}: p(95)<5000",
+        "--threshold",
+        "chat_ttft: p(95)<5000",
+    ]);
+    loadgen::app::run(plan).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_runs_report_draws_every_chart_and_table_offline() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let report = streaming_run(dir.path()).await;
+    let charts = charts_for(&report, 12);
+    let expected = 3 + charts.phases.len() + 2 * charts.streams.len();
+    assert!(charts.streams.len() == 1, "the run streamed its chat turns");
+    let out = out_dir();
+    let page = out.join("report.html");
+    std::fs::write(&page, loadgen::html::render(&report, &charts)).unwrap();
+
+    let dom = dump_dom(&chromium, &page).await;
+    assert_clean(&dom, "run report");
+    assert_eq!(root_attr(&dom, "data-charts"), Some(expected.to_string()));
+    assert_eq!(
+        root_attr(&dom, "data-rendered"),
+        Some(expected.to_string()),
+        "a chart's canvas holds none of its lines' colours"
+    );
+    assert_eq!(dom.matches("<canvas").count(), expected);
+    for text in [
+        "<table class=\"streaming\"",
+        "<table class=\"checks\"",
+        "PASSED",
+        "exit code 0",
+        "http_req_duration{phase:chat}: p(95)&lt;5000",
+        "Latency: chat",
+        "TTFT and ITL: chat",
+        "Aggregated",
+        "99.99%",
+    ] {
+        assert!(dom.contains(text), "the page has no {text:?}");
+    }
+    for phase in report.aggregate.phases() {
+        assert!(
+            dom.contains(&format!(">{phase}<")),
+            "no row for phase {phase}"
+        );
+    }
+
+    screenshot(&chromium, &page, &out.join("report.png"), 1280, 2600).await;
+    // 500 px: the narrowest window headless Chromium lays out (a phone's
+    // media query applies from 600 px down).
+    screenshot(&chromium, &page, &out.join("report-phone.png"), 500, 3200).await;
+    let pdf = out.join("report.pdf");
+    browse(
+        &chromium,
+        &page,
+        &[
+            format!("--print-to-pdf={}", pdf.display()),
+            "--no-pdf-header-footer".into(),
+        ],
+    )
+    .await;
+    assert!(std::fs::metadata(&pdf).unwrap().len() > 10_000);
+    eprintln!("screenshots and print in {}", out.display());
+}
+
+/// Replaces every phase, endpoint, check name and the target of a
+/// summary.json with hostile strings.
+fn poison(summary: &mut Value) {
+    summary["target"] = Value::String(format!("http://127.0.0.1/{HOSTILE}"));
+    // The original name stays at the end, so names stay distinct.
+    let mut rename = |v: &mut Value| {
+        if let Some(p) = v.get("phase").and_then(Value::as_str) {
+            v["phase"] = Value::String(format!("{HOSTILE} 🚀 \"{p}\""));
+        }
+        if let Some(e) = v.get("endpoint").and_then(Value::as_str) {
+            v["endpoint"] = Value::String(format!("{HOSTILE_ATTR} émoji 🧪 {e}"));
+        }
+        if let Some(n) = v.get("name").and_then(Value::as_str) {
+            v["name"] = Value::String(format!("{HOSTILE} check 'quoted' {n}"));
+        }
+    };
+    for list in ["series", "endpoints"] {
+        summary[list]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(&mut rename);
+    }
+    summary["checks"]["series"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .for_each(&mut rename);
+    if let Some(s) = summary.get_mut("streaming") {
+        s["series"]
+            .as_array_mut()
+            .unwrap()
+            .iter_mut()
+            .for_each(&mut rename);
+    }
+    // The time series names the same phases and endpoints (loadgen checks
+    // that its counts match the series'), so the charts draw them too.
+    for point in summary["timeline"]["points"].as_array_mut().unwrap() {
+        for list in ["requests", "checks", "streams"] {
+            point[list]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .for_each(&mut rename);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_summary_renders_as_text_and_runs_no_injected_script() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let report = streaming_run(dir.path()).await;
+    let text = loadgen::summary::render(&report);
+    let written = loadgen::export::write(dir.path(), &report, &text).unwrap();
+    let mut summary: Value =
+        serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    poison(&mut summary);
+    let hostile = dir.path().join("hostile.json");
+    std::fs::write(&hostile, summary.to_string()).unwrap();
+
+    let page = out_dir().join("hostile.html");
+    let done = loadgen_bin(
+        &[
+            "report",
+            hostile.to_str().unwrap(),
+            "--html",
+            page.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+
+    let dom = dump_dom(&chromium, &page).await;
+    assert_clean(&dom, "hostile report");
+    for shown in [
+        as_text(HOSTILE),
+        as_text(HOSTILE_ATTR),
+        "🚀".to_string(),
+        "émoji 🧪".to_string(),
+        as_text(&format!("{HOSTILE} check 'quoted'")),
+        as_text(&format!("{HOSTILE} 🚀 \"chat\"")),
+    ] {
+        assert!(
+            dom.contains(&shown),
+            "the page does not show {shown:?} as text"
+        );
+    }
+    assert!(
+        !dom.contains("<img"),
+        "markup from the data became an element"
+    );
+    screenshot(&chromium, &page, &out_dir().join("hostile.png"), 1280, 1600).await;
+
+    // The same names as chart titles and legends, plus phases named like
+    // JavaScript's object internals.
+    let report = loadgen::merge::report_from(&hostile).unwrap();
+    let mut charts = charts_for(&report, 12);
+    for name in ["__proto__", "constructor"] {
+        let mut extra = charts.phases[0].clone();
+        extra.phase = name.to_string();
+        charts.phases.push(extra);
+    }
+    let expected = 3 + charts.phases.len() + 2 * charts.streams.len();
+    let page = out_dir().join("hostile-charts.html");
+    std::fs::write(&page, loadgen::html::render(&report, &charts)).unwrap();
+    let charted = dump_dom(&chromium, &page).await;
+    assert_clean(&charted, "hostile report with charts");
+    assert_eq!(
+        root_attr(&charted, "data-rendered"),
+        Some(expected.to_string())
+    );
+    assert!(charted.contains(&as_text(&format!("Latency: {HOSTILE}"))));
+    assert!(
+        !charted.contains("<img"),
+        "markup from the data became an element"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_summary_without_a_time_series_shows_its_tables_and_says_so() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let report = streaming_run(dir.path()).await;
+    let text = loadgen::summary::render(&report);
+    let written = loadgen::export::write(dir.path(), &report, &text).unwrap();
+    // A v1 summary: the same figures, no timeline.
+    let mut v1: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    v1.as_object_mut().unwrap().remove("timeline");
+    v1["schema"] = Value::String("chatbench.loadgen.summary/v1".into());
+    let written = dir.path().join("v1.json");
+    std::fs::write(&written, v1.to_string()).unwrap();
+    let page = out_dir().join("no-series.html");
+    let done = loadgen_bin(
+        &[
+            "report",
+            written.to_str().unwrap(),
+            "--html",
+            page.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+
+    let dom = dump_dom(&chromium, &page).await;
+    assert_clean(&dom, "report without a time series");
+    assert_eq!(root_attr(&dom, "data-charts").as_deref(), Some("0"));
+    assert!(dom.contains("No time series in this summary"));
+    assert!(!dom.contains("<canvas"));
+}
