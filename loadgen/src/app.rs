@@ -14,6 +14,7 @@ use crate::live::Live;
 use crate::plan::{HitPlan, Output, Plan, RunPlan};
 use crate::report::{AbortReason, Mode, Report};
 use crate::scheduler::{self, Stage};
+use crate::stats::timeline::Sampler;
 use crate::stats::Collector;
 use crate::threshold;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -39,7 +40,7 @@ pub async fn execute(plan: Plan) -> Result<ExitCode, Failure> {
                 return Ok(ExitCode::Ok);
             }
             let output = plan.output.clone();
-            let report = hit(plan).await;
+            let report = hit(*plan).await;
             finish(&report, &output)
         }
         Plan::Merge(plan) => {
@@ -57,11 +58,18 @@ pub async fn execute(plan: Plan) -> Result<ExitCode, Failure> {
 fn finish(report: &Report, output: &Output) -> Result<ExitCode, Failure> {
     let text = crate::summary::render(report);
     print!("{text}");
+    let internal = |e: String| Failure::Internal(anyhow::anyhow!(e));
     if let Some(dir) = &output.out {
-        let path = crate::export::write(dir, report, &text)
-            .map_err(|e| Failure::Internal(anyhow::anyhow!(e)))?;
+        let path = crate::export::write(dir, report, &text).map_err(internal)?;
         eprintln!("loadgen: wrote {}", path.display());
+        crate::locust_csv::write(&dir.join(crate::locust_csv::OUT_PREFIX), report)
+            .map_err(internal)?;
         write_html(report, &dir.join("report.html"))?;
+    }
+    if let Some(prefix) = &output.csv {
+        for path in crate::locust_csv::write(prefix, report).map_err(internal)? {
+            eprintln!("loadgen: wrote {}", path.display());
+        }
     }
     if let Some(path) = &output.html {
         write_html(report, path)?;
@@ -134,14 +142,7 @@ pub async fn run(plan: RunPlan) -> Result<Report, Failure> {
         plan.journey.clone(),
         plan.seed,
     ));
-    let mut report = drive(
-        workload,
-        &plan.schedule,
-        plan.output.live,
-        abort_rx,
-        Mode::Run,
-    )
-    .await;
+    let mut report = drive(workload, &plan.schedule, &plan.output, abort_rx, Mode::Run).await;
     for t in side_tasks {
         t.abort();
     }
@@ -199,7 +200,7 @@ pub async fn hit(plan: HitPlan) -> Report {
         plan.rate,
         plan.connections,
     ));
-    let mut report = drive(workload, &schedule, plan.output.live, abort_rx, Mode::Hit).await;
+    let mut report = drive(workload, &schedule, &plan.output, abort_rx, Mode::Hit).await;
     interrupt.abort();
     report.aborted = reason.lock().unwrap_or_else(PoisonError::into_inner).take();
     report.target = plan.url.clone();
@@ -214,16 +215,18 @@ pub async fn hit(plan: HitPlan) -> Report {
 async fn drive<W: engine::Workload>(
     workload: Arc<W>,
     schedule: &Schedule,
-    live: crate::live::LiveMode,
+    output: &Output,
     abort: watch::Receiver<bool>,
     mode: Mode,
 ) -> Report {
     let collector = Collector::per_core();
-    let view = Live::start(live, collector.clone(), schedule.clone());
+    let view = Live::start(output.live, collector.clone(), schedule.clone());
     let started_at = chrono::Utc::now();
     let t0 = tokio::time::Instant::now();
+    let sampler = Sampler::start(collector.clone(), output.interval, t0);
     let ended = engine::run(workload, schedule, &collector, abort).await;
     let duration = t0.elapsed();
+    let timeline = sampler.finish(duration);
     view.finish();
     Report {
         mode,
@@ -235,6 +238,7 @@ async fn drive<W: engine::Workload>(
         finished_at: chrono::Utc::now(),
         duration,
         aggregate: collector.snapshot(),
+        timeline,
         vus_max_planned: scheduler::max_vus(schedule.start_vus, &schedule.stages),
         vus_max: collector.gauges.max(),
         verdicts: Vec::new(),

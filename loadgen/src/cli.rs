@@ -89,7 +89,7 @@ selector, as in `run`.
 Exit codes:
   0   every threshold held on the merged figures
   99  at least one threshold failed
-  2   bad arguments or input file (unreadable, not a v1 summary, histograms
+  2   bad arguments or input file (unreadable, not a v1/v2 summary, histograms
       recorded with other settings); the message names the file
   3   an input run was aborted by its guard
   1   any other (internal) error";
@@ -100,9 +100,15 @@ pub struct MergeArgs {
     /// summary.json files to merge (two or more; the same file twice is allowed).
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
-    /// Directory for the merged summary.json, summary.txt and report.html.
+    /// Directory for the merged summary.json, summary.txt, report.html and
+    /// the Locust CSV files loadgen_stats.csv, loadgen_stats_history.csv,
+    /// loadgen_failures.csv.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
+    /// Write Locust's CSV files PREFIX_stats.csv, PREFIX_stats_history.csv
+    /// and PREFIX_failures.csv (Locust's flag and format).
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
     /// Threshold in k6 syntax, repeatable; replaces the recorded (or
     /// --profile) threshold with the same metric and selector.
     #[arg(long = "threshold", value_name = "EXPR")]
@@ -157,12 +163,23 @@ pub struct CommonArgs {
     /// Per-request timeout (connect included).
     #[arg(long, default_value = "60s", value_name = "DURATION")]
     pub timeout: String,
-    /// Directory for summary.json, summary.txt and report.html.
+    /// Directory for summary.json, summary.txt, report.html and the Locust
+    /// CSV files loadgen_stats.csv, loadgen_stats_history.csv,
+    /// loadgen_failures.csv.
     #[arg(long, value_name = "DIR")]
     pub out: Option<PathBuf>,
     /// Also write the self-contained HTML report to FILE (Locust's flag).
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+    /// Write Locust's CSV files PREFIX_stats.csv, PREFIX_stats_history.csv
+    /// (one row per interval per endpoint, plus Aggregated) and
+    /// PREFIX_failures.csv (Locust's flag and format).
+    #[arg(long, value_name = "PREFIX")]
+    pub csv: Option<PathBuf>,
+    /// Length of one point of the time series (summary.json's timeline, the
+    /// CSV history, the charts); at least 100ms.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub interval: String,
     /// Print the resolved plan and exit 0 without sending anything.
     #[arg(long)]
     pub dry_run: bool,

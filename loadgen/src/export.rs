@@ -1,6 +1,10 @@
 //! `summary.json`: the machine-readable result, schema
-//! `chatbench.loadgen.summary/v1` (JSON Schema in
-//! `loadgen/schema/summary-v1.schema.json`).
+//! `chatbench.loadgen.summary/v2` (JSON Schema in
+//! `loadgen/schema/summary-v2.schema.json`). v2 is v1 plus the top-level
+//! `timeline` (the run's time series, [`crate::stats::Timeline`]): one
+//! point per interval with its VUs, per-(phase, endpoint) counts, failures,
+//! bytes and duration histogram, checks and stream histograms. `loadgen
+//! merge` still reads v1 files (they have no timeline).
 //!
 //! All durations are microseconds (`"unit": "us"`). Every series keyed by
 //! (phase, endpoint, status class) carries its HDR histograms serialized in
@@ -11,8 +15,7 @@
 //! Runs that streamed chat turns add an optional `streaming` object (TTFB,
 //! TTFT, ITL, TPOT, E2E in µs and tokens/s in milli-tokens/s, overall and
 //! per (phase, endpoint) series with their histograms, tokens, stream
-//! errors) and `stream_failures` on each series. Both are absent otherwise,
-//! so the schema id stays `v1` and older summaries remain valid.
+//! errors) and `stream_failures` on each series. Both are absent otherwise.
 //!
 //! `loadgen merge` adds an optional `merged_from` object (the input files and
 //! the `concurrent` assumption behind summed VUs and recomputed rates).
@@ -27,10 +30,16 @@ use serde_json::{json, Map, Value};
 use std::path::{Path, PathBuf};
 
 /// The schema identifier written into every summary.
-pub const SCHEMA_ID: &str = "chatbench.loadgen.summary/v1";
+pub const SCHEMA_ID: &str = "chatbench.loadgen.summary/v2";
 
 /// The JSON Schema of `summary.json`.
-pub const SCHEMA: &str = include_str!("../schema/summary-v1.schema.json");
+pub const SCHEMA: &str = include_str!("../schema/summary-v2.schema.json");
+
+/// The previous version (no `timeline`), still read by `loadgen merge`.
+pub const SCHEMA_V1_ID: &str = "chatbench.loadgen.summary/v1";
+
+/// The JSON Schema of v1 summaries, kept for reference and tests.
+pub const SCHEMA_V1: &str = include_str!("../schema/summary-v1.schema.json");
 
 /// HDR V2 + base64 of a histogram.
 pub fn encode_histogram(h: &Histogram<u64>) -> Result<String, String> {
@@ -251,6 +260,8 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
         "thresholds": thresholds,
         "skipped_thresholds": r.skipped_thresholds,
         "exit_code": r.exit_code().code(),
+        "timeline": serde_json::to_value(&r.timeline)
+            .map_err(|e| format!("cannot encode the timeline: {e}"))?,
     });
     if let (Some(block), Value::Object(m)) = (streaming(a)?, &mut summary) {
         m.insert("streaming".into(), block);

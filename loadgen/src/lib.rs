@@ -26,10 +26,11 @@
 //! 5. [`stats`]: records aggregated per worker shard into HDR histograms
 //!    keyed by (phase, endpoint, status class), merged with
 //!    `Histogram::add`.
-//! 6. [`live`], [`summary`], [`threshold`], [`export`] and [`html`] (the
-//!    self-contained HTML report, whose charts read a [`chart::ChartData`])
-//!    read only the merged aggregate, carried out of the run in a
-//!    [`report::Report`].
+//! 6. [`live`], [`summary`], [`threshold`], [`export`], [`locust_csv`] and
+//!    [`html`] (the self-contained HTML report, whose charts read a
+//!    [`chart::ChartData`]) read only the merged aggregate and the time
+//!    series ([`stats::timeline`], sampled every `--interval` from the same
+//!    shards), carried out of the run in a [`report::Report`].
 //!
 //! [`merge`] (`loadgen merge`) reads several summary.json files back into
 //! one [`report::Report`] (histograms decoded and added), so the same
@@ -65,6 +66,7 @@ pub mod html;
 pub mod http;
 pub mod journey;
 pub mod live;
+pub mod locust_csv;
 pub mod merge;
 pub mod plan;
 pub mod profile;

@@ -1,10 +1,12 @@
 //! The outcome of a run, built from the merged aggregate once the engine has
-//! stopped; the summary, the thresholds verdicts and summary.json read it.
+//! stopped; the summary, the thresholds verdicts, summary.json, the CSV
+//! files and the charts ([`Report::chart_data`]) read it.
 
+use crate::chart::ChartData;
 use crate::engine::Ended;
 use crate::exit::ExitCode;
 use crate::profile::LatencyProfile;
-use crate::stats::{Aggregate, Name, Summary};
+use crate::stats::{Aggregate, Name, Summary, Timeline};
 use crate::threshold::Verdict;
 use chrono::{DateTime, Utc};
 use std::time::Duration;
@@ -49,6 +51,9 @@ pub struct Report {
     pub duration: Duration,
     /// The merged aggregate.
     pub aggregate: Aggregate,
+    /// The time series (per-interval points; empty when merged from a v1
+    /// summary, which has none).
+    pub timeline: Timeline,
     /// Most VUs the plan asked for.
     pub vus_max_planned: u32,
     /// Most VUs seen running at once.
@@ -94,6 +99,12 @@ impl Report {
         } else {
             ExitCode::Ok
         }
+    }
+
+    /// What the HTML report and the dashboard chart: the time series
+    /// reduced to columns (see [`Timeline::chart_data`]).
+    pub fn chart_data(&self) -> ChartData {
+        self.timeline.chart_data()
     }
 
     /// Seconds, never zero (rates divide by it).

@@ -337,6 +337,17 @@ fn poison(summary: &mut Value) {
             .iter_mut()
             .for_each(&mut rename);
     }
+    // The time series names the same phases and endpoints (loadgen checks
+    // that its counts match the series'), so the charts draw them too.
+    for point in summary["timeline"]["points"].as_array_mut().unwrap() {
+        for list in ["requests", "checks", "streams"] {
+            point[list]
+                .as_array_mut()
+                .unwrap()
+                .iter_mut()
+                .for_each(&mut rename);
+        }
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -418,6 +429,12 @@ async fn a_summary_without_a_time_series_shows_its_tables_and_says_so() {
     let report = streaming_run(dir.path()).await;
     let text = loadgen::summary::render(&report);
     let written = loadgen::export::write(dir.path(), &report, &text).unwrap();
+    // A v1 summary: the same figures, no timeline.
+    let mut v1: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
+    v1.as_object_mut().unwrap().remove("timeline");
+    v1["schema"] = Value::String("chatbench.loadgen.summary/v1".into());
+    let written = dir.path().join("v1.json");
+    std::fs::write(&written, v1.to_string()).unwrap();
     let page = out_dir().join("no-series.html");
     let done = loadgen_bin(
         &[

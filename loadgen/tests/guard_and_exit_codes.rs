@@ -152,7 +152,7 @@ async fn a_target_that_stops_being_test_during_the_run_aborts_it_with_exit_code_
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_exit_2_with_a_message_naming_the_problem() {
-    let cases: [(&[&str], &str); 6] = [
+    let cases: [(&[&str], &str); 8] = [
         (
             &[
                 "run",
@@ -182,6 +182,11 @@ async fn bad_arguments_exit_2_with_a_message_naming_the_problem() {
         (&["run", "--profile", "nope"], "unknown profile"),
         (&["hit", "https://127.0.0.1:1/"], "only http://"),
         (&["run", "--bogus-flag"], "--bogus-flag"),
+        (
+            &["hit", "http://127.0.0.1:1/", "--interval", "50ms"],
+            "--interval 50ms: must be at least 100ms",
+        ),
+        (&["run", "--interval", "soon"], "--interval"),
     ];
     for (args, expected) in cases {
         let out = loadgen_bin(args, &[]).await;

@@ -311,7 +311,7 @@ async fn summary_json_of_a_run_validates_against_its_schema_and_its_histograms_d
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
             .unwrap();
     validate(&summary);
-    assert_eq!(summary["schema"], "chatbench.loadgen.summary/v1");
+    assert_eq!(summary["schema"], "chatbench.loadgen.summary/v2");
     assert_eq!(summary["exit_code"], 99);
     assert_eq!(summary["seed"], 7);
     let total = summary["http_reqs"]["count"].as_u64().unwrap();

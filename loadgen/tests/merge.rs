@@ -407,3 +407,111 @@ async fn thresholds_are_evaluated_again_on_the_merged_figures() {
         out.stdout
     );
 }
+
+/// Requests per point start of a summary's timeline.
+fn point_counts(summary: &Value) -> BTreeMap<u64, u64> {
+    summary["timeline"]["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            let n = p["requests"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| u(&r["count"]))
+                .sum();
+            (u(&p["start_ms"]), n)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timelines_merge_by_start_offset_and_a_v1_summary_still_merges_without_one() {
+    let (addr, _) = counting_server(common::Behaviour {
+        delay: std::time::Duration::from_millis(1),
+        ..common::Behaviour::default()
+    })
+    .await;
+    let url = format!("http://{addr}/work");
+    let dir = tempfile::tempdir().unwrap();
+    let shard = |name: &str, connections: &'static str| {
+        let (url, out) = (url.clone(), dir.path().join(name));
+        async move {
+            let argv = [
+                &url,
+                "-c",
+                connections,
+                "-d",
+                "700ms",
+                "--interval",
+                "200ms",
+            ];
+            save(&loadgen::app::hit(hit_plan(&argv)).await, &out)
+        }
+    };
+    let (a, b) = (shard("a", "1").await, shard("b", "3").await);
+    let (va, vb) = (load(&a), load(&b));
+    let out = dir.path().join("merged");
+    let merged = loadgen_bin(&["merge", s(&a), s(&b), "--out", s(&out)], &[]).await;
+    assert_eq!(merged.code, 0, "{merged:?}");
+    let m = load(&out.join("summary.json"));
+    validate_summary(&m);
+    // Points aligned by start offset: per start, the shards' counts added,
+    // their VUs summed (both ran every whole interval).
+    let (ca, cb) = (point_counts(&va), point_counts(&vb));
+    let mut want = ca.clone();
+    for (start, n) in &cb {
+        *want.entry(*start).or_default() += n;
+    }
+    assert_eq!(point_counts(&m), want);
+    let total: u64 = want.values().sum();
+    assert_eq!(total, u(&m["http_reqs"]["count"]));
+    assert_eq!(m["timeline"]["points"][0]["vus"], 4);
+    // The merged summary's CSV history has the merged points.
+    let (_, history) = {
+        let text = std::fs::read_to_string(out.join("loadgen_stats_history.csv")).unwrap();
+        let mut r = csv::Reader::from_reader(text.as_bytes());
+        let h: Vec<String> = r.headers().unwrap().iter().map(String::from).collect();
+        let rows: Vec<Vec<String>> = r
+            .records()
+            .map(|x| x.unwrap().iter().map(String::from).collect())
+            .collect();
+        (h, rows)
+    };
+    assert_eq!(history.len(), 2 * want.len());
+
+    // A v1 summary (the same file without its timeline) is still read; the
+    // merged summary then has an empty timeline, and says why.
+    let mut v1 = va.clone();
+    v1.as_object_mut().unwrap().remove("timeline");
+    v1["schema"] = json!("chatbench.loadgen.summary/v1");
+    let v1_schema: Value = serde_json::from_str(loadgen::export::SCHEMA_V1).unwrap();
+    assert!(jsonschema::validator_for(&v1_schema).unwrap().is_valid(&v1));
+    let v1_path = dir.path().join("v1.json");
+    std::fs::write(&v1_path, v1.to_string()).unwrap();
+    let out = dir.path().join("merged-v1");
+    let merged = loadgen_bin(&["merge", s(&v1_path), s(&b), "--out", s(&out)], &[]).await;
+    assert_eq!(merged.code, 0, "{merged:?}");
+    assert!(merged.stderr.contains("v1 summary"), "{}", merged.stderr);
+    let m = load(&out.join("summary.json"));
+    validate_summary(&m);
+    assert_eq!(m["timeline"]["points"], json!([]));
+    assert_eq!(
+        u(&m["http_reqs"]["count"]),
+        u(&va["http_reqs"]["count"]) + u(&vb["http_reqs"]["count"])
+    );
+
+    // A timeline that disagrees with its series is refused, naming the file.
+    let mut cut = va.clone();
+    cut["timeline"]["points"].as_array_mut().unwrap().pop();
+    let cut_path = dir.path().join("cut.json");
+    std::fs::write(&cut_path, cut.to_string()).unwrap();
+    let out = loadgen_bin(&["merge", s(&cut_path), s(&b)], &[]).await;
+    assert_eq!(out.code, 2, "{out:?}");
+    assert!(
+        out.stderr.contains(s(&cut_path)) && out.stderr.contains("timeline"),
+        "{}",
+        out.stderr
+    );
+}

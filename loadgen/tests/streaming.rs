@@ -325,7 +325,7 @@ async fn summary_json_of_a_streaming_run_validates_and_carries_the_token_histogr
         serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
             .unwrap();
     validate_summary(&summary);
-    assert_eq!(summary["schema"], "chatbench.loadgen.summary/v1");
+    assert_eq!(summary["schema"], "chatbench.loadgen.summary/v2");
     let streaming = &summary["streaming"];
     let n = streaming["streams"].as_u64().unwrap();
     assert_eq!(n, seen.count("chat_stream"));
@@ -348,4 +348,21 @@ async fn summary_json_of_a_streaming_run_validates_and_carries_the_token_histogr
     assert!(ms(ttft_p50) >= TTFT_MS - 0.1, "{ttft_p50}");
     assert_eq!(summary["thresholds"][0]["metric"], "chat_ttft");
     assert_eq!(summary["thresholds"][0]["passed"], false);
+    // The timeline's per-interval stream histograms hold every stream.
+    let mut in_points = (0, 0, 0, 0);
+    for p in summary["timeline"]["points"].as_array().unwrap() {
+        for s in p["streams"].as_array().unwrap() {
+            assert_eq!(s["phase"], "chat");
+            let len = |key: &str| {
+                loadgen::export::decode_histogram(s[key].as_str().unwrap())
+                    .unwrap()
+                    .len()
+            };
+            in_points.0 += s["streams"].as_u64().unwrap();
+            in_points.1 += len("ttft");
+            in_points.2 += len("itl");
+            in_points.3 += len("tokens_per_s");
+        }
+    }
+    assert_eq!(in_points, (n, n, (TOKENS - 1) * n, n));
 }

@@ -34,9 +34,9 @@ const UPLOT_CSS: &str = include_str!("../../assets/vendor/uplot/uPlot.min.css");
 /// The page for a finished run or a summary read back: the report with the
 /// run's time series when it has one.
 pub fn page(report: &Report) -> String {
-    // The one place the time series comes in: the timeline's columns once
-    // the report carries them (`report.chart_data()`), none until then.
-    render(report, &ChartData::default())
+    // The one place the time series comes in: the timeline's columns (none
+    // for a summary without a timeline, e.g. a v1 one).
+    render(report, &report.chart_data())
 }
 
 /// Renders the page for `report` with `charts` (no points: the tables and a

@@ -49,6 +49,7 @@ fn report(records: &[Record], thresholds: &[&str]) -> Report {
         finished_at: chrono::Utc::now(),
         duration,
         aggregate,
+        timeline: crate::stats::Timeline::default(),
         vus_max_planned: 5,
         vus_max: 5,
         verdicts,

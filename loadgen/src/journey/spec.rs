@@ -10,6 +10,25 @@ use std::time::Duration;
 /// Journey steps in the order a VU runs them, with the tag that selects each.
 pub const STEP_TAGS: [&str; 6] = ["auth", "list", "session", "chat", "history", "other"];
 
+/// The HTTP method of a request series, from its endpoint name: the
+/// journey's endpoints by name (`other` endpoints are GETs), `hit`'s from
+/// its `GET /path` name; `""` for a name none of these knows (a newer
+/// loadgen's). Locust's CSV `Type` column.
+pub fn endpoint_method(phase: &str, endpoint: &str) -> &'static str {
+    const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+    if let Some((first, _)) = endpoint.split_once(' ') {
+        if let Some(m) = METHODS.iter().find(|m| **m == first) {
+            return m;
+        }
+    }
+    match endpoint {
+        "login" | "create_session" | "chat" | "chat_stream" => "POST",
+        "list_sessions" | "get_session" => "GET",
+        _ if phase == "other" => "GET",
+        _ => "",
+    }
+}
+
 /// Steps run when neither the profile nor `--tags` says otherwise.
 pub const DEFAULT_STEPS: [&str; 3] = ["auth", "session", "chat"];
 

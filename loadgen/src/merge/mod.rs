@@ -1,5 +1,5 @@
 //! `loadgen merge`: several `summary.json` files (schema
-//! `chatbench.loadgen.summary/v1`) read back into one [`Report`], so the
+//! `chatbench.loadgen.summary/v2`, or v1) read back into one [`Report`], so the
 //! end-of-test summary, the thresholds and the export are the very code a
 //! run uses.
 //!
@@ -13,6 +13,10 @@
 //!   samples; counters, bytes, checks, errors and stream counts are summed;
 //! - VUs (`max`, `max_planned`) are summed: concurrent shards' VUs ran
 //!   together;
+//! - time series are merged by time: points aligned by their start offset
+//!   from each shard's own start (after bringing all to the coarsest
+//!   resolution among them), histograms added, VUs summed; when an input
+//!   has no time series (a v1 summary), the merged one is empty;
 //! - the duration is the longest input's, `started_at` the earliest and
 //!   `finished_at` the latest, and every rate (req/s, iterations/s,
 //!   threshold `rate` of counters) is the merged count over that duration.
@@ -37,7 +41,7 @@ use crate::engine::Ended;
 use crate::exit::Failure;
 use crate::profile::{LatencyProfile, Profile};
 use crate::report::{AbortReason, Report};
-use crate::stats::{Aggregate, Name};
+use crate::stats::{Aggregate, Name, Timeline};
 use crate::threshold::{self, Threshold};
 use std::path::{Path, PathBuf};
 
@@ -128,6 +132,20 @@ pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
                 .map(|_| AbortReason::Interrupted)
         });
     let planned: u64 = inputs.iter().map(|i| i.vus_max_planned).sum();
+    let timeline = match inputs
+        .iter()
+        .map(|i| i.timeline.as_ref())
+        .collect::<Option<Vec<&Timeline>>>()
+    {
+        Some(series) => Timeline::merge_concurrent(&series)
+            .map_err(|e| Failure::usage(format!("merge: the timelines: {e}")))?,
+        None => {
+            if inputs.len() > 1 {
+                eprintln!("loadgen: note: an input is a v1 summary (no timeline): the merged summary has an empty timeline");
+            }
+            Timeline::default()
+        }
+    };
     Ok(Report {
         mode: first.mode,
         target: distinct(inputs.iter().map(|i| i.target.as_str()), ", ").unwrap_or_default(),
@@ -146,6 +164,7 @@ pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
             .unwrap_or(first.finished_at),
         duration: inputs.iter().map(|i| i.duration).max().unwrap_or_default(),
         aggregate,
+        timeline,
         vus_max_planned: u32::try_from(planned).unwrap_or(u32::MAX),
         vus_max: inputs.iter().map(|i| i.vus_max).sum(),
         verdicts: Vec::new(),

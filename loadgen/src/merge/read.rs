@@ -1,14 +1,16 @@
-//! Reading one `summary.json` back into an [`Input`]: the v1 fields merging
-//! needs, histograms decoded and checked against their series' counts.
+//! Reading one `summary.json` back into an [`Input`]: the fields merging
+//! needs, histograms decoded and checked against their series' counts. A v2
+//! summary's timeline is read too (its point counts checked against the
+//! series); a v1 summary has none.
 
 use crate::engine::Ended;
 use crate::exit::Failure;
-use crate::export::{decode_histogram, SCHEMA_ID};
+use crate::export::{decode_histogram, SCHEMA_ID, SCHEMA_V1_ID};
 use crate::profile::LatencyProfile;
 use crate::report::{AbortReason, Mode};
 use crate::stats::{
     new_histogram, Aggregate, CheckCounts, CheckKey, Name, RequestKey, RequestStats, StatusClass,
-    StreamKey, StreamMetric, StreamStats, STREAM_ERROR_KINDS,
+    StreamKey, StreamMetric, StreamStats, Timeline, STREAM_ERROR_KINDS,
 };
 use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
@@ -18,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The part of a v1 summary that merging reads (other fields are derived
+/// The part of a summary that merging reads (other fields are derived
 /// from these and recomputed).
 #[derive(Deserialize)]
 struct FileSummary {
@@ -41,6 +43,9 @@ struct FileSummary {
     skipped_thresholds: Vec<String>,
     #[serde(default)]
     streaming: Option<FileStreaming>,
+    /// Required in v2, absent in v1.
+    #[serde(default)]
+    timeline: Option<Timeline>,
     #[serde(default)]
     merged_from: Option<FileMergedFrom>,
 }
@@ -154,6 +159,8 @@ pub struct Input {
     pub thresholds: Vec<String>,
     /// Thresholds the run skipped, with why.
     pub skipped_thresholds: Vec<String>,
+    /// The time series (`None` for a v1 summary).
+    pub timeline: Option<Timeline>,
     /// The files this summary was itself merged from (empty for a run's).
     pub merged_from: Vec<String>,
 }
@@ -208,12 +215,13 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         std::fs::read_to_string(path).map_err(|e| bad(path, format!("cannot read it: {e}")))?;
     let value: Value =
         serde_json::from_str(&text).map_err(|e| bad(path, format!("not JSON: {e}")))?;
-    match value.get("schema").and_then(Value::as_str) {
-        Some(SCHEMA_ID) => {}
+    let v2 = match value.get("schema").and_then(Value::as_str) {
+        Some(SCHEMA_ID) => true,
+        Some(SCHEMA_V1_ID) => false,
         Some(other) => {
             return Err(bad(
                 path,
-                format!("schema is {other:?}, expected {SCHEMA_ID:?}"),
+                format!("schema is {other:?}, expected {SCHEMA_ID:?} (or {SCHEMA_V1_ID:?})"),
             ))
         }
         None => {
@@ -222,7 +230,7 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
                 format!("no \"schema\" field: not a loadgen summary ({SCHEMA_ID})"),
             ))
         }
-    }
+    };
     let f: FileSummary = serde_json::from_value(value)
         .map_err(|e| bad(path, format!("not a valid {SCHEMA_ID} summary: {e}")))?;
 
@@ -342,6 +350,12 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
             None => return Err(bad(path, format!("unknown aborted_reason {why:?}"))),
         },
     };
+    if v2 && f.timeline.is_none() {
+        return Err(bad(path, format!("a {SCHEMA_ID} summary needs a timeline")));
+    }
+    if let Some(t) = &f.timeline {
+        check_timeline(t, &aggregate).map_err(|why| bad(path, why))?;
+    }
     let duration = Duration::try_from_secs_f64(f.duration_seconds).map_err(|e| {
         bad(
             path,
@@ -365,6 +379,30 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         aggregate,
         thresholds: f.thresholds.into_iter().map(|t| t.expression).collect(),
         skipped_thresholds: f.skipped_thresholds,
+        timeline: f.timeline,
         merged_from: f.merged_from.map(|m| m.files).unwrap_or_default(),
     })
+}
+
+/// A timeline must be well-formed and account for every request of the
+/// series, endpoint by endpoint (a summary edited by hand, or cut, would
+/// otherwise chart numbers its totals disagree with).
+fn check_timeline(t: &Timeline, a: &Aggregate) -> Result<(), String> {
+    t.validate()?;
+    let mut in_points: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for p in &t.points {
+        for r in &p.requests {
+            *in_points.entry((&r.phase, &r.endpoint)).or_default() += r.count;
+        }
+    }
+    let mut in_series: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for (k, s) in &a.requests {
+        *in_series.entry((&k.phase, &k.endpoint)).or_default() += s.count();
+    }
+    if !t.points.is_empty() && in_points != in_series {
+        return Err(format!(
+            "the timeline's request counts per (phase, endpoint) {in_points:?} differ from the series' {in_series:?}"
+        ));
+    }
+    Ok(())
 }

@@ -58,13 +58,21 @@ impl Env {
 pub struct Output {
     /// Live progress style.
     pub live: LiveMode,
-    /// Directory for summary.json, summary.txt and report.html.
+    /// Directory for summary.json, summary.txt, report.html (and the CSV files).
     pub out: Option<PathBuf>,
     /// Where to write the HTML report too (`--html`).
     pub html: Option<PathBuf>,
+    /// Prefix of Locust's CSV files (`--csv`).
+    pub csv: Option<PathBuf>,
+    /// Length of one point of the time series (`--interval`).
+    pub interval: Duration,
     /// Print the plan and exit.
     pub dry_run: bool,
 }
+
+/// The shortest `--interval`: finer points give rates of a handful of
+/// requests and histograms too thin to have percentiles worth charting.
+pub const MIN_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A resolved command: what [`crate::app::execute`] runs.
 #[derive(Debug, Clone)]
@@ -72,7 +80,7 @@ pub enum Plan {
     /// `loadgen run`.
     Run(Box<RunPlan>),
     /// `loadgen hit`.
-    Hit(HitPlan),
+    Hit(Box<HitPlan>),
     /// `loadgen merge`.
     Merge(Box<MergePlan>),
     /// `loadgen report`.
@@ -166,15 +174,24 @@ fn parse_thresholds(list: &[String], origin: &str) -> Result<Vec<Threshold>, Fai
 }
 
 fn output(common: &CommonArgs, env: &Env) -> Result<Output, Failure> {
-    let interval = duration_arg("--progress-interval", &common.progress_interval)?;
+    let progress = duration_arg("--progress-interval", &common.progress_interval)?;
     let live = match (common.quiet, env.stderr_is_tty) {
         (true, _) => LiveMode::Off,
         (false, true) => LiveMode::Tty,
-        (false, false) => LiveMode::Plain(interval.max(Duration::from_millis(100))),
+        (false, false) => LiveMode::Plain(progress.max(Duration::from_millis(100))),
     };
+    let interval = duration_arg("--interval", &common.interval)?;
+    if interval < MIN_INTERVAL {
+        return Err(usage(format!(
+            "--interval {}: must be at least 100ms",
+            common.interval
+        )));
+    }
     Ok(Output {
         live,
         out: common.out.clone(),
+        csv: common.csv.clone(),
+        interval,
         html: common.html.clone(),
         dry_run: common.dry_run,
     })
@@ -294,7 +311,7 @@ fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
 pub fn resolve(command: Command, env: &Env) -> Result<Plan, Failure> {
     Ok(match command {
         Command::Run(args) => Plan::Run(Box::new(resolve_run(&args, env)?)),
-        Command::Hit(args) => Plan::Hit(resolve_hit(&args, env)?),
+        Command::Hit(args) => Plan::Hit(Box::new(resolve_hit(&args, env)?)),
         Command::Merge(args) => Plan::Merge(Box::new(resolve_merge(args)?)),
         Command::Report(args) => Plan::Report(resolve_report(args)),
     })
@@ -329,6 +346,8 @@ pub fn resolve_merge(args: MergeArgs) -> Result<MergePlan, Failure> {
         output: Output {
             live: LiveMode::Off,
             out: args.out,
+            csv: args.csv,
+            interval: crate::stats::timeline::DEFAULT_INTERVAL,
             html: None,
             dry_run: false,
         },

@@ -5,19 +5,22 @@
 //! significant figures (auto-resizing), so a percentile is exact to 0.1% of
 //! its value whatever the run length; nothing is rounded into buckets, no
 //! sample list grows with the run, and percentiles are never averaged.
+//! [`timeline`] keeps the same per interval (the run's time series).
 
 mod aggregate;
 mod recorder;
 mod stream;
+pub mod timeline;
 
 pub use aggregate::{
-    new_histogram, Aggregate, CheckCounts, CheckKey, RequestKey, RequestStats, Summary,
+    add_into, new_histogram, Aggregate, CheckCounts, CheckKey, RequestKey, RequestStats, Summary,
 };
 pub use recorder::{Collector, Gauges, Recorder};
 pub use stream::{
     StreamEnd, StreamKey, StreamMetric, StreamRecord, StreamStats, STREAM_ERROR_KINDS,
     TOKENS_PER_S_SCALE,
 };
+pub use timeline::Timeline;
 
 use std::sync::Arc;
 use std::time::Duration;
