@@ -39,8 +39,10 @@ fn main() -> ExitCode {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let app_env = config.app_env.clone();
     let app = Application::build(config).await?;
+    // Before the start-up line: whoever reads it may signal at once.
+    let shutdown = shutdown_signal();
     tracing::info!(addr = %app.local_addr()?, %app_env, "backend listening");
-    app.run_until(shutdown_signal()).await?;
+    app.run_until(shutdown).await?;
     tracing::info!("backend stopped");
     Ok(())
 }

@@ -16,7 +16,8 @@ use serde::{Deserialize, Serialize};
 pub struct ChartData {
     /// End of each interval, seconds since the run started.
     pub t: Vec<f64>,
-    /// Active VUs at the end of each interval.
+    /// The most VUs active during each interval (at its end every VU of a
+    /// finished run has stopped, so the end would read 0).
     pub vus: Vec<u64>,
     /// Per phase, in the summary's phase order (`auth`, `session`, `chat`, ...).
     pub phases: Vec<PhaseColumns>,

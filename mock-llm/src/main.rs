@@ -46,6 +46,8 @@ async fn run(config: Config) -> ExitCode {
         }
     };
     let addr = listener.local_addr().map_or(config.bind, |a| a);
+    // Before the start-up line: whoever reads it may signal at once.
+    let shutdown = shutdown_signal();
     let c = &config;
     tracing::info!(
         %addr,
@@ -66,7 +68,7 @@ async fn run(config: Config) -> ExitCode {
         embedding_dim = c.embedding_dim,
         "mock-llm listening"
     );
-    match mock_llm::serve(listener, config, shutdown_signal()).await {
+    match mock_llm::serve(listener, config, shutdown).await {
         Ok(()) => {
             tracing::info!("mock-llm stopped");
             ExitCode::SUCCESS
@@ -89,29 +91,34 @@ fn init_logging() {
         .init();
 }
 
-/// Resolves on SIGTERM or ctrl-c; a signal that cannot be listened for is
-/// logged and never fires.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        if let Err(e) = tokio::signal::ctrl_c().await {
-            tracing::error!(error = %e, "cannot listen for ctrl-c");
-            std::future::pending::<()>().await;
+/// Listens for SIGTERM and SIGINT (ctrl-c) from the moment it is called,
+/// not from the first poll: called before the start-up line is logged, a
+/// supervisor that signals as soon as it reads that line is heard instead of
+/// killing the process. The future resolves on the first signal; a signal
+/// that cannot be listened for is logged and never fires.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
+    use tokio::signal::unix::{signal, SignalKind};
+    let listen = |kind: SignalKind, name: &'static str| {
+        let registered = signal(kind);
+        if let Err(e) = &registered {
+            tracing::error!(error = %e, "cannot listen for {name}");
+        }
+        async move {
+            match registered {
+                Ok(mut s) => {
+                    s.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
         }
     };
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
+    let term = listen(SignalKind::terminate(), "SIGTERM");
+    let int = listen(SignalKind::interrupt(), "SIGINT");
+    async move {
+        tokio::select! {
+            () = term => {},
+            () = int => {},
         }
-    };
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+        tracing::info!("shutdown signal received, draining in-flight requests");
     }
-    tracing::info!("shutdown signal received, draining in-flight requests");
 }
