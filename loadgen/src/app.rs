@@ -5,6 +5,7 @@
 //! Only typed plans come in: the command line stays in [`crate::cli`] and
 //! [`crate::plan`].
 
+use crate::dashboard::Dashboard;
 use crate::engine::{self, Schedule};
 use crate::exit::{ExitCode, Failure};
 use crate::guard::{self, Verdict};
@@ -31,7 +32,19 @@ pub async fn execute(plan: Plan) -> Result<ExitCode, Failure> {
                 return Ok(ExitCode::Ok);
             }
             let output = plan.output.clone();
-            let report = run(*plan).await?;
+            let report = match plan.dashboard {
+                None => run(*plan).await?,
+                Some(addr) => {
+                    let dashboard = Dashboard::start(addr).await.map_err(|e| {
+                        Failure::Usage(format!("--dashboard {addr}: cannot listen there: {e}"))
+                    })?;
+                    // The address, with the port chosen when 0 was asked.
+                    eprintln!("loadgen: dashboard on http://{}/", dashboard.addr());
+                    let result = run_with(*plan, Some(&dashboard)).await;
+                    dashboard.close(result.as_ref().ok()).await;
+                    result?
+                }
+            };
             finish(&report, &output)
         }
         Plan::Hit(plan) => {
@@ -91,6 +104,12 @@ fn guard_timeout(request_timeout: Duration) -> Duration {
 /// Runs the guard, then the journey; returns the report (nothing printed
 /// but the live view and guard warnings on stderr).
 pub async fn run(plan: RunPlan) -> Result<Report, Failure> {
+    run_with(plan, None).await
+}
+
+/// [`run`], publishing the run so far to `dashboard` every interval (the
+/// caller publishes the final report, see [`Dashboard::close`]).
+pub async fn run_with(plan: RunPlan, dashboard: Option<&Dashboard>) -> Result<Report, Failure> {
     let health = plan.journey.paths.health.clone();
     let gt = guard_timeout(plan.journey.timeout);
     match guard::check(Arc::clone(&plan.target), &health, gt).await {
@@ -142,21 +161,38 @@ pub async fn run(plan: RunPlan) -> Result<Report, Failure> {
         plan.journey.clone(),
         plan.seed,
     ));
-    let mut report = drive(workload, &plan.schedule, &plan.output, abort_rx, Mode::Run).await;
+    // What the plan adds to the engine's figures, for the live updates and
+    // the final report alike.
+    let describe = |report: &mut Report| {
+        report.target = plan.target.display();
+        report.profile = Some(plan.profile.clone());
+        report.latency_profile = Some(plan.latency_profile);
+        report.seed = Some(plan.seed);
+        report.verdicts = plan
+            .thresholds
+            .iter()
+            .map(|t| threshold::evaluate(t, &report.aggregate, report.duration))
+            .collect();
+        report.skipped_thresholds = plan.skipped_thresholds.clone();
+    };
+    let feed = dashboard.map(|dashboard| Feed {
+        dashboard,
+        describe: &describe,
+    });
+    let mut report = drive(
+        workload,
+        &plan.schedule,
+        &plan.output,
+        abort_rx,
+        Mode::Run,
+        feed,
+    )
+    .await;
     for t in side_tasks {
         t.abort();
     }
     report.aborted = reason.lock().unwrap_or_else(PoisonError::into_inner).take();
-    report.target = plan.target.display();
-    report.profile = Some(plan.profile.clone());
-    report.latency_profile = Some(plan.latency_profile);
-    report.seed = Some(plan.seed);
-    report.verdicts = plan
-        .thresholds
-        .iter()
-        .map(|t| threshold::evaluate(t, &report.aggregate, report.duration))
-        .collect();
-    report.skipped_thresholds = plan.skipped_thresholds.clone();
+    describe(&mut report);
     Ok(report)
 }
 
@@ -200,7 +236,7 @@ pub async fn hit(plan: HitPlan) -> Report {
         plan.rate,
         plan.connections,
     ));
-    let mut report = drive(workload, &schedule, &plan.output, abort_rx, Mode::Hit).await;
+    let mut report = drive(workload, &schedule, &plan.output, abort_rx, Mode::Hit, None).await;
     interrupt.abort();
     report.aborted = reason.lock().unwrap_or_else(PoisonError::into_inner).take();
     report.target = plan.url.clone();
@@ -212,23 +248,27 @@ pub async fn hit(plan: HitPlan) -> Report {
     report
 }
 
+/// Where [`drive`] sends the run so far: the dashboard, and what the plan
+/// adds to the engine's figures (target, thresholds, ...).
+struct Feed<'a> {
+    dashboard: &'a Dashboard,
+    describe: &'a dyn Fn(&mut Report),
+}
+
 async fn drive<W: engine::Workload>(
     workload: Arc<W>,
     schedule: &Schedule,
     output: &Output,
     abort: watch::Receiver<bool>,
     mode: Mode,
+    feed: Option<Feed<'_>>,
 ) -> Report {
     let collector = Collector::per_core();
     let view = Live::start(output.live, collector.clone(), schedule.clone());
     let started_at = chrono::Utc::now();
     let t0 = tokio::time::Instant::now();
     let sampler = Sampler::start(collector.clone(), output.interval, t0);
-    let ended = engine::run(workload, schedule, &collector, abort).await;
-    let duration = t0.elapsed();
-    let timeline = sampler.finish(duration);
-    view.finish();
-    Report {
+    let report = |timeline, ended| Report {
         mode,
         target: String::new(),
         profile: None,
@@ -236,7 +276,7 @@ async fn drive<W: engine::Workload>(
         seed: None,
         started_at,
         finished_at: chrono::Utc::now(),
-        duration,
+        duration: t0.elapsed(),
         aggregate: collector.snapshot(),
         timeline,
         vus_max_planned: scheduler::max_vus(schedule.start_vus, &schedule.stages),
@@ -246,5 +286,36 @@ async fn drive<W: engine::Workload>(
         ended,
         aborted: None,
         merged_from: Vec::new(),
-    }
+    };
+    let engine = engine::run(workload, schedule, &collector, abort);
+    let ended = match &feed {
+        None => engine.await,
+        Some(feed) => {
+            let publish = || {
+                let mut now = report(sampler.current(), engine::Ended::Completed);
+                (feed.describe)(&mut now);
+                feed.dashboard.publish(&now, false);
+            };
+            publish();
+            tokio::pin!(engine);
+            // Just after the sampler's tick, so that each update has the
+            // point that tick closed.
+            let every = output.interval;
+            let mut ticker =
+                tokio::time::interval_at(t0 + every + Duration::from_millis(20), every);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                tokio::select! {
+                    ended = &mut engine => break ended,
+                    _ = ticker.tick() => publish(),
+                }
+            }
+        }
+    };
+    let duration = t0.elapsed();
+    let timeline = sampler.finish(duration);
+    view.finish();
+    let mut report = report(timeline, ended);
+    report.duration = duration;
+    report
 }

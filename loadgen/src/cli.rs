@@ -269,6 +269,18 @@ pub struct RunArgs {
     /// How often the guard is re-checked during the run.
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub guard_interval: String,
+    /// Serve the live dashboard (the HTML report's page, updated every
+    /// --interval) at ADDR while the run goes on: 127.0.0.1:5665 (k6's
+    /// port, loopback only) when no address is given; port 0 picks a free
+    /// one. The address is printed on stderr; the server ends with the run.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        num_args = 0..=1,
+        require_equals = false,
+        default_missing_value = crate::dashboard::DEFAULT_ADDR
+    )]
+    pub dashboard: Option<String>,
     /// Options shared with `hit`.
     #[command(flatten)]
     pub common: CommonArgs,

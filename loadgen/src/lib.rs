@@ -30,7 +30,9 @@
 //!    [`html`] (the self-contained HTML report, whose charts read a
 //!    [`chart::ChartData`]) read only the merged aggregate and the time
 //!    series ([`stats::timeline`], sampled every `--interval` from the same
-//!    shards), carried out of the run in a [`report::Report`].
+//!    shards), carried out of the run in a [`report::Report`]. The live
+//!    [`dashboard`] (`run --dashboard`) serves the same page during the
+//!    run, fed every interval by [`app`] with the report so far.
 //!
 //! [`merge`] (`loadgen merge`) reads several summary.json files back into
 //! one [`report::Report`] (histograms decoded and added), so the same
@@ -56,6 +58,7 @@
 pub mod app;
 pub mod chart;
 pub mod cli;
+pub mod dashboard;
 pub mod duration;
 pub mod engine;
 pub mod exit;

@@ -17,6 +17,11 @@
 //!   `constructor`): the injected script did not run, the strings show as
 //!   text, every chart is painted;
 //! - a summary without a time series: the tables and the note, no chart.
+//! - the live dashboard (`loadgen run --dashboard 127.0.0.1:0`, the binary
+//!   against the fake chat backend): two snapshots during the run are drawn
+//!   live with a growing request count, a page open at the end shows the
+//!   final verdict, the process exits by itself; screenshots
+//!   `dashboard-live.png` and `dashboard-final.png`.
 //!
 //! Until the run's timeline is wired in, the time series of the first case
 //! is a synthetic [`ChartData`] over the run's own phases.
@@ -453,4 +458,231 @@ async fn a_summary_without_a_time_series_shows_its_tables_and_says_so() {
     assert_eq!(root_attr(&dom, "data-charts").as_deref(), Some("0"));
     assert!(dom.contains("No time series in this summary"));
     assert!(!dom.contains("<canvas"));
+}
+
+/// Runs Chromium headless on the live `url` (loopback allowed: the
+/// dashboard is on it; anything else goes to a dead proxy) with `extra`
+/// flags; returns its stdout. Virtual time stands still while the page's
+/// event stream is open, so Chromium reads the page once the stream is
+/// closed: by the page after its final report, or after `?updates=N`.
+async fn browse_live(chromium: &Path, url: &str, extra: &[String]) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let mut cmd = tokio::process::Command::new(chromium);
+    cmd.args([
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-dev-shm-usage",
+        "--hide-scrollbars",
+        "--proxy-server=127.0.0.1:9",
+        "--virtual-time-budget=2000",
+    ])
+    .arg(format!("--user-data-dir={}", profile.path().display()))
+    .args(extra)
+    .arg(url)
+    .kill_on_drop(true);
+    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
+        .await
+        .expect("chromium did not finish within 60 s")
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "chromium failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+/// The text of the run facts' entry `name` (e.g. `Requests`) in a DOM.
+fn fact(dom: &str, name: &str) -> Option<String> {
+    let key = format!("<dt>{name}</dt><dd>");
+    let at = dom.find(&key)? + key.len();
+    Some(dom[at..at + dom[at..].find('<')?].to_string())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_end() {
+    use tokio::io::AsyncBufReadExt;
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, _) = chat_server(Config::default()).await;
+    let base = format!("http://{addr}");
+    let users = users_file(dir.path(), 4);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "run",
+            "-q",
+            "--base-url",
+            &base,
+            "--users-file",
+            users.to_str().unwrap(),
+            "--vus",
+            "2",
+            "--duration",
+            "7s",
+            "--think",
+            "50ms",
+            "--interval",
+            "500ms",
+            "--seed",
+            "7",
+            "--threshold",
+            "http_req_duration{phase:chat}: p(95)<5000",
+            "--dashboard",
+            "127.0.0.1:0",
+        ])
+        .env_remove("BASE_URL")
+        .env_remove("LOADGEN_ALLOW_NON_TEST_BACKEND")
+        .env_remove("K6_ALLOW_NON_TEST_BACKEND")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let started = tokio::time::Instant::now();
+    // The dashboard's address is the first thing on stderr.
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("no dashboard address on stderr within 10 s")
+            .unwrap()
+            .expect("loadgen ended before printing the dashboard's address");
+        if let Some(url) = line.strip_prefix("loadgen: dashboard on ") {
+            break url.to_string();
+        }
+    };
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let rest = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        while let Ok(Some(line)) = lines.next_line().await {
+            seen.push(line);
+        }
+        seen
+    });
+
+    // Two snapshots during the run (each page follows three updates, the
+    // interval is 500 ms): both drawn live, more requests in the later one.
+    let snapshot = format!("{url}?updates=3");
+    let first = browse_live(&chromium, &snapshot, &["--dump-dom".into()]).await;
+    let second = browse_live(&chromium, &snapshot, &["--dump-dom".into()]).await;
+    for (dom, what) in [(&first, "first"), (&second, "second")] {
+        assert_eq!(
+            root_attr(dom, "data-js-errors").as_deref(),
+            Some("0"),
+            "{what}: {dom:.2000}"
+        );
+        assert_eq!(
+            root_attr(dom, "data-status").as_deref(),
+            Some("live"),
+            "{what}"
+        );
+        assert_eq!(
+            root_attr(dom, "data-final"),
+            None,
+            "{what}: the run was not over"
+        );
+        assert_eq!(
+            root_attr(dom, "data-updates").as_deref(),
+            Some("3"),
+            "{what}"
+        );
+        assert!(
+            dom.contains(
+                "class=\"verdict running\" role=\"status\"><span class=\"word\">RUNNING</span>"
+            ),
+            "{what}: no running banner"
+        );
+        assert!(
+            dom.contains("<table class=\"requests\""),
+            "{what}: no request table"
+        );
+        assert_eq!(root_attr(dom, "data-pwned"), None);
+    }
+    let count = |dom: &str| -> u64 {
+        let text = fact(dom, "Requests").expect("no Requests fact");
+        text.split_whitespace()
+            .next()
+            .unwrap()
+            .replace(',', "")
+            .parse()
+            .unwrap()
+    };
+    assert!(
+        count(&second) > count(&first),
+        "the requests did not grow: {} then {}",
+        count(&first),
+        count(&second)
+    );
+
+    // Pages open when the run ends get the final report and its verdict:
+    // a screenshot of a snapshot and of the final page for a reviewer.
+    let out = out_dir();
+    let (live_png, final_png) = (
+        out.join("dashboard-live.png"),
+        out.join("dashboard-final.png"),
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "the run is nearly over already"
+    );
+    let shot = |png: &Path| {
+        vec![
+            "--window-size=1280,2000".to_string(),
+            format!("--screenshot={}", png.display()),
+        ]
+    };
+    let (two, live_args, final_args) = (
+        format!("{url}?updates=2"),
+        shot(&live_png),
+        shot(&final_png),
+    );
+    let dump = ["--dump-dom".to_string()];
+    let (_, _, last) = tokio::join!(
+        browse_live(&chromium, &two, &live_args),
+        browse_live(&chromium, &url, &final_args),
+        browse_live(&chromium, &url, &dump),
+    );
+    assert_eq!(
+        root_attr(&last, "data-final").as_deref(),
+        Some("1"),
+        "no final report: {last:.2000}"
+    );
+    assert_eq!(
+        root_attr(&last, "data-updates").map(|n| n != "0"),
+        Some(true)
+    );
+    assert_clean(&last, "final dashboard");
+    for text in [
+        "PASSED",
+        "exit code 0",
+        "http_req_duration{phase:chat}: p(95)&lt;5000",
+    ] {
+        assert!(last.contains(text), "the final page has no {text:?}");
+    }
+    assert!(
+        last.contains(
+            "class=\"verdict passed\" role=\"status\"><span class=\"word\">PASSED</span>"
+        ),
+        "the final banner is not the verdict"
+    );
+
+    // The run ended by itself, the dashboard with it.
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait())
+        .await
+        .expect("loadgen did not exit after its run")
+        .unwrap();
+    assert_eq!(status.code(), Some(0), "stderr: {:?}", rest.await.unwrap());
+    for png in [&live_png, &final_png] {
+        assert!(
+            std::fs::metadata(png).unwrap().len() > 10_000,
+            "{}",
+            png.display()
+        );
+    }
+    eprintln!("dashboard screenshots in {}", out.display());
 }

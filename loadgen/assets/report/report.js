@@ -115,7 +115,11 @@
     var v = d.verdict, box = document.getElementById('verdict');
     var failed = d.thresholds.filter(function (t) { return !t.passed; }).length;
     var word, detail;
-    if (v.status === 'aborted') {
+    if (v.status === 'running') {
+      word = 'RUNNING';
+      detail = fmtDuration(d.run.duration_s) + ' so far, ' + fmtInt(d.totals.requests) + ' requests, ' +
+        fmtInt(d.totals.failures) + ' failed';
+    } else if (v.status === 'aborted') {
       word = 'ABORTED';
       detail = v.reason ? 'the run was aborted: ' + v.reason : 'the run was aborted';
     } else if (v.status === 'failed') {
@@ -129,7 +133,7 @@
     box.textContent = '';
     box.appendChild(el('span', { 'class': 'word', text: word }));
     box.appendChild(el('span', { 'class': 'detail', text: detail }));
-    box.appendChild(el('span', { 'class': 'exit', text: 'exit code ' + v.exit_code }));
+    if (v.status !== 'running') box.appendChild(el('span', { 'class': 'exit', text: 'exit code ' + v.exit_code }));
     document.title = 'loadgen report: ' + word.toLowerCase() + ' \u00b7 ' + d.run.target;
   }
 
@@ -380,15 +384,27 @@
     }
   }
 
-  function main() {
-    var d;
-    try {
-      d = JSON.parse(document.getElementById('report-data').textContent);
-    } catch (e) {
-      noteError('the embedded report data is not JSON: ' + e.message);
-      root.setAttribute('data-status', 'failed');
+  // The sections as the template has them, so that a live page can draw
+  // each update from scratch.
+  var pristine = null;
+
+  function reset() {
+    plots.forEach(function (p) { p.u.destroy(); });
+    plots = [];
+    if (!pristine) {
+      pristine = Array.prototype.map.call(document.querySelectorAll('main > section'), function (s) { return s.cloneNode(true); });
       return;
     }
+    pristine.forEach(function (s) {
+      var now = document.getElementById(s.id);
+      if (now) now.replaceWith(s.cloneNode(true));
+    });
+  }
+
+  /* Draws the page for report data `d`: the embedded data, or (on a live
+   * page, from live.js) each update. */
+  function draw(d) {
+    reset();
     if (d.error) noteError('the report data could not be written: ' + d.error);
     step('verdict', verdict, d);
     step('run', facts, d);
@@ -398,8 +414,30 @@
     step('checks', checks, d);
     step('errors', errors, d);
     step('charts', charts, d);
-    root.setAttribute('data-status', 'done');
   }
+
+  function main() {
+    var d;
+    var live = root.hasAttribute('data-live');
+    try {
+      d = JSON.parse(document.getElementById('report-data').textContent);
+    } catch (e) {
+      noteError('the embedded report data is not JSON: ' + e.message);
+      root.setAttribute('data-status', 'failed');
+      return;
+    }
+    // A live page served before the run started has no data yet.
+    if (d.pending) {
+      reset();
+      document.getElementById('verdict').textContent = 'Waiting for the run to start\u2026';
+    } else {
+      draw(d);
+    }
+    root.setAttribute('data-status', live ? 'live' : 'done');
+  }
+
+  // For the live page's script (live.js): draw an update, report an error.
+  window.loadgenReport = { draw: draw, error: noteError };
 
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', main);
   else main();

@@ -45,12 +45,14 @@ pub struct PageData {
 /// The banner.
 #[derive(Debug, Serialize)]
 pub struct VerdictInfo {
-    /// `passed`, `failed` (a threshold) or `aborted`.
+    /// `passed`, `failed` (a threshold) or `aborted`; `running` in the
+    /// live dashboard's updates before the end.
     pub status: &'static str,
     pub exit_code: i32,
     /// Why the run was aborted, when it was.
     pub reason: Option<String>,
-    /// `completed`, `exhausted` or `aborted` (how the engine ended).
+    /// `completed`, `exhausted` or `aborted` (how the engine ended);
+    /// `running` in the live dashboard's updates before the end.
     pub ended: &'static str,
 }
 

@@ -28,6 +28,9 @@ use std::path::Path;
 const TEMPLATE: &str = include_str!("../../assets/report/report.html");
 const CSS: &str = include_str!("../../assets/report/report.css");
 const SCRIPT: &str = include_str!("../../assets/report/report.js");
+/// The live page's subscription to the dashboard's events: only in the page
+/// a dashboard serves, so the report a run writes has no network code.
+const LIVE_SCRIPT: &str = include_str!("../../assets/report/live.js");
 const UPLOT_JS: &str = include_str!("../../assets/vendor/uplot/uPlot.iife.min.js");
 const UPLOT_CSS: &str = include_str!("../../assets/vendor/uplot/uPlot.min.css");
 
@@ -47,18 +50,50 @@ pub fn render(report: &Report, charts: &ChartData) -> String {
 
 /// Renders the page for already-built data.
 pub fn render_data(data: &PageData) -> String {
-    // Serializing plain structs of strings and numbers cannot fail; if it
-    // ever did, the page says so instead of panicking.
-    let json = serde_json::to_string(data).unwrap_or_else(|e| {
+    render_json(&to_json(data), None)
+}
+
+/// The page data as JSON text. Serializing plain structs of strings and
+/// numbers cannot fail; if it ever did, the page says so instead of
+/// panicking.
+pub fn to_json(data: &PageData) -> String {
+    serde_json::to_string(data).unwrap_or_else(|e| {
         serde_json::json!({ "schema": DATA_SCHEMA, "error": e.to_string() }).to_string()
-    });
+    })
+}
+
+/// The same page served live (the dashboard): `json` is the data so far
+/// (or `{"pending":true}` before the run started), and the page subscribes
+/// to the server-sent events at `events` (a same-origin path) to redraw.
+/// Its policy allows connections to its own origin only.
+pub fn render_live(json: &str, events: &str) -> String {
+    render_json(json, Some(events))
+}
+
+fn render_json(json: &str, live: Option<&str>) -> String {
+    // The path is ours (a constant of the dashboard), but it goes into an
+    // attribute: keep it to characters that need no escaping there.
+    let live_attr = live
+        .filter(|p| {
+            p.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-_".contains(c))
+        })
+        .map(|p| format!(" data-live=\"{p}\""))
+        .unwrap_or_default();
+    let live_script = if live.is_some() {
+        format!("<script>{LIVE_SCRIPT}</script>")
+    } else {
+        String::new()
+    };
     fill(
         TEMPLATE,
         &[
-            ("CSP", &csp()),
+            ("LIVE", &live_attr),
+            ("LIVE_SCRIPT", &live_script),
+            ("CSP", &csp_for(live.is_some())),
             ("UPLOT_CSS", UPLOT_CSS),
             ("CSS", CSS),
-            ("DATA", &escape_json(&json)),
+            ("DATA", &escape_json(json)),
             ("UPLOT_JS", UPLOT_JS),
             ("SCRIPT", SCRIPT),
         ],
@@ -107,11 +142,30 @@ fn script_hash(script: &str) -> String {
 /// else (no fetch, no font, no frame: the page works offline by
 /// construction).
 pub fn csp() -> String {
+    csp_for(false)
+}
+
+/// The live page's policy: [`csp`] plus its live script (by hash) and
+/// connections to its own origin (the dashboard's event stream), nothing
+/// else.
+pub fn csp_live() -> String {
+    csp_for(true)
+}
+
+fn csp_for(live: bool) -> String {
+    let (live_hash, connect) = if live {
+        (
+            format!(" {}", script_hash(LIVE_SCRIPT)),
+            "connect-src 'self'; ",
+        )
+    } else {
+        (String::new(), "")
+    };
     format!(
-        "default-src 'none'; script-src {} {}; style-src 'unsafe-inline'; img-src data:; \
-         base-uri 'none'; form-action 'none'",
+        "default-src 'none'; script-src {} {}{live_hash}; style-src 'unsafe-inline'; \
+         img-src data:; {connect}base-uri 'none'; form-action 'none'",
         script_hash(UPLOT_JS),
-        script_hash(SCRIPT)
+        script_hash(SCRIPT),
     )
 }
 

@@ -180,6 +180,27 @@ fn the_policy_allows_exactly_the_two_inlined_scripts_and_no_connection() {
 }
 
 #[test]
+fn only_the_live_page_has_the_live_script_and_may_connect_to_its_own_origin() {
+    let data = to_json(&build(&report(&[], &[]), &ChartData::default()));
+    let report_page = render_json(&data, None);
+    assert!(!report_page.contains(LIVE_SCRIPT));
+    assert!(!report_page.contains(" data-live=\""));
+    assert!(!csp().contains("connect-src"));
+
+    let live_page = render_live(&data, "/events");
+    let policy = csp_live();
+    assert!(live_page.contains(&policy));
+    assert!(live_page.contains(&format!("<script>{LIVE_SCRIPT}</script>")));
+    assert!(live_page.contains(" data-live=\"/events\""));
+    assert!(policy.contains("connect-src 'self';"));
+    assert!(policy.contains("default-src 'none'"));
+    assert_eq!(policy.matches("'sha256-").count(), 3);
+    assert!(policy.contains(&script_hash(LIVE_SCRIPT)));
+    // The live path is ours; anything that would need escaping is dropped.
+    assert!(!render_live(&data, "/x\" onload=\"y").contains("onload"));
+}
+
+#[test]
 fn the_request_table_has_locusts_columns_from_the_histograms() {
     let records: Vec<Record> = (1..=100)
         .map(|ms| request("auth", "login", if ms % 10 == 0 { 500 } else { 200 }, ms))

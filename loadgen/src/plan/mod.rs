@@ -23,6 +23,7 @@ use crate::profile::{LatencyProfile, Profile};
 use crate::scheduler::{self, Stage};
 use crate::threshold::{self, Threshold};
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -130,6 +131,8 @@ pub struct RunPlan {
     pub allow_non_test: bool,
     /// Guard re-check interval.
     pub guard_interval: Duration,
+    /// Where the live dashboard listens (`--dashboard`), if anywhere.
+    pub dashboard: Option<SocketAddr>,
     /// Output settings.
     pub output: Output,
 }
@@ -475,7 +478,18 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         seed: args.seed.unwrap_or_else(rand::random),
         allow_non_test: args.allow_non_test_backend || env.k6_allow_non_test,
         guard_interval: guard_interval.max(Duration::from_millis(100)),
+        dashboard: args.dashboard.as_deref().map(dashboard_addr).transpose()?,
         output,
+    })
+}
+
+/// The dashboard's address: `HOST:PORT` with an IP host (port 0 picks a
+/// free port, printed when the run starts).
+fn dashboard_addr(text: &str) -> Result<SocketAddr, Failure> {
+    text.parse().map_err(|_| {
+        usage(format!(
+            "--dashboard {text}: expected an address such as 127.0.0.1:5665 or 0.0.0.0:5665"
+        ))
     })
 }
 

@@ -299,3 +299,30 @@ fn merge_resolves_its_flags_into_typed_options() {
     assert!(matches!(plan.output.live, LiveMode::Off));
     assert!(!plan.output.dry_run);
 }
+
+#[test]
+fn dashboard_defaults_to_k6s_loopback_port_and_takes_an_address() {
+    let addr = |extra: &[&str]| resolve(extra).unwrap().dashboard.map(|a| a.to_string());
+    assert_eq!(addr(&[]), None);
+    assert_eq!(addr(&["--dashboard"]).as_deref(), Some("127.0.0.1:5665"));
+    // A flag right after it is not taken for its address.
+    assert_eq!(
+        addr(&["--dashboard", "--seed", "1"]).as_deref(),
+        Some("127.0.0.1:5665")
+    );
+    assert_eq!(
+        addr(&["--dashboard", "0.0.0.0:8080"]).as_deref(),
+        Some("0.0.0.0:8080")
+    );
+    assert_eq!(
+        addr(&["--dashboard=127.0.0.1:0"]).as_deref(),
+        Some("127.0.0.1:0")
+    );
+    for bad in ["localhost", "127.0.0.1", "127.0.0.1:99999"] {
+        let m = usage_text(&["--dashboard", bad]);
+        assert!(
+            m.starts_with(&format!("--dashboard {bad}: expected an address")),
+            "{m}"
+        );
+    }
+}
