@@ -14,7 +14,9 @@
 //! alive, so a run with `--dashboard` in CI ends as one without.
 //!
 //! It reads only what the report page reads, a [`Report`] (the merged
-//! aggregate and the time series so far), as the other outputs do.
+//! aggregate and the time series so far), as the other outputs do. The
+//! page and its events are a [`Board`], which `loadgen web` serves too
+//! (under `/live/`: the page finds its events by a relative path).
 
 use crate::html;
 use crate::report::Report;
