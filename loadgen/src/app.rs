@@ -5,7 +5,7 @@
 //! Only typed plans come in: the command line stays in [`crate::cli`] and
 //! [`crate::plan`].
 
-use crate::dashboard::Dashboard;
+use crate::dashboard::{Board, Dashboard};
 use crate::engine::{self, Schedule};
 use crate::exit::{ExitCode, Failure};
 use crate::guard::{self, Verdict};
@@ -40,7 +40,7 @@ pub async fn execute(plan: Plan) -> Result<ExitCode, Failure> {
                     })?;
                     // The address, with the port chosen when 0 was asked.
                     eprintln!("loadgen: dashboard on http://{}/", dashboard.addr());
-                    let result = run_with(*plan, Some(&dashboard)).await;
+                    let result = run_with(*plan, Some(dashboard.board()), None).await;
                     dashboard.close(result.as_ref().ok()).await;
                     result?
                 }
@@ -60,12 +60,23 @@ pub async fn execute(plan: Plan) -> Result<ExitCode, Failure> {
             let report = crate::merge::merge_files(&plan.files, &plan.options)?;
             finish(&report, &plan.output)
         }
+        Plan::Web(plan) => crate::web::serve(plan).await,
         Plan::Report(plan) => {
             let report = crate::merge::report_from(&plan.summary)?;
             write_html(&report, &plan.html)?;
             Ok(ExitCode::Ok)
         }
     }
+}
+
+/// Writes the run's result files into `dir` (what `--out` writes):
+/// summary.json and summary.txt, the Locust CSV trio, report.html.
+pub fn write_results(report: &Report, dir: &std::path::Path) -> Result<(), Failure> {
+    let internal = |e: String| Failure::Internal(anyhow::anyhow!(e));
+    let text = crate::summary::render(report);
+    crate::export::write(dir, report, &text).map_err(internal)?;
+    crate::locust_csv::write(&dir.join(crate::locust_csv::OUT_PREFIX), report).map_err(internal)?;
+    crate::html::write(&dir.join("report.html"), report).map_err(internal)
 }
 
 fn finish(report: &Report, output: &Output) -> Result<ExitCode, Failure> {
@@ -104,22 +115,37 @@ fn guard_timeout(request_timeout: Duration) -> Duration {
 /// Runs the guard, then the journey; returns the report (nothing printed
 /// but the live view and guard warnings on stderr).
 pub async fn run(plan: RunPlan) -> Result<Report, Failure> {
-    run_with(plan, None).await
+    run_with(plan, None, None).await
 }
 
-/// [`run`], publishing the run so far to `dashboard` every interval (the
-/// caller publishes the final report, see [`Dashboard::close`]).
-pub async fn run_with(plan: RunPlan, dashboard: Option<&Dashboard>) -> Result<Report, Failure> {
-    let health = plan.journey.paths.health.clone();
+/// The guard's first check, as a run does it: a target that does not say
+/// `app_env: "test"` is refused (unless the plan overrides the guard).
+pub async fn check_guard(plan: &RunPlan) -> Result<(), Failure> {
+    let health = &plan.journey.paths.health;
     let gt = guard_timeout(plan.journey.timeout);
-    match guard::check(Arc::clone(&plan.target), &health, gt).await {
-        Verdict::Test => {}
-        Verdict::Unreachable(why) => return Err(Failure::Unreachable(why)),
+    match guard::check(Arc::clone(&plan.target), health, gt).await {
+        Verdict::Test => Ok(()),
+        Verdict::Unreachable(why) => Err(Failure::Unreachable(why)),
         Verdict::NotTest(why) if plan.allow_non_test => {
             eprintln!("loadgen: warning: {why}; going ahead because the guard was overridden");
+            Ok(())
         }
-        Verdict::NotTest(why) => return Err(Failure::GuardRefused(guard::refusal(&why))),
+        Verdict::NotTest(why) => Err(Failure::GuardRefused(guard::refusal(&why))),
     }
+}
+
+/// [`run`], publishing the run so far to `board` every interval (the
+/// caller publishes the final report, see [`Dashboard::close`]); `stop`
+/// turning true ends the run early, as Ctrl-C does (reported as
+/// interrupted).
+pub async fn run_with(
+    plan: RunPlan,
+    board: Option<&Board>,
+    stop: Option<watch::Receiver<bool>>,
+) -> Result<Report, Failure> {
+    check_guard(&plan).await?;
+    let health = plan.journey.paths.health.clone();
+    let gt = guard_timeout(plan.journey.timeout);
     if let Some(note) = plan.shared_accounts_note() {
         eprintln!("loadgen: note: {note}");
     }
@@ -127,6 +153,17 @@ pub async fn run_with(plan: RunPlan, dashboard: Option<&Dashboard>) -> Result<Re
     let abort_tx = Arc::new(abort_tx);
     let reason: Arc<Mutex<Option<AbortReason>>> = Arc::new(Mutex::new(None));
     let mut side_tasks = vec![interrupt_task(Arc::clone(&abort_tx), Arc::clone(&reason))];
+    if let Some(mut stop) = stop {
+        let (tx, why) = (Arc::clone(&abort_tx), Arc::clone(&reason));
+        side_tasks.push(tokio::spawn(async move {
+            if stop.wait_for(|s| *s).await.is_ok() {
+                why.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .get_or_insert(AbortReason::Interrupted);
+                tx.send_replace(true);
+            }
+        }));
+    }
     if !plan.allow_non_test {
         let (target, tx, why) = (
             Arc::clone(&plan.target),
@@ -175,8 +212,8 @@ pub async fn run_with(plan: RunPlan, dashboard: Option<&Dashboard>) -> Result<Re
             .collect();
         report.skipped_thresholds = plan.skipped_thresholds.clone();
     };
-    let feed = dashboard.map(|dashboard| Feed {
-        dashboard,
+    let feed = board.map(|board| Feed {
+        board,
         describe: &describe,
     });
     let mut report = drive(
@@ -251,8 +288,8 @@ pub async fn hit(plan: HitPlan) -> Report {
 /// Where [`drive`] sends the run so far: the dashboard, and what the plan
 /// adds to the engine's figures (target, thresholds, ...).
 struct Feed<'a> {
-    dashboard: &'a Dashboard,
-    describe: &'a dyn Fn(&mut Report),
+    board: &'a Board,
+    describe: &'a (dyn Fn(&mut Report) + Sync),
 }
 
 async fn drive<W: engine::Workload>(
@@ -294,7 +331,7 @@ async fn drive<W: engine::Workload>(
             let publish = || {
                 let mut now = report(sampler.current(), engine::Ended::Completed);
                 (feed.describe)(&mut now);
-                feed.dashboard.publish(&now, false);
+                feed.board.publish(&now, false);
             };
             publish();
             tokio::pin!(engine);

@@ -46,6 +46,34 @@ pub enum Command {
     /// a hit's or a merged one).
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
+    /// Serve a page to start and stop runs from the browser, as Locust's web
+    /// UI: a form (target, profile or VUs/duration/stages, streaming), live
+    /// charts, and the CSV, HTML and JSON results when a run is done.
+    #[command(after_help = WEB_HELP)]
+    Web(WebArgs),
+}
+
+/// `web --help` epilogue.
+pub const WEB_HELP: &str = "\
+Runs started from the page are resolved as `loadgen run` resolves its flags
+(a bad value gets the same message) and guarded the same way: a target whose
+GET /api/health does not say app_env \"test\" is refused with the reason,
+unless the page's \"allow non-test backend\" box is ticked. One run at a
+time; Stop ends it early (reported as interrupted).";
+
+/// `loadgen web`.
+#[derive(Debug, Clone, Args)]
+pub struct WebArgs {
+    /// Where to serve the page: 127.0.0.1:8089 (Locust's port, loopback
+    /// only) unless given; port 0 picks a free one (printed on stderr).
+    #[arg(default_value = "127.0.0.1:8089", value_name = "ADDR")]
+    pub addr: String,
+    /// The target the form starts with.
+    #[arg(long, env = "BASE_URL", default_value = "http://127.0.0.1:8000")]
+    pub base_url: String,
+    /// Users fixture of the runs.
+    #[arg(long, default_value = crate::users::DEFAULT_USERS_FILE, value_name = "FILE")]
+    pub users_file: PathBuf,
 }
 
 /// `report --help` epilogue.

@@ -300,7 +300,10 @@ pub async fn run<W: Workload>(
             tokio::pin!(wait);
             tokio::select! {
                 _ = &mut wait => {}
-                _ = abort.wait_for(|a| *a) => {
+                // The watch's borrow ends inside the block, so that it is
+                // not held across the await below (the run stays `Send`,
+                // for `loadgen web`'s spawned runs).
+                _ = async { drop(abort.wait_for(|a| *a).await) } => {
                     pool.interrupt_all().await;
                     return Ended::Aborted;
                 }

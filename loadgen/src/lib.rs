@@ -32,7 +32,9 @@
 //!    series ([`stats::timeline`], sampled every `--interval` from the same
 //!    shards), carried out of the run in a [`report::Report`]. The live
 //!    [`dashboard`] (`run --dashboard`) serves the same page during the
-//!    run, fed every interval by [`app`] with the report so far.
+//!    run, fed every interval by [`app`] with the report so far; [`web`]
+//!    (`loadgen web`) starts runs from a form resolved by
+//!    [`plan::resolve_form`] and shows them on that page.
 //!
 //! [`merge`] (`loadgen merge`) reads several summary.json files back into
 //! one [`report::Report`] (histograms decoded and added), so the same
@@ -79,4 +81,5 @@ pub mod stats;
 pub mod summary;
 pub mod threshold;
 pub mod users;
+pub mod web;
 pub mod wire;

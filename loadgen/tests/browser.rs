@@ -21,7 +21,12 @@
 //!   against the fake chat backend): two snapshots during the run are drawn
 //!   live with a growing request count, a page open at the end shows the
 //!   final verdict, the process exits by itself; screenshots
-//!   `dashboard-live.png` and `dashboard-final.png`.
+//!   `dashboard-live.png` and `dashboard-final.png`;
+//! - `loadgen web`: a bad form value gets the command line's message; a
+//!   production target is refused, with the guard's reason shown in the
+//!   page; one run at a time (409), Stop ends a run as interrupted; a short
+//!   run's verdict shows in the page with its result files (`web.png`). The
+//!   test posts the JSON the page's Start posts (`api/runs`).
 //!
 //! Until the run's timeline is wired in, the time series of the first case
 //! is a synthetic [`ChartData`] over the run's own phases.
@@ -523,7 +528,7 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
             "--vus",
             "2",
             "--duration",
-            "7s",
+            "10s",
             "--think",
             "50ms",
             "--interval",
@@ -543,7 +548,6 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
         .kill_on_drop(true)
         .spawn()
         .unwrap();
-    let started = tokio::time::Instant::now();
     // The dashboard's address is the first thing on stderr.
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
     let url = loop {
@@ -564,6 +568,32 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
         }
         seen
     });
+
+    // Pages opened now stay until the run ends and get the final report
+    // and its verdict (opened early, so a slow browser cannot miss the end):
+    // one dumped, one captured for a reviewer.
+    let out = out_dir();
+    let (live_png, final_png) = (
+        out.join("dashboard-live.png"),
+        out.join("dashboard-final.png"),
+    );
+    let shot = |png: &Path| {
+        vec![
+            "--window-size=1280,2000".to_string(),
+            format!("--screenshot={}", png.display()),
+        ]
+    };
+    let finals = {
+        let (chromium, url, final_args) = (chromium.clone(), url.clone(), shot(&final_png));
+        tokio::spawn(async move {
+            let dump = ["--dump-dom".to_string()];
+            let (_, last) = tokio::join!(
+                browse_live(&chromium, &url, &final_args),
+                browse_live(&chromium, &url, &dump),
+            );
+            last
+        })
+    };
 
     // Two snapshots during the run (each page follows three updates, the
     // interval is 500 ms): both drawn live, more requests in the later one.
@@ -619,34 +649,10 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
         count(&second)
     );
 
-    // Pages open when the run ends get the final report and its verdict:
-    // a screenshot of a snapshot and of the final page for a reviewer.
-    let out = out_dir();
-    let (live_png, final_png) = (
-        out.join("dashboard-live.png"),
-        out.join("dashboard-final.png"),
-    );
-    assert!(
-        started.elapsed() < Duration::from_secs(6),
-        "the run is nearly over already"
-    );
-    let shot = |png: &Path| {
-        vec![
-            "--window-size=1280,2000".to_string(),
-            format!("--screenshot={}", png.display()),
-        ]
-    };
-    let (two, live_args, final_args) = (
-        format!("{url}?updates=2"),
-        shot(&live_png),
-        shot(&final_png),
-    );
-    let dump = ["--dump-dom".to_string()];
-    let (_, _, last) = tokio::join!(
-        browse_live(&chromium, &two, &live_args),
-        browse_live(&chromium, &url, &final_args),
-        browse_live(&chromium, &url, &dump),
-    );
+    // The live page at two updates, for a reviewer.
+    let live_args = shot(&live_png);
+    browse_live(&chromium, &format!("{url}?updates=2"), &live_args).await;
+    let last = finals.await.unwrap();
     assert_eq!(
         root_attr(&last, "data-final").as_deref(),
         Some("1"),
@@ -685,4 +691,186 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
         );
     }
     eprintln!("dashboard screenshots in {}", out.display());
+}
+
+/// One HTTP/1.1 request to `addr` (the test's own tiny client: the crate's
+/// clients are for loading targets); returns the status and the body.
+async fn request(addr: &str, method: &str, path: &str, body: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream.write_all(body.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let (_, body) = text.split_once("\r\n\r\n").unwrap();
+    (status, body.to_string())
+}
+
+/// Waits until `loadgen web`'s status says `state`; returns the status.
+async fn wait_for_state(addr: &str, state: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = request(addr, "GET", "/api/status", "").await;
+        assert_eq!(code, 200, "{body}");
+        let status: Value = serde_json::from_str(&body).unwrap();
+        if status["state"] == state {
+            return status;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "never {state}: {status}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_web_refuses_a_non_test_target_and_runs_stops_and_reports_a_test_one() {
+    use tokio::io::AsyncBufReadExt;
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (test_target, _) = chat_server(Config::default()).await;
+    let (production, _) = chat_server(Config {
+        app_env: Some("production".into()),
+        ..Config::default()
+    })
+    .await;
+    let users = users_file(dir.path(), 4);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args([
+            "web",
+            "--users-file",
+            users.to_str().unwrap(),
+            "127.0.0.1:0",
+        ])
+        .env_remove("BASE_URL")
+        .env_remove("LOADGEN_ALLOW_NON_TEST_BACKEND")
+        .env_remove("K6_ALLOW_NON_TEST_BACKEND")
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("no address on stderr within 10 s")
+            .unwrap()
+            .expect("loadgen web ended before printing its address");
+        if let Some(url) = line.strip_prefix("loadgen: web UI on ") {
+            break url.to_string();
+        }
+    };
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    let addr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let form = |target: std::net::SocketAddr, duration: &str| {
+        serde_json::json!({"target": format!("http://{target}"), "vus": "2", "duration": duration,
+            "profile": "", "stages": "", "stream": false, "allow_non_test_backend": false})
+        .to_string()
+    };
+
+    // A bad value: the run command line's message, as JSON.
+    let (code, body) = request(
+        &addr,
+        "POST",
+        "/api/runs",
+        r#"{"target":"http://127.0.0.1:1","vus":"many"}"#,
+    )
+    .await;
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("invalid value 'many' for '--vus"), "{body}");
+
+    // A production target: refused with the guard's reason, in the page too.
+    let (code, body) = request(&addr, "POST", "/api/runs", &form(production, "2s")).await;
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains("guard refused the target") && body.contains("production"),
+        "{body}"
+    );
+    let page = browse_live(&chromium, &url, &["--dump-dom".into()]).await;
+    assert_eq!(root_attr(&page, "data-js-errors").as_deref(), Some("0"));
+    assert_eq!(
+        root_attr(&page, "data-state").as_deref(),
+        Some("idle"),
+        "{page:.1500}"
+    );
+    let shown = root_attr(&page, "data-error").unwrap_or_default();
+    assert!(shown.contains("guard refused the target"), "{shown}");
+    assert!(page.contains("<div id=\"message\" role=\"alert\">guard refused the target"));
+
+    // One run at a time; Stop ends it early, reported as interrupted.
+    let (code, body) = request(&addr, "POST", "/api/runs", &form(test_target, "60s")).await;
+    assert_eq!(code, 202, "{body}");
+    let (code, body) = request(&addr, "POST", "/api/runs", &form(test_target, "2s")).await;
+    assert_eq!(code, 409, "{body}");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let (code, body) = request(&addr, "POST", "/api/stop", "").await;
+    assert_eq!(code, 200, "{body}");
+    let status = wait_for_state(&addr, "done").await;
+    assert_eq!(status["verdict"], "aborted", "{status}");
+    let (_, summary) = request(&addr, "GET", "/results/summary.json", "").await;
+    assert!(summary.contains("interrupted"), "{summary:.600}");
+
+    // A short run to its end: the page shows its verdict and the files.
+    let (code, body) = request(&addr, "POST", "/api/runs", &form(test_target, "2s")).await;
+    assert_eq!(code, 202, "{body}");
+    let status = wait_for_state(&addr, "done").await;
+    assert_eq!(status["verdict"], "passed", "{status}");
+    assert_eq!(status["downloads"].as_array().unwrap().len(), 6, "{status}");
+    let live = browse_live(&chromium, &format!("{url}live/"), &["--dump-dom".into()]).await;
+    assert_eq!(
+        root_attr(&live, "data-final").as_deref(),
+        Some("1"),
+        "{live:.1500}"
+    );
+    assert_eq!(root_attr(&live, "data-status").as_deref(), Some("done"));
+    assert_eq!(root_attr(&live, "data-js-errors").as_deref(), Some("0"));
+    assert!(
+        live.contains("<table class=\"requests\""),
+        "no request table"
+    );
+    assert!(live
+        .contains("class=\"verdict passed\" role=\"status\"><span class=\"word\">PASSED</span>"));
+    let page = browse_live(&chromium, &url, &["--dump-dom".into()]).await;
+    assert_eq!(root_attr(&page, "data-js-errors").as_deref(), Some("0"));
+    assert_eq!(root_attr(&page, "data-state").as_deref(), Some("done"));
+    assert_eq!(root_attr(&page, "data-verdict").as_deref(), Some("passed"));
+    assert!(page.contains("Done: passed (exit code 0)"));
+    for name in ["summary.json", "report.html", "loadgen_stats.csv"] {
+        assert!(
+            page.contains(&format!("href=\"results/{name}\"")),
+            "no link to {name}"
+        );
+    }
+    let (code, csv) = request(&addr, "GET", "/results/loadgen_stats.csv", "").await;
+    assert_eq!(code, 200);
+    assert!(
+        csv.starts_with("Type,Name,Request Count,Failure Count,"),
+        "{csv:.200}"
+    );
+    let (code, _) = request(&addr, "GET", "/results/..%2FCargo.toml", "").await;
+    assert_eq!(code, 404);
+
+    let png = out_dir().join("web.png");
+    browse_live(
+        &chromium,
+        &url,
+        &[
+            "--window-size=1280,1600".into(),
+            format!("--screenshot={}", png.display()),
+        ],
+    )
+    .await;
+    assert!(std::fs::metadata(&png).unwrap().len() > 10_000);
+    child.kill().await.unwrap();
 }

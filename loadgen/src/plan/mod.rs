@@ -22,6 +22,7 @@ use crate::merge::MergeOptions;
 use crate::profile::{LatencyProfile, Profile};
 use crate::scheduler::{self, Stage};
 use crate::threshold::{self, Threshold};
+use clap::Parser as _;
 use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -86,6 +87,88 @@ pub enum Plan {
     Merge(Box<MergePlan>),
     /// `loadgen report`.
     Report(ReportPlan),
+    /// `loadgen web`.
+    Web(WebPlan),
+}
+
+/// A resolved `loadgen web`.
+#[derive(Debug, Clone)]
+pub struct WebPlan {
+    /// Where the page is served.
+    pub addr: SocketAddr,
+    /// The target the form starts with.
+    pub base_url: String,
+    /// Users fixture of the runs.
+    pub users_file: PathBuf,
+    /// The environment the runs are resolved with.
+    pub env: Env,
+}
+
+/// What `loadgen web`'s form sends to start a run: `loadgen run`'s flags,
+/// as text (empty: not given).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(default)]
+pub struct RunForm {
+    /// `--base-url`.
+    pub target: String,
+    /// `--profile`.
+    pub profile: String,
+    /// `--vus`.
+    pub vus: String,
+    /// `--duration`.
+    pub duration: String,
+    /// `--stages`.
+    pub stages: String,
+    /// `--stream`.
+    pub stream: bool,
+    /// `--allow-non-test-backend`: the page's deliberate checkbox.
+    pub allow_non_test_backend: bool,
+}
+
+/// Resolves a run started from `loadgen web`'s form exactly as the same
+/// `loadgen run` command line (same parser, same checks, same messages),
+/// quiet on the terminal.
+pub fn resolve_form(
+    form: &RunForm,
+    users_file: &std::path::Path,
+    env: &Env,
+) -> Result<RunPlan, Failure> {
+    let users = users_file.to_string_lossy();
+    let mut argv: Vec<&str> = vec!["loadgen", "run", "-q", "--users-file", &users];
+    let target = form.target.trim();
+    if target.is_empty() {
+        return Err(usage(
+            "target: a base URL is required, e.g. http://127.0.0.1:8000",
+        ));
+    }
+    argv.extend(["--base-url", target]);
+    for (flag, value) in [
+        ("--profile", &form.profile),
+        ("--vus", &form.vus),
+        ("--duration", &form.duration),
+        ("--stages", &form.stages),
+    ] {
+        if !value.trim().is_empty() {
+            argv.extend([flag, value.trim()]);
+        }
+    }
+    if form.stream {
+        argv.push("--stream");
+    }
+    if form.allow_non_test_backend {
+        argv.push("--allow-non-test-backend");
+    }
+    let cli = crate::cli::Cli::try_parse_from(argv).map_err(|e| {
+        // clap's first line says what was wrong; the rest is usage help
+        // for a terminal.
+        let text = e.to_string();
+        let first = text.lines().next().unwrap_or_default();
+        usage(first.trim_start_matches("error: ").to_string())
+    })?;
+    match cli.command {
+        Command::Run(args) => resolve_run(&args, env),
+        _ => Err(usage("not a run")),
+    }
 }
 
 /// A resolved `loadgen report`.
@@ -317,6 +400,17 @@ pub fn resolve(command: Command, env: &Env) -> Result<Plan, Failure> {
         Command::Hit(args) => Plan::Hit(Box::new(resolve_hit(&args, env)?)),
         Command::Merge(args) => Plan::Merge(Box::new(resolve_merge(args)?)),
         Command::Report(args) => Plan::Report(resolve_report(args)),
+        Command::Web(args) => Plan::Web(WebPlan {
+            addr: args.addr.parse().map_err(|_| {
+                usage(format!(
+                    "web {}: expected an address such as 127.0.0.1:8089",
+                    args.addr
+                ))
+            })?,
+            base_url: args.base_url,
+            users_file: args.users_file,
+            env: env.clone(),
+        }),
     })
 }
 

@@ -326,3 +326,58 @@ fn dashboard_defaults_to_k6s_loopback_port_and_takes_an_address() {
         );
     }
 }
+
+#[test]
+fn a_web_form_resolves_as_the_same_run_command_line() {
+    let users = std::path::Path::new("/nonexistent/users.json");
+    let form = |vus: &str, duration: &str, stages: &str| RunForm {
+        target: "http://127.0.0.1:9".into(),
+        vus: vus.into(),
+        duration: duration.into(),
+        stages: stages.into(),
+        ..RunForm::default()
+    };
+    let message = |f: &RunForm| match resolve_form(f, users, &Env::default()) {
+        Err(Failure::Usage(m)) => m,
+        other => panic!("expected a usage error, got {other:?}"),
+    };
+    // The same checks and messages as the flags.
+    assert_eq!(
+        message(&form("2", "1s", "1s:1")),
+        usage_text(&[
+            "--tags",
+            "auth",
+            "--vus",
+            "2",
+            "--duration",
+            "1s",
+            "--stages",
+            "1s:1"
+        ])
+    );
+    assert!(message(&form("many", "1s", "")).contains("invalid value 'many' for '--vus"));
+    assert!(message(&RunForm::default()).starts_with("target: a base URL is required"));
+    // A good form is a quiet run; the guard's override is the form's box.
+    let dir = tempfile::tempdir().unwrap();
+    let fixture = dir.path().join("users.json");
+    std::fs::write(&fixture, r#"{"users":[{"username":"u","password":"p"}]}"#).unwrap();
+    let mut f = form("3", "2s", "");
+    let plan = resolve_form(&f, &fixture, &Env::default()).unwrap();
+    assert_eq!(plan.target.display(), "http://127.0.0.1:9");
+    assert_eq!(plan.profile, "custom");
+    assert_eq!(
+        plan.schedule.stages,
+        vec![Stage {
+            duration: Duration::from_secs(2),
+            target: 3
+        }]
+    );
+    assert_eq!(plan.output.live, LiveMode::Off);
+    assert!(!plan.allow_non_test);
+    f.allow_non_test_backend = true;
+    assert!(
+        resolve_form(&f, &fixture, &Env::default())
+            .unwrap()
+            .allow_non_test
+    );
+}
