@@ -55,9 +55,14 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
     let bytes = base64::engine::general_purpose::STANDARD
         .decode(text)
         .map_err(|e| format!("bad base64: {e}"))?;
-    hdrhistogram::serialization::Deserializer::new()
+    let mut h: Histogram<u64> = hdrhistogram::serialization::Deserializer::new()
         .deserialize(&mut bytes.as_slice())
-        .map_err(|e| format!("bad HDR histogram: {e:?}"))
+        .map_err(|e| format!("bad HDR histogram: {e:?}"))?;
+    // A decoded histogram covers only the range its own values needed;
+    // adding another shard's larger values into it must grow it, as every
+    // histogram recorded in a run does (`new_histogram`), never clip them.
+    h.auto(true);
+    Ok(h)
 }
 
 fn dist(s: &Summary) -> Value {
