@@ -28,8 +28,8 @@
 //!   run's verdict shows in the page with its result files (`web.png`). The
 //!   test posts the JSON the page's Start posts (`api/runs`).
 //!
-//! Until the run's timeline is wired in, the time series of the first case
-//! is a synthetic [`ChartData`] over the run's own phases.
+//! The first case charts the run's own time series; the hostile case a
+//! synthetic [`ChartData`] over the hostile phases.
 //!
 //! Without a Chromium binary the tests say so and pass, unless
 //! `CHATBENCH_REQUIRE_BROWSER=1` (CI), where they fail.
@@ -184,8 +184,8 @@ fn assert_clean(dom: &str, what: &str) {
     }
 }
 
-/// A time series over the report's own phases (a stand-in until the run's
-/// timeline is wired in): `points` half-second intervals.
+/// A synthetic time series over the report's own phases (for a summary
+/// whose names were rewritten): `points` half-second intervals.
 fn charts_for(report: &Report, points: usize) -> ChartData {
     let secs = report.duration.as_secs_f64();
     let t: Vec<f64> = (1..=points)
@@ -240,6 +240,8 @@ async fn streaming_run(dir: &Path) -> Report {
         "2",
         "--duration",
         "1500ms",
+        "--interval",
+        "250ms",
         "--think",
         "50ms",
         "--stream",
@@ -258,7 +260,9 @@ async fn a_real_runs_report_draws_every_chart_and_table_offline() {
     let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
     let report = streaming_run(dir.path()).await;
-    let charts = charts_for(&report, 12);
+    // The run's own time series: 250 ms points over 1.5 s.
+    let charts = report.chart_data();
+    assert!(charts.t.len() >= 4, "{} points", charts.t.len());
     let expected = 3 + charts.phases.len() + 2 * charts.streams.len();
     assert!(charts.streams.len() == 1, "the run streamed its chat turns");
     let out = out_dir();
