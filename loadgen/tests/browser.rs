@@ -26,7 +26,10 @@
 //!   production target is refused, with the guard's reason shown in the
 //!   page; one run at a time (409), Stop ends a run as interrupted; a short
 //!   run's verdict shows in the page with its result files (`web.png`). The
-//!   test posts the JSON the page's Start posts (`api/runs`).
+//!   test posts the JSON the page's Start posts (`api/runs`);
+//! - `loadgen web` as a person uses it: through WebDriver (Debian's
+//!   chromedriver) the form is filled in and Start clicked, and the page
+//!   shows the run's verdict and its six result files (`web-clicked.png`).
 //!
 //! The first case charts the run's own time series; the hostile case a
 //! synthetic [`ChartData`] over the hostile phases.
@@ -735,18 +738,10 @@ async fn wait_for_state(addr: &str, state: &str) -> Value {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn loadgen_web_refuses_a_non_test_target_and_runs_stops_and_reports_a_test_one() {
+/// Starts `loadgen web` on a free loopback port with `users` as its
+/// accounts; returns the process (killed on drop) and the page's URL.
+async fn spawn_web(users: &Path) -> (tokio::process::Child, String) {
     use tokio::io::AsyncBufReadExt;
-    let Some(chromium) = chromium() else { return };
-    let dir = tempfile::tempdir().unwrap();
-    let (test_target, _) = chat_server(Config::default()).await;
-    let (production, _) = chat_server(Config {
-        app_env: Some("production".into()),
-        ..Config::default()
-    })
-    .await;
-    let users = users_file(dir.path(), 4);
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
         .args([
             "web",
@@ -773,6 +768,21 @@ async fn loadgen_web_refuses_a_non_test_target_and_runs_stops_and_reports_a_test
         }
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (child, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn loadgen_web_refuses_a_non_test_target_and_runs_stops_and_reports_a_test_one() {
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (test_target, _) = chat_server(Config::default()).await;
+    let (production, _) = chat_server(Config {
+        app_env: Some("production".into()),
+        ..Config::default()
+    })
+    .await;
+    let users = users_file(dir.path(), 4);
+    let (mut child, url) = spawn_web(&users).await;
     let addr = url
         .trim_start_matches("http://")
         .trim_end_matches('/')
@@ -877,4 +887,147 @@ async fn loadgen_web_refuses_a_non_test_target_and_runs_stops_and_reports_a_test
     .await;
     assert!(std::fs::metadata(&png).unwrap().len() > 10_000);
     child.kill().await.unwrap();
+}
+
+/// Debian's chromedriver (`chromium-driver`): `CHROMEDRIVER`, else the first
+/// on PATH. `None` skips, or fails under `CHATBENCH_REQUIRE_BROWSER=1`.
+fn chromedriver() -> Option<PathBuf> {
+    let found = std::env::var_os("CHROMEDRIVER")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("PATH").and_then(|path| {
+                std::env::split_paths(&path)
+                    .map(|d| d.join("chromedriver"))
+                    .find(|p| p.is_file())
+            })
+        });
+    if found.is_none() {
+        assert!(
+            std::env::var("CHATBENCH_REQUIRE_BROWSER").as_deref() != Ok("1"),
+            "no chromedriver (apt-get install chromium-driver), and CHATBENCH_REQUIRE_BROWSER=1"
+        );
+        eprintln!("skipped: no chromedriver (apt-get install chromium-driver)");
+    }
+    found
+}
+
+/// A person's way in: the page is opened in Chromium through WebDriver, the
+/// form filled in and Start clicked, so the page's own script posts the run;
+/// the page then shows the run's verdict and its result files.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_click_on_start_in_loadgen_web_runs_a_short_run_and_the_page_shows_its_verdict() {
+    use fantoccini::{ClientBuilder, Locator};
+    let Some(chromium) = chromium() else { return };
+    let Some(chromedriver) = chromedriver() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (target, _) = chat_server(Config::default()).await;
+    let users = users_file(dir.path(), 4);
+    let (_web, url) = spawn_web(&users).await;
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _driver = tokio::process::Command::new(&chromedriver)
+        .arg(format!("--port={port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let profile = tempfile::tempdir().unwrap();
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        serde_json::json!({
+            "binary": chromium,
+            "args": ["--headless", "--no-sandbox", "--disable-gpu",
+                "--disable-background-networking", "--disable-component-update",
+                "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
+                "--window-size=1280,1600",
+                format!("--user-data-dir={}", profile.path().display())],
+        }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let browser = loop {
+        match ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            Ok(c) => break c,
+            Err(e) if std::time::Instant::now() < deadline => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Err(e) => panic!("chromedriver did not start a session: {e}"),
+        }
+    };
+
+    browser.goto(&url).await.unwrap();
+    let field = browser
+        .wait()
+        .for_element(Locator::Id("target"))
+        .await
+        .unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(&format!("http://{target}")).await.unwrap();
+    for (name, value) in [("vus", "2"), ("duration", "2s")] {
+        let input = browser
+            .find(Locator::Css(&format!("input[name={name}]")))
+            .await
+            .unwrap();
+        input.clear().await.unwrap();
+        input.send_keys(value).await.unwrap();
+    }
+    browser
+        .find(Locator::Id("start-button"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
+    // The page follows the run to its end: bounded wait on its own state.
+    let root = browser.find(Locator::Css("html")).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if root.attr("data-state").await.unwrap().as_deref() == Some("done") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the page did not reach done within 30 s: {:?}",
+            root.attr("data-error").await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(
+        root.attr("data-verdict").await.unwrap().as_deref(),
+        Some("passed")
+    );
+    assert_eq!(
+        root.attr("data-js-errors").await.unwrap().as_deref(),
+        Some("0")
+    );
+    let state = browser
+        .find(Locator::Id("state"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(state.contains("Done: passed (exit code 0)"), "{state}");
+    let links = browser
+        .find_all(Locator::Css("#downloads a"))
+        .await
+        .unwrap();
+    assert_eq!(links.len(), 6, "one link per result file");
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(out_dir().join("web-clicked.png"), png).unwrap();
+    browser.close().await.unwrap();
 }
