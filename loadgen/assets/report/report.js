@@ -148,7 +148,8 @@
       ['Plan', plan],
       ['Seed', r.seed || DASH],
       ['Started', r.started_at],
-      ['Finished', r.finished_at],
+      // A live page's run has not finished: its "finished" is only the latest update.
+      ['Finished', d.verdict.status === 'running' ? DASH : r.finished_at],
       ['Ended', d.verdict.ended],
       ['Requests', fmtInt(t.requests) + ' (' + fmtRate(t.requests_per_s) + '/s)'],
       ['Failed', fmtInt(t.failures) + ' (' + fmtPct(t.failures, t.requests) + ')'],
