@@ -535,7 +535,7 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
             "--vus",
             "2",
             "--duration",
-            "10s",
+            "15s",
             "--think",
             "50ms",
             "--interval",
