@@ -319,6 +319,23 @@ async fn a_real_runs_report_draws_every_chart_and_table_offline() {
     eprintln!("screenshots and print in {}", out.display());
 }
 
+/// Saves `summary` as `json` and rebuilds its page at `page` with
+/// `loadgen report`, as a user would from any summary.json.
+async fn rebuild_page(summary: &Value, json: &Path, page: &Path) {
+    std::fs::write(json, summary.to_string()).unwrap();
+    let done = loadgen_bin(
+        &[
+            "report",
+            json.to_str().unwrap(),
+            "--html",
+            page.to_str().unwrap(),
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+}
+
 /// Replaces every phase, endpoint, check name and the target of a
 /// summary.json with hostile strings.
 fn poison(summary: &mut Value) {
@@ -378,20 +395,8 @@ async fn a_hostile_summary_renders_as_text_and_runs_no_injected_script() {
         serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
     poison(&mut summary);
     let hostile = dir.path().join("hostile.json");
-    std::fs::write(&hostile, summary.to_string()).unwrap();
-
     let page = out_dir().join("hostile.html");
-    let done = loadgen_bin(
-        &[
-            "report",
-            hostile.to_str().unwrap(),
-            "--html",
-            page.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
+    rebuild_page(&summary, &hostile, &page).await;
 
     let dom = dump_dom(&chromium, &page).await;
     assert_clean(&dom, "hostile report");
@@ -450,20 +455,8 @@ async fn a_summary_without_a_time_series_shows_its_tables_and_says_so() {
     let mut v1: Value = serde_json::from_str(&std::fs::read_to_string(&written).unwrap()).unwrap();
     v1.as_object_mut().unwrap().remove("timeline");
     v1["schema"] = Value::String("chatbench.loadgen.summary/v1".into());
-    let written = dir.path().join("v1.json");
-    std::fs::write(&written, v1.to_string()).unwrap();
     let page = out_dir().join("no-series.html");
-    let done = loadgen_bin(
-        &[
-            "report",
-            written.to_str().unwrap(),
-            "--html",
-            page.to_str().unwrap(),
-        ],
-        &[],
-    )
-    .await;
-    assert_eq!(done.code, 0, "{}", done.stderr);
+    rebuild_page(&v1, &dir.path().join("v1.json"), &page).await;
 
     let dom = dump_dom(&chromium, &page).await;
     assert_clean(&dom, "report without a time series");
