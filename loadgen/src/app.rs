@@ -323,6 +323,8 @@ async fn drive<W: engine::Workload>(
         ended,
         aborted: None,
         merged_from: Vec::new(),
+        server: None,
+        diagnosis: Vec::new(),
     };
     let engine = engine::run(workload, schedule, &collector, abort);
     let ended = match &feed {

@@ -77,6 +77,7 @@ pub mod plan;
 pub mod profile;
 pub mod report;
 pub mod scheduler;
+pub mod server;
 pub mod stats;
 pub mod summary;
 pub mod threshold;

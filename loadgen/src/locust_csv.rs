@@ -450,6 +450,8 @@ mod tests {
             ended: Ended::Completed,
             aborted: None,
             merged_from: Vec::new(),
+            server: None,
+            diagnosis: Vec::new(),
         }
     }
 

@@ -6,6 +6,7 @@ use crate::chart::ChartData;
 use crate::engine::Ended;
 use crate::exit::ExitCode;
 use crate::profile::LatencyProfile;
+use crate::server::{Finding, ServerSeries};
 use crate::stats::{Aggregate, Name, Summary, Timeline};
 use crate::threshold::Verdict;
 use chrono::{DateTime, Utc};
@@ -69,6 +70,11 @@ pub struct Report {
     /// The summary.json files this report was merged from (`loadgen
     /// merge`); empty for a run or hit.
     pub merged_from: Vec<String>,
+    /// What the metrics endpoints said during the run (`None` when nothing
+    /// was scraped: `hit`, `--no-scrape`, or no endpoint answered).
+    pub server: Option<ServerSeries>,
+    /// Findings of the diagnosis (empty: none fired).
+    pub diagnosis: Vec<Finding>,
 }
 
 /// One row of the per-endpoint table (all status classes together).

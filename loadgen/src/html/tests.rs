@@ -57,6 +57,8 @@ fn report(records: &[Record], thresholds: &[&str]) -> Report {
         ended: Ended::Completed,
         aborted: None,
         merged_from: Vec::new(),
+        server: None,
+        diagnosis: Vec::new(),
     }
 }
 

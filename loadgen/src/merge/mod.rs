@@ -175,6 +175,8 @@ pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
             .iter()
             .map(|i| i.path.display().to_string())
             .collect(),
+        server: None,
+        diagnosis: Vec::new(),
     })
 }
 
