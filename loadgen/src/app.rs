@@ -230,6 +230,9 @@ pub async fn run_with(
     }
     report.aborted = reason.lock().unwrap_or_else(PoisonError::into_inner).take();
     describe(&mut report);
+    // Last: the rules read the verdicts and the server's series. The
+    // dashboard's final update is this report, so it shows them too.
+    report.diagnosis = crate::diagnose::diagnose(&report);
     Ok(report)
 }
 

@@ -17,10 +17,13 @@
 //! per (phase, endpoint) series with their histograms, tokens, stream
 //! errors) and `stream_failures` on each series. Both are absent otherwise.
 //!
+//! A run's summary has `diagnosis`: the findings of [`crate::diagnose`]
+//! (`[{rule, severity, evidence, advice}]`, `[]` when none fired).
+//!
 //! `loadgen merge` adds an optional `merged_from` object (the input files and
 //! the `concurrent` assumption behind summed VUs and recomputed rates).
 
-use crate::report::{AbortReason, Report};
+use crate::report::{AbortReason, Mode, Report};
 use crate::stats::{Aggregate, StreamMetric, StreamStats, Summary, STREAM_ERROR_KINDS};
 use crate::threshold::{Agg, Op};
 use base64::Engine as _;
@@ -270,6 +273,14 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
     });
     if let (Some(block), Value::Object(m)) = (streaming(a)?, &mut summary) {
         m.insert("streaming".into(), block);
+    }
+    // A run's findings, always present in a run's summary (`[]`: none).
+    if let (Mode::Run, Value::Object(m)) = (r.mode, &mut summary) {
+        m.insert(
+            "diagnosis".into(),
+            serde_json::to_value(&r.diagnosis)
+                .map_err(|e| format!("cannot encode the diagnosis: {e}"))?,
+        );
     }
     if let (false, Value::Object(m)) = (r.merged_from.is_empty(), &mut summary) {
         m.insert(

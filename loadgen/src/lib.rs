@@ -61,6 +61,7 @@ pub mod app;
 pub mod chart;
 pub mod cli;
 pub mod dashboard;
+pub mod diagnose;
 pub mod duration;
 pub mod engine;
 pub mod exit;

@@ -2,10 +2,11 @@
 //! http_req_duration (overall and per phase), http_req_failed, http_reqs,
 //! iterations, VUs; for streamed chat turns a `streaming` block (TTFB,
 //! TTFT, ITL, TPOT, E2E, tokens/s by phase, tokens, stream errors); then a
-//! per-endpoint table and the threshold verdicts.
+//! per-endpoint table, the threshold verdicts and (for a run) the
+//! diagnosis ([`crate::diagnose::render`]).
 
 use crate::live::fmt_ms;
-use crate::report::{AbortReason, Report};
+use crate::report::{AbortReason, Mode, Report};
 use crate::stats::{Aggregate, StreamMetric, Summary, STREAM_ERROR_KINDS, TOKENS_PER_S_SCALE};
 use std::fmt::Write as _;
 
@@ -302,6 +303,10 @@ pub fn render(r: &Report) -> String {
         for s in &r.skipped_thresholds {
             let _ = writeln!(o, "    - skipped: {s}");
         }
+    }
+    if r.mode == Mode::Run {
+        let _ = writeln!(o);
+        o.push_str(&crate::diagnose::render(r));
     }
     let _ = writeln!(o);
     let code = r.exit_code();

@@ -180,6 +180,37 @@
     }
   }
 
+  /* The findings of the run's diagnosis, worst first: one card each
+   * (severity, rule, evidence, advice), or "No findings". */
+  function diagnosis(d) {
+    var sec = document.getElementById('diagnosis');
+    var g = d.diagnosis;
+    if (!g || d.run.mode === 'hit') {
+      sec.hidden = true;
+      return;
+    }
+    var server = g.server ? 'server metrics: ' + g.server : 'server metrics: none (client-side rules only)';
+    if (d.verdict.status === 'running') {
+      sec.appendChild(el('p', { 'class': 'note', text: 'The diagnosis is made when the run ends.' }));
+      return;
+    }
+    if (!g.findings.length) {
+      sec.appendChild(el('p', { 'class': 'diag-none', text: 'No findings (' + g.rules_checked + ' rules checked; ' + server + ').' }));
+      return;
+    }
+    sec.appendChild(el('p', { 'class': 'note', text: g.findings.length + ' finding' + (g.findings.length === 1 ? '' : 's') + ' (' + g.rules_checked + ' rules checked; ' + server + ').' }));
+    g.findings.forEach(function (f) {
+      sec.appendChild(el('div', { 'class': 'finding ' + f.severity }, [
+        el('div', { 'class': 'finding-head' }, [
+          el('span', { 'class': 'severity', text: f.severity }),
+          el('code', { 'class': 'rule', text: f.rule })
+        ]),
+        el('p', { 'class': 'evidence', text: f.evidence }),
+        el('p', { 'class': 'advice', text: 'Advice: ' + f.advice })
+      ]));
+    });
+  }
+
   function requests(d) {
     var sec = document.getElementById('requests');
     if (!d.requests.length || d.totals.requests === 0) {
@@ -409,6 +440,7 @@
     if (d.error) noteError('the report data could not be written: ' + d.error);
     step('verdict', verdict, d);
     step('run', facts, d);
+    step('diagnosis', diagnosis, d);
     step('thresholds', thresholds, d);
     step('requests', requests, d);
     step('streaming', streaming, d);

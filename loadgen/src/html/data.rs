@@ -7,6 +7,7 @@
 use crate::chart::{ChartData, PhaseColumns, StreamColumns};
 use crate::engine::Ended;
 use crate::report::{AbortReason, Report};
+use crate::server::Finding;
 use crate::stats::{Aggregate, RequestKey, StreamMetric, StreamStats, TOKENS_PER_S_SCALE};
 use crate::threshold::{Agg, Metric, Verdict};
 use hdrhistogram::Histogram;
@@ -40,6 +41,19 @@ pub struct PageData {
     pub errors: Vec<(String, u64)>,
     /// The time series, or `None` (a v1 summary has none).
     pub charts: Option<ChartData>,
+    /// The diagnosis: findings, rules checked, the server metrics read.
+    pub diagnosis: DiagnosisInfo,
+}
+
+/// The "Diagnosis" section.
+#[derive(Debug, Serialize)]
+pub struct DiagnosisInfo {
+    /// Worst first; empty when no rule fired.
+    pub findings: Vec<Finding>,
+    /// How many rules were checked.
+    pub rules_checked: usize,
+    /// The metrics endpoint the server rules read, if any.
+    pub server: Option<String>,
 }
 
 /// The banner.
@@ -399,5 +413,10 @@ pub fn build(report: &Report, charts: &ChartData) -> PageData {
             .collect(),
         errors: a.errors.iter().map(|(k, n)| (k.to_string(), *n)).collect(),
         charts: (!charts.t.is_empty()).then(|| rounded(charts)),
+        diagnosis: DiagnosisInfo {
+            findings: report.diagnosis.clone(),
+            rules_checked: crate::diagnose::rules_checked(report),
+            server: crate::diagnose::server_target(report).map(|t| t.url.clone()),
+        },
     }
 }

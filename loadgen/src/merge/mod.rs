@@ -297,6 +297,10 @@ pub fn merge_files(files: &[PathBuf], options: &MergeOptions) -> Result<Report, 
         .map(|t| threshold::evaluate(t, &report.aggregate, report.duration))
         .collect();
     report.skipped_thresholds = skipped;
+    // The merged figures are diagnosed afresh (client-side rules: merged
+    // shards carry no server series); the inputs' own findings described
+    // one shard each.
+    report.diagnosis = crate::diagnose::diagnose(&report);
     Ok(report)
 }
 
@@ -311,6 +315,8 @@ pub fn report_from(path: &Path) -> Result<Report, Failure> {
     })?;
     let mut report = combine(std::slice::from_ref(&input))?;
     report.merged_from = input.merged_from.clone();
+    // Read back as recorded: the diagnosis of the run that wrote it.
+    report.diagnosis = input.diagnosis.clone();
     let mut verdicts = Vec::new();
     for e in &input.thresholds {
         let t = threshold::parse(e).map_err(|why| {
