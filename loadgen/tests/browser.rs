@@ -291,6 +291,7 @@ async fn a_real_runs_report_draws_every_chart_and_table_offline() {
         "TTFT and ITL: chat",
         "Aggregated",
         "99.99%",
+        "<h2 id=\"diagnosis-h\">Diagnosis</h2><p class=\"diag-none\">No findings (2 rules checked; server metrics: none",
     ] {
         assert!(dom.contains(text), "the page has no {text:?}");
     }
@@ -317,6 +318,26 @@ async fn a_real_runs_report_draws_every_chart_and_table_offline() {
     .await;
     assert!(std::fs::metadata(&pdf).unwrap().len() > 10_000);
     eprintln!("screenshots and print in {}", out.display());
+
+    // The same run with a finding: one card, its severity shown.
+    let mut report = report;
+    report.diagnosis = vec![loadgen::server::Finding {
+        rule: "db_pool_saturated".into(),
+        severity: loadgen::server::Severity::Critical,
+        evidence: "pool usage ratio 1.00 (2 of 2 connections checked out) at its peak".into(),
+        advice: "grow DB_POOL_SIZE".into(),
+    }];
+    let page = out.join("report-finding.html");
+    std::fs::write(&page, loadgen::html::render(&report, &charts)).unwrap();
+    let dom = dump_dom(&chromium, &page).await;
+    assert_clean(&dom, "run report with a finding");
+    for text in [
+        "<div class=\"finding critical\"><div class=\"finding-head\"><span class=\"severity\">critical</span><code class=\"rule\">db_pool_saturated</code>",
+        "pool usage ratio 1.00 (2 of 2 connections checked out) at its peak",
+        "Advice: grow DB_POOL_SIZE",
+    ] {
+        assert!(dom.contains(text), "the page has no {text:?}");
+    }
 }
 
 /// Saves `summary` as `json` and rebuilds its page at `page` with
