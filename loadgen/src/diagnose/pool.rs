@@ -1,8 +1,9 @@
 //! The database pool and the CPU: `db_pool_saturated` (connections ran
 //! out) and `cpu_saturated` (the process used its CPUs while the pool
-//! idled: more workers or replicas, not a bigger pool).
+//! idled and no password hashes were queued: more workers or replicas, not
+//! a bigger pool).
 
-use super::util::{count, max, median, values, Count};
+use super::util::{max, median, values, Count};
 use crate::report::Report;
 use crate::server::{series, Finding, ScrapeTarget, Severity};
 
@@ -87,8 +88,25 @@ pub fn db_pool_saturated(_: &Report, t: &ScrapeTarget) -> Option<Finding> {
 /// CPU near the CPUs available, sustained, while the pool mostly idled.
 pub fn cpu_saturated(_: &Report, t: &ScrapeTarget) -> Option<Finding> {
     let host = max(t, series::HOST_CPUS).filter(|h| *h > 0.0)?;
-    let cores = values(t, series::CPU_CORES);
-    let c = count(t, series::CPU_CORES, |x| x >= CPU_SATURATED_SHARE * host);
+    // Scrapes with hashes queued are left out: that CPU went to argon2,
+    // bounded by HASH_CONCURRENCY (hash_backlog's finding), and more
+    // workers would not make it go faster.
+    let hashing: std::collections::BTreeSet<u64> = values(t, series::HASH_QUEUE_DEPTH)
+        .into_iter()
+        .filter(|(_, d)| *d >= 1.0)
+        .map(|(at, _)| at)
+        .collect();
+    let cores: Vec<(u64, f64)> = values(t, series::CPU_CORES)
+        .into_iter()
+        .filter(|(at, _)| !hashing.contains(at))
+        .collect();
+    let c = Count {
+        hits: cores
+            .iter()
+            .filter(|(_, x)| *x >= CPU_SATURATED_SHARE * host)
+            .count(),
+        of: cores.len(),
+    };
     if !c.sustained() {
         return None;
     }

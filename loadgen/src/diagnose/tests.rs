@@ -270,6 +270,13 @@ fn cpu_saturated_needs_busy_cpus_and_an_idle_pool() {
     // The pool busy: not this rule.
     set(&mut t, s::DB_POOL_USAGE_RATIO, vec![0.9; 20]);
     assert!(!rules(&with_server(healthy_client(), t)).contains(&"cpu_saturated".into()));
+    // Busy hashing (hashes queued at those scrapes): hash_backlog's, not this.
+    let mut t = healthy_target();
+    set(&mut t, s::CPU_CORES, first(10, 1.9, 0.4));
+    set(&mut t, s::HASH_QUEUE_DEPTH, first(10, 8.0, 0.0));
+    let r = rules(&with_server(healthy_client(), t));
+    assert!(!r.contains(&"cpu_saturated".into()), "{r:?}");
+    assert!(r.contains(&"hash_backlog".into()), "{r:?}");
     // Below 85% of the CPUs.
     let mut t = healthy_target();
     set(&mut t, s::CPU_CORES, vec![1.6; 20]);
