@@ -34,7 +34,10 @@
 //!    [`dashboard`] (`run --dashboard`) serves the same page during the
 //!    run, fed every interval by [`app`] with the report so far; [`web`]
 //!    (`loadgen web`) starts runs from a form resolved by
-//!    [`plan::resolve_form`] and shows them on that page.
+//!    [`plan::resolve_form`] and shows them on that page. [`diagnose`]
+//!    reads the finished report (client side, and the server's scraped
+//!    series in [`server`]) and fills its findings, which the summary,
+//!    summary.json and the page show.
 //!
 //! [`merge`] (`loadgen merge`) reads several summary.json files back into
 //! one [`report::Report`] (histograms decoded and added), so the same

@@ -4,10 +4,11 @@
 //! to turn. [`diagnose`] runs them at the end of a run (and of a merge);
 //! [`render`] prints them after the summary.
 //!
-//! Rules come in families, one file each: [`pool`] (DB pool, CPU),
-//! [`chat`] (provider share of chat time, long tails), [`provider`] (429s,
-//! retries, breaker), [`hashing`] (the password-hash queue), [`client`]
-//! (error onset) and [`drift`] (latency and memory over a long steady run).
+//! Rules come in families, one file each: `pool.rs` (DB pool, CPU),
+//! `chat.rs` (provider share of chat time, long tails), `provider.rs`
+//! (429s, retries, breaker), `hashing.rs` (the password-hash queue),
+//! `client.rs` (error onset) and `drift.rs` (latency and memory over a long
+//! steady run); `util.rs` has the shared statistics.
 //! Every threshold is a named constant documented where it is defined.
 //!
 //! Server rules read one target: the first scraped endpoint that exports
