@@ -21,7 +21,7 @@
 //!
 //! Then the knobs are the provider's: its timeout, retries, breaker, quota.
 
-use super::util::{chat_by_vus, chat_histogram, max, ms, total, CHAT_PHASE};
+use super::util::{chat_by_vus, chat_histogram, max, median, ms, total, values, CHAT_PHASE};
 use crate::profile::LatencyProfile;
 use crate::report::Report;
 use crate::server::{series, totals, Finding, ScrapeTarget, Severity};
@@ -132,23 +132,11 @@ pub fn chat_problem(report: &Report) -> Option<String> {
 
 /// The provider is most of the chat time and chat latency is a problem.
 pub fn provider_dominates(report: &Report, t: &ScrapeTarget) -> Option<Finding> {
-    let provider_s = total(t, totals::PROVIDER_SECONDS)?;
-    let chat_s = total(t, totals::CHAT_SECONDS).filter(|c| *c > 0.0)?;
-    let share = provider_s / chat_s;
+    let (share, means) = provider_share(t)?;
     if share < PROVIDER_SHARE {
         return None;
     }
     let problem = chat_problem(report)?;
-    let calls = total(t, totals::PROVIDER_CALLS).filter(|c| *c > 0.0);
-    let turns = total(t, totals::CHAT_TURNS).filter(|c| *c > 0.0);
-    let means = match (calls, turns) {
-        (Some(c), Some(n)) => format!(
-            " (a provider call {:.0} ms, a chat turn {:.0} ms on average)",
-            1000.0 * provider_s / c,
-            1000.0 * chat_s / n
-        ),
-        _ => String::new(),
-    };
     Some(Finding {
         rule: "provider_dominates".into(),
         severity: Severity::Warning,
@@ -162,6 +150,35 @@ pub fn provider_dominates(report: &Report, t: &ScrapeTarget) -> Option<Finding> 
                  the provider's quota and region; more replicas or pool would not help"
             .into(),
     })
+}
+
+/// Provider time / chat time on the server, with the means as text: from
+/// the run's totals, else from the medians of the per-interval means.
+fn provider_share(t: &ScrapeTarget) -> Option<(f64, String)> {
+    let text =
+        |p: f64, c: f64| format!(" (a provider call {p:.0} ms, a chat turn {c:.0} ms on average)");
+    if let (Some(provider_s), Some(chat_s)) = (
+        total(t, totals::PROVIDER_SECONDS),
+        total(t, totals::CHAT_SECONDS).filter(|c| *c > 0.0),
+    ) {
+        let calls = total(t, totals::PROVIDER_CALLS).filter(|c| *c > 0.0);
+        let turns = total(t, totals::CHAT_TURNS).filter(|c| *c > 0.0);
+        let means = match (calls, turns) {
+            (Some(c), Some(n)) => text(1000.0 * provider_s / c, 1000.0 * chat_s / n),
+            _ => String::new(),
+        };
+        return Some((provider_s / chat_s, means));
+    }
+    let m = |name: &str| {
+        median(
+            &values(t, name)
+                .into_iter()
+                .map(|(_, x)| x)
+                .collect::<Vec<_>>(),
+        )
+    };
+    let (p, c) = (m(series::PROVIDER_MEAN_MS)?, m(series::CHAT_MEAN_MS)?);
+    (c > 0.0).then(|| (p / c, text(p, c)))
 }
 
 /// A long chat tail while turns carry nearly CHAT_HISTORY_MAX_MESSAGES.

@@ -312,6 +312,13 @@ fn provider_dominates_fires_only_when_chat_latency_is_a_problem() {
     let mut live = slow_client(2000);
     live.latency_profile = Some(crate::profile::LatencyProfile::Live);
     assert!(diagnose(&with_server(live, healthy_target())).is_empty());
+    // Without totals, the medians of the per-interval means stand in.
+    let mut t = healthy_target();
+    t.totals.clear();
+    set(&mut t, s::PROVIDER_MEAN_MS, vec![1950.0; 20]);
+    set(&mut t, s::CHAT_MEAN_MS, vec![2000.0; 20]);
+    let f = finding(&with_server(slow_client(2000), t), "provider_dominates");
+    assert!(f.evidence.starts_with("provider calls took 98% of the server's chat time (a provider call 1950 ms, a chat turn 2000 ms on average)"), "{}", f.evidence);
     // Slow, but the provider is only half the chat time: not the provider.
     let mut t = healthy_target();
     t.totals.insert(tt::PROVIDER_SECONDS.into(), 240.0 * 0.175);
