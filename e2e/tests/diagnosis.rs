@@ -85,6 +85,30 @@ async fn a_healthy_short_run_has_no_findings() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_provider_failing_half_its_calls_shows_when_errors_started() {
+    // Client side only: this runs with or without the server's series.
+    let report = run_against(
+        &[("MOCK_LLM_ERROR_RATE", "0.5")],
+        4,
+        &["--vus", "4", "--duration", "5s", "--think", "0s"],
+    )
+    .await;
+    let f = finding(&report, "error_onset");
+    eprintln!("error_onset: {}", f.evidence);
+    assert!(
+        f.evidence.starts_with("errors started at "),
+        "{}",
+        f.evidence
+    );
+    assert!(
+        f.evidence.contains("most failures: chat chat"),
+        "{}",
+        f.evidence
+    );
+    assert_eq!(f.severity, loadgen::server::Severity::Critical);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[ignore = "needs Report.server from the scrape (issue 9 part 1)"]
 async fn a_two_connection_pool_is_named_with_its_usage_figure() {
     let report = run_against(
