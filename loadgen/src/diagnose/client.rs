@@ -64,22 +64,35 @@ pub fn error_onset(report: &Report) -> Option<Finding> {
         .map(|((phase, ep), k)| format!("; most failures: {phase} {ep} ({k})"))
         .unwrap_or_default();
     let rate = |f: u64, n: u64| pct(f as f64 / n.max(1) as f64);
-    Some(Finding {
-        rule: "error_onset".into(),
-        severity: Severity::Critical,
-        evidence: format!(
-            "errors started at {} VUs (t={}): {} of requests failed in that interval ({f0} of {n0}) \
-             and {} from then to the end ({f} of {n}){worst}",
-            onset.vus,
-            secs(onset.start_ms),
-            rate(f0, n0),
-            rate(f, n)
-        ),
-        advice: format!(
+    // No clean interval came before: the errors are not the load's doing.
+    let from_start = !points[..i]
+        .iter()
+        .any(|p| p.total_requests() >= ERROR_ONSET_MIN_REQUESTS);
+    let advice = if from_start {
+        "errors from the first interval are no capacity knee: they happen at any load, so \
+         fix what fails first (the endpoint above, the server's errors: provider, \
+         configuration, accounts) and measure capacity after"
+            .to_string()
+    } else {
+        format!(
             "that is the capacity knee: plan for fewer than {} VUs per replica at this \
              configuration, or add capacity where the server findings point (pool, CPU, \
              provider, hashing); a ramp (--profile ramp) finds the knee precisely",
             onset.vus
+        )
+    };
+    Some(Finding {
+        rule: "error_onset".into(),
+        severity: Severity::Critical,
+        evidence: format!(
+            "errors started at {} VUs (t={}){}: {} of requests failed in that interval \
+             ({f0} of {n0}) and {} from then to the end ({f} of {n}){worst}",
+            onset.vus,
+            secs(onset.start_ms),
+            if from_start { ", from the start" } else { "" },
+            rate(f0, n0),
+            rate(f, n)
         ),
+        advice,
     })
 }

@@ -13,6 +13,17 @@ fn error_onset_names_the_vus_and_time_errors_started_at() {
     );
     assert_eq!(f.severity, Severity::Critical);
     assert!(f.advice.contains("fewer than 130 VUs"));
+    // Errors from the first interval: no knee, and the advice says so.
+    let f = finding(&ramp(|_| true, 3), "error_onset");
+    assert!(
+        f.evidence
+            .starts_with("errors started at 10 VUs (t=0 s), from the start: 14.3%"),
+        "{}",
+        f.evidence
+    );
+    assert!(f
+        .advice
+        .starts_with("errors from the first interval are no capacity knee"));
     // Client-side: it fires without server metrics too.
     assert!(rules(&ramp(|i| i >= 12, 3)).contains(&"error_onset".into()));
 }
