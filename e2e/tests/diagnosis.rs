@@ -5,13 +5,14 @@
 //! The server-side rules read `Report.server`, which the scrape of the
 //! target's `/api/metrics` fills (issue 9, part 1). Until that lands on this
 //! branch the tests that need it are `#[ignore]`d with that reason; the
-//! client-side test runs now. Figures measured by reading `/api/metrics`
-//! during these very runs (2-core machine): DB_POOL_SIZE=2 with 40 VUs
-//! logging in once: pool usage 1.00 (2 of 2) in 6 of 8 scrapes;
-//! HASH_CONCURRENCY=1 with 20 VUs logging in every iteration: queue depth
-//! 18-19 in 8 of 8 scrapes; MOCK_LLM_TTFT_MS=2000: chat p50 2.05 s, p95
-//! 2.19 s, provider ~2.1 s a call; a 30% 429 rate from mock-llm: 27 429s
-//! in ~90 provider calls, chat p95 3.0 s.
+//! client-side ones (healthy, error onset) run now. Figures measured by
+//! reading `/api/metrics` during these very runs (2-core machine):
+//! DB_POOL_SIZE=2 with 40 VUs logging in once: pool usage 1.00 (2 of 2) in
+//! 6-7 of 8-10 scrapes; HASH_CONCURRENCY=1 with 20 VUs logging in every
+//! iteration: queue depth 18-19 in 8 of 8 load scrapes, a hash 725 ms
+//! queued against 463 ms; MOCK_LLM_TTFT_MS=2000: chat p50 2.0 s, p95
+//! 2.2-2.4 s, provider 100% of chat time; a 30% 429 rate from mock-llm:
+//! 23-27 429s in ~60 provider calls, chat p95 3.0 s.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
