@@ -144,6 +144,9 @@ impl Application {
             .await
             .with_context(|| format!("binding BIND_ADDR={}", config.bind_addr))?;
         let metrics = Metrics::new().context("registering metrics")?;
+        metrics
+            .chat_history_max_messages
+            .set(i64::from(config.chat_history_max_messages));
         let llm: Arc<dyn LlmProvider> = match overrides.llm {
             Some(l) => l,
             None => match config.llm_provider {
