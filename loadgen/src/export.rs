@@ -271,6 +271,13 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
     if let (Some(block), Value::Object(m)) = (streaming(a)?, &mut summary) {
         m.insert("streaming".into(), block);
     }
+    if let (Some(server), Value::Object(m)) = (&r.server, &mut summary) {
+        m.insert(
+            "server".into(),
+            serde_json::to_value(server)
+                .map_err(|e| format!("cannot encode the server series: {e}"))?,
+        );
+    }
     if let (false, Value::Object(m)) = (r.merged_from.is_empty(), &mut summary) {
         m.insert(
             "merged_from".into(),

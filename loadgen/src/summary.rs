@@ -303,6 +303,11 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(o, "    - skipped: {s}");
         }
     }
+    let server = crate::scrape::text::render(r.server.as_ref());
+    if !server.is_empty() {
+        let _ = writeln!(o);
+        o.push_str(&server);
+    }
     let _ = writeln!(o);
     let code = r.exit_code();
     let _ = writeln!(

@@ -225,6 +225,7 @@ fn charts_for(report: &Report, points: usize) -> ChartData {
                 tokens_per_s_p50: (0..points).map(|i| Some(45.0 * wave(i, 0.7))).collect(),
             })
             .collect(),
+        server: Vec::new(),
         t,
     }
 }

@@ -107,6 +107,7 @@ pub(crate) fn synthetic(points: usize, phases: usize) -> ChartData {
             itl_p95_ms: (0..points).map(|i| Some(wave(i, 0.4) / 1.7)).collect(),
             tokens_per_s_p50: (0..points).map(|i| Some(wave(i, 0.6) * 1.11)).collect(),
         }],
+        server: Vec::new(),
         t,
     }
 }

@@ -8,6 +8,7 @@ use crate::exit::Failure;
 use crate::export::{decode_histogram, SCHEMA_ID, SCHEMA_V1_ID};
 use crate::profile::LatencyProfile;
 use crate::report::{AbortReason, Mode};
+use crate::server::ServerSeries;
 use crate::stats::{
     new_histogram, Aggregate, CheckCounts, CheckKey, Name, RequestKey, RequestStats, StatusClass,
     StreamKey, StreamMetric, StreamStats, Timeline, STREAM_ERROR_KINDS,
@@ -48,6 +49,9 @@ struct FileSummary {
     timeline: Option<Timeline>,
     #[serde(default)]
     merged_from: Option<FileMergedFrom>,
+    /// Optional: what the run scraped.
+    #[serde(default)]
+    server: Option<ServerSeries>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +167,8 @@ pub struct Input {
     pub timeline: Option<Timeline>,
     /// The files this summary was itself merged from (empty for a run's).
     pub merged_from: Vec<String>,
+    /// What the run scraped, if anything.
+    pub server: Option<ServerSeries>,
 }
 
 pub(super) fn bad(path: &Path, why: impl std::fmt::Display) -> Failure {
@@ -381,6 +387,7 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         skipped_thresholds: f.skipped_thresholds,
         timeline: f.timeline,
         merged_from: f.merged_from.map(|m| m.files).unwrap_or_default(),
+        server: f.server,
     })
 }
 
