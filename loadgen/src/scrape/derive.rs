@@ -12,6 +12,8 @@
 //! - A total is the counter's increase from the first scrape (taken before
 //!   the load started) to the last, added up scrape by scrape with the same
 //!   reset rule.
+//!
+//! Figures are kept to a millionth.
 
 use super::parse::{Reading, SumCount};
 use crate::server::{series, totals, ScrapeTarget};
@@ -110,6 +112,17 @@ const HIST_TOTALS: &[(Option<&str>, Option<&str>, Hist)] = &[
     (Some(totals::HASH_SECONDS), Some(totals::HASHES), |r| r.hash),
 ];
 
+/// To a millionth: finer than any figure here means, and a value that
+/// survives summary.json's text exactly (a decimal of few digits parses
+/// back to the same double), so a summary read back equals the run's.
+fn round6(x: f64) -> f64 {
+    if x.is_finite() && x.abs() < 1e9 {
+        (x * 1e6).round() / 1e6
+    } else {
+        x
+    }
+}
+
 /// Pairs of consecutive scrapes where both readings have a value.
 fn steps<'a, T: Copy + 'a>(
     scraped: &'a [Scraped],
@@ -153,6 +166,9 @@ pub fn fill(target: &mut ScrapeTarget, scraped: &[Scraped]) {
     // A series the endpoint never exported is left out rather than kept as
     // a column of nulls.
     out.retain(|_, v| v.iter().any(Option::is_some));
+    for v in out.values_mut().flat_map(|v| v.iter_mut()).flatten() {
+        *v = round6(*v);
+    }
     target.series = out;
 
     let mut sums: BTreeMap<String, f64> = BTreeMap::new();
@@ -182,5 +198,5 @@ pub fn fill(target: &mut ScrapeTarget, scraped: &[Scraped]) {
             }
         }
     }
-    target.totals = sums;
+    target.totals = sums.into_iter().map(|(k, v)| (k, round6(v))).collect();
 }
