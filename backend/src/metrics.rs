@@ -7,7 +7,7 @@
 //!
 //! Besides the chatbot's own metrics, the registry carries the process's
 //! (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
-//! `process_open_fds`, read from `/proc` at scrape time, Linux only) and
+//! `process_open_fds`, read at scrape time by [`crate::process_metrics`]) and
 //! `chatbot_host_cpus`, so a load generator scraping this endpoint can tell
 //! a saturated CPU (CPU seconds per second near the CPU count) from a
 //! saturated pool.
@@ -63,18 +63,13 @@ fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> 
     c
 }
 
-#[cfg(target_os = "linux")]
 fn register_process_collector(r: &Registry) {
-    let pc = prometheus::process_collector::ProcessCollector::for_self();
-    if let Err(e) = r.register(Box::new(pc)) {
+    let registered =
+        crate::process_metrics::ProcessCollector::new().and_then(|pc| r.register(Box::new(pc)));
+    if let Err(e) = registered {
         tracing::error!(error = %e, "process metrics registration failed");
     }
 }
-
-/// The process collector reads `/proc`; elsewhere the process_* metrics are
-/// simply absent (a scraper treats them as not exported).
-#[cfg(not(target_os = "linux"))]
-fn register_process_collector(_: &Registry) {}
 
 impl Metrics {
     pub fn new() -> prometheus::Result<Self> {
