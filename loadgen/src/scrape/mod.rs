@@ -41,6 +41,10 @@ use tokio::time::{Instant, MissedTickBehavior};
 /// The target's own metrics path, scraped unless `--no-scrape`.
 pub const DEFAULT_PATH: &str = "/api/metrics";
 
+/// Most points kept per endpoint, as the timeline keeps
+/// ([`crate::stats::timeline::MAX_POINTS`]).
+pub const MAX_POINTS: usize = crate::stats::timeline::MAX_POINTS;
+
 /// The longest a scrape may take.
 pub const MAX_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -96,16 +100,39 @@ pub fn scrape_timeout(interval: Duration) -> Duration {
 }
 
 /// What one endpoint said so far.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct State {
     scrapes: u64,
     failures: u64,
     last_error: Option<String>,
     /// Successful scrapes, in order, with their answer instants.
     ok: Vec<(Instant, parse::Reading)>,
+    /// Scrape every `stride`-th tick (doubled each time the points are
+    /// thinned, so they stay evenly spread).
+    stride: u64,
+    /// Most points kept (see [`State::record`]).
+    cap: usize,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            scrapes: 0,
+            failures: 0,
+            last_error: None,
+            ok: Vec::new(),
+            stride: 1,
+            cap: MAX_POINTS,
+        }
+    }
 }
 
 impl State {
+    /// Counts a scrape. Beyond `cap` points (a long run), every other one
+    /// is dropped (the baseline kept) and scrapes become half as frequent,
+    /// as the timeline merges its points: a day-long run's summary stays a
+    /// few megabytes. Rates then span the longer stretch between the
+    /// points kept; a gauge's value between two kept points is not seen.
     fn record(&mut self, at: Instant, result: Result<parse::Reading, String>) {
         self.scrapes += 1;
         match result {
@@ -114,6 +141,14 @@ impl State {
                 self.failures += 1;
                 self.last_error = Some(e);
             }
+        }
+        if self.ok.len() > self.cap {
+            let mut i = 0;
+            self.ok.retain(|_| {
+                i += 1;
+                i % 2 == 1
+            });
+            self.stride *= 2;
         }
     }
 
@@ -235,10 +270,15 @@ impl Prepared {
                     // A scrape that ran late shifts the next ones; it never
                     // fires a burst at a slow endpoint.
                     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+                    let mut tick: u64 = 0;
                     loop {
                         tokio::select! {
                             _ = stop.changed() => break,
                             _ = ticker.tick() => {}
+                        }
+                        tick += 1;
+                        if tick % s.lock().stride != 0 {
+                            continue;
                         }
                         tokio::select! {
                             result = scrape_once(&mut client, &s.endpoint.path) => {

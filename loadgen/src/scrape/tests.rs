@@ -271,3 +271,25 @@ fn the_server_block_names_the_peaks_and_the_failures() {
     );
     assert_eq!(super::text::render(None), "");
 }
+
+#[test]
+fn a_long_run_keeps_at_most_the_cap_evenly_and_scrapes_less_often() {
+    let mut state = super::State {
+        cap: 8,
+        ..super::State::default()
+    };
+    let t0 = tokio::time::Instant::now();
+    let reading = |k: u64| parse(&format!("chatbot_db_pool_checked_out {k}\n")).unwrap();
+    for k in 0..9 {
+        state.record(t0 + std::time::Duration::from_secs(k), Ok(reading(k)));
+    }
+    // The 9th point thinned them to the baseline and every other one.
+    assert_eq!(state.stride, 2);
+    assert_eq!(state.scrapes, 9);
+    let t = state.target("u", t0);
+    assert_eq!(t.t_ms, vec![0, 2000, 4000, 6000, 8000]);
+    assert_eq!(
+        t.series[series::DB_POOL_CHECKED_OUT],
+        vec![Some(0.0), Some(2.0), Some(4.0), Some(6.0), Some(8.0)]
+    );
+}
