@@ -330,4 +330,26 @@ fn dry_run_names_the_scrape_targets_and_no_scrape_conflicts_with_scrape() {
     ]);
     let err = both.unwrap_err().to_string();
     assert!(err.contains("cannot be used with"), "{err}");
+    // A URL loadgen cannot read is refused before anything is sent (exit 2).
+    let cli = <loadgen::cli::Cli as clap::Parser>::try_parse_from([
+        "loadgen",
+        "run",
+        "--tags",
+        "other",
+        "--scrape",
+        "https://127.0.0.1:9100/metrics",
+    ])
+    .unwrap();
+    let loadgen::cli::Command::Run(args) = cli.command else {
+        unreachable!()
+    };
+    match loadgen::plan::resolve_run(&args, &loadgen::plan::Env::default()) {
+        Err(loadgen::exit::Failure::Usage(m)) => {
+            assert!(
+                m.starts_with("--scrape: ") && m.contains("only http://"),
+                "{m}"
+            )
+        }
+        other => panic!("{:?}", other.map(|_| ())),
+    }
 }
