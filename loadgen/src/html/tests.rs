@@ -405,6 +405,10 @@ fn the_page_charts_every_server_series() {
         HOST_CPUS,
         RSS_MIB,
         OPEN_FDS,
+        UPSTREAM_REQUESTS_PER_S,
+        UPSTREAM_429_PER_S,
+        UPSTREAM_ERRORS_PER_S,
+        UPSTREAM_TOKENS_PER_S,
     ] {
         assert!(
             SCRIPT.contains(&format!("'{name}'")),

@@ -84,6 +84,10 @@ const RATES: &[(&str, Counter)] = &[
     (series::PROVIDER_RETRIES_PER_S, |r| r.provider_retries),
     (series::RATE_LIMITED_PER_S, |r| r.rate_limited),
     (series::CPU_CORES, |r| r.cpu_seconds),
+    (series::UPSTREAM_REQUESTS_PER_S, |r| r.upstream_requests),
+    (series::UPSTREAM_429_PER_S, |r| r.upstream_429),
+    (series::UPSTREAM_ERRORS_PER_S, |r| r.upstream_errors),
+    (series::UPSTREAM_TOKENS_PER_S, |r| r.upstream_tokens),
 ];
 
 /// Means of a histogram's increase, and the unit factor (seconds to ms).
@@ -101,6 +105,9 @@ const COUNTER_TOTALS: &[(&str, Counter)] = &[
     (totals::PROVIDER_RETRIES, |r| r.provider_retries),
     (totals::CPU_SECONDS, |r| r.cpu_seconds),
     (totals::RATE_LIMITED, |r| r.rate_limited),
+    (totals::UPSTREAM_REQUESTS, |r| r.upstream_requests),
+    (totals::UPSTREAM_429, |r| r.upstream_429),
+    (totals::UPSTREAM_ERRORS, |r| r.upstream_errors),
 ];
 
 /// Totals of a histogram: (its sum's name, its count's name).

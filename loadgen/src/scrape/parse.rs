@@ -1,7 +1,7 @@
 //! One scrape's Prometheus text reduced to the figures loadgen charts
 //! ([`Reading`]): the text is parsed by `prometheus-parse`, then the
-//! chatbench backend's metrics (`chatbot_*`) and any exporter's process
-//! metrics (`process_*`) are picked out by name.
+//! chatbench backend's metrics (`chatbot_*`), mock-llm's (`mock_llm_*`)
+//! and any exporter's process metrics (`process_*`) are picked out by name.
 //!
 //! Label sets are added together (every provider's calls, every retry
 //! reason), except the circuit breaker, whose worst provider counts, and
@@ -53,6 +53,10 @@ pub struct Reading {
     pub host_cpus: Option<f64>,
     pub rss_bytes: Option<f64>,
     pub open_fds: Option<f64>,
+    pub upstream_requests: Option<f64>,
+    pub upstream_429: Option<f64>,
+    pub upstream_errors: Option<f64>,
+    pub upstream_tokens: Option<f64>,
 }
 
 fn scalar(v: &Value) -> Option<f64> {
@@ -151,5 +155,13 @@ fn reading(s: &Samples) -> Reading {
         host_cpus: s.max("chatbot_host_cpus"),
         rss_bytes: s.sum("process_resident_memory_bytes"),
         open_fds: s.sum("process_open_fds"),
+        upstream_requests: s.sum_where("mock_llm_requests_total", |x| {
+            x.labels.get("route") == Some("chat_completions")
+        }),
+        upstream_429: s.sum("mock_llm_rate_limited_total"),
+        upstream_errors: s.sum("mock_llm_errors_total"),
+        upstream_tokens: s.sum_where("mock_llm_tokens_total", |x| {
+            x.labels.get("kind") == Some("completion")
+        }),
     }
 }

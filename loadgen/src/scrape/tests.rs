@@ -293,3 +293,39 @@ fn a_long_run_keeps_at_most_the_cap_evenly_and_scrapes_less_often() {
         vec![Some(0.0), Some(2.0), Some(4.0), Some(6.0), Some(8.0)]
     );
 }
+
+#[test]
+fn mock_llm_metrics_give_the_upstream_series() {
+    let text = |k: u64| {
+        format!(
+            "# TYPE mock_llm_requests_total counter\n\
+             mock_llm_requests_total{{route=\"chat_completions\"}} {}\n\
+             mock_llm_requests_total{{route=\"embeddings\"}} 99\n\
+             mock_llm_rate_limited_total{{reason=\"rpm\"}} {k}\n\
+             mock_llm_rate_limited_total{{reason=\"injected\"}} {k}\n\
+             mock_llm_errors_total{{kind=\"error_500\"}} 0\n\
+             mock_llm_tokens_total{{kind=\"prompt\"}} 5000\n\
+             mock_llm_tokens_total{{kind=\"completion\"}} {}\n",
+            10 * k,
+            100 * k
+        )
+    };
+    let t = derived(&[at(0, &text(0)), at(2000, &text(4))]);
+    assert_eq!(
+        t.series[series::UPSTREAM_REQUESTS_PER_S],
+        vec![None, Some(20.0)]
+    );
+    assert_eq!(t.series[series::UPSTREAM_429_PER_S], vec![None, Some(4.0)]);
+    assert_eq!(
+        t.series[series::UPSTREAM_ERRORS_PER_S],
+        vec![None, Some(0.0)]
+    );
+    assert_eq!(
+        t.series[series::UPSTREAM_TOKENS_PER_S],
+        vec![None, Some(200.0)]
+    );
+    assert_eq!(t.totals[totals::UPSTREAM_REQUESTS], 40.0);
+    assert_eq!(t.totals[totals::UPSTREAM_429], 8.0);
+    // Not the backend: none of its series.
+    assert!(!t.series.contains_key(series::PROVIDER_CALLS_PER_S));
+}
