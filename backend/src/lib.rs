@@ -7,7 +7,9 @@
 //! - `chat`: sessions and the chat turn (`chat::turn`, the hot path).
 //! - `llm`, `retriever`: providers behind traits, mock implementations.
 //! - `db`: SQL in small named functions; `MIGRATOR` for the shared migrations.
-//! - `http`: middleware, health/metrics/stats, the OpenAPI document.
+//! - `http`: middleware, health/metrics/stats, the OpenAPI document;
+//!   `metrics` (the Prometheus registry) and `process_metrics` (CPU, memory
+//!   and descriptors of the process, in the usual `process_*` names).
 //! - `testing` (feature `test-support`, tests only): a fresh database per
 //!   test and the app spawned on port 0.
 //!
@@ -26,6 +28,7 @@ pub mod extract;
 pub mod http;
 pub mod llm;
 pub mod metrics;
+pub mod process_metrics;
 pub mod rate_limit;
 pub mod retriever;
 pub mod state;
@@ -144,6 +147,9 @@ impl Application {
             .await
             .with_context(|| format!("binding BIND_ADDR={}", config.bind_addr))?;
         let metrics = Metrics::new().context("registering metrics")?;
+        metrics
+            .chat_history_max_messages
+            .set(i64::from(config.chat_history_max_messages));
         let llm: Arc<dyn LlmProvider> = match overrides.llm {
             Some(l) => l,
             None => match config.llm_provider {

@@ -4,6 +4,13 @@
 //! (`/api/chat/sessions/{session_id}`), never the raw path, so label
 //! cardinality stays bounded whatever clients send. Pool and hashing gauges
 //! are read at scrape time rather than maintained on every request.
+//!
+//! Besides the chatbot's own metrics, the registry carries the process's
+//! (`process_cpu_seconds_total`, `process_resident_memory_bytes`,
+//! `process_open_fds`, read at scrape time by [`crate::process_metrics`]) and
+//! `chatbot_host_cpus`, so a load generator scraping this endpoint can tell
+//! a saturated CPU (CPU seconds per second near the CPU count) from a
+//! saturated pool.
 
 use std::time::Duration;
 
@@ -11,6 +18,10 @@ use prometheus::{
     Encoder, Gauge, Histogram, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, IntGaugeVec,
     Opts, Registry, TextEncoder,
 };
+
+/// History sizes sent to the provider: a turn's context is capped by
+/// CHAT_HISTORY_MAX_MESSAGES (40 by default; 0 = unlimited).
+const HISTORY_BUCKETS: &[f64] = &[0.0, 1.0, 2.0, 5.0, 10.0, 20.0, 40.0, 80.0, 160.0, 320.0];
 
 /// Latency buckets from 1 ms to 60 s: chat turns with a live LLM take seconds.
 const LATENCY_BUCKETS: &[f64] = &[
@@ -39,6 +50,9 @@ pub struct Metrics {
     pub hash_in_flight: IntGauge,
     pub hash_latency: Histogram,
     pub rate_limited: IntCounterVec,
+    pub host_cpus: IntGauge,
+    pub chat_history_messages: Histogram,
+    pub chat_history_max_messages: IntGauge,
 }
 
 fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> T {
@@ -47,6 +61,14 @@ fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> 
         tracing::error!(error = %e, "metric registration failed");
     }
     c
+}
+
+fn register_process_collector(r: &Registry) {
+    let registered =
+        crate::process_metrics::ProcessCollector::new().and_then(|pc| r.register(Box::new(pc)));
+    if let Err(e) = registered {
+        tracing::error!(error = %e, "process metrics registration failed");
+    }
 }
 
 impl Metrics {
@@ -195,7 +217,35 @@ impl Metrics {
                     &["route"],
                 )?,
             ),
-            registry: r,
+            host_cpus: reg(&r, {
+                let g = IntGauge::new("chatbot_host_cpus", "CPUs this process may use")?;
+                // Fixed for the process's life (cgroup quota and affinity
+                // included), so set once rather than at every scrape.
+                let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+                g.set(i64::try_from(cpus).unwrap_or(i64::MAX));
+                g
+            }),
+            chat_history_messages: reg(
+                &r,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "chatbot_chat_history_messages",
+                        "History messages sent to the provider with a chat turn",
+                    )
+                    .buckets(HISTORY_BUCKETS.to_vec()),
+                )?,
+            ),
+            chat_history_max_messages: reg(
+                &r,
+                IntGauge::new(
+                    "chatbot_chat_history_max_messages",
+                    "CHAT_HISTORY_MAX_MESSAGES (0 = unlimited)",
+                )?,
+            ),
+            registry: {
+                register_process_collector(&r);
+                r
+            },
         })
     }
 

@@ -216,6 +216,9 @@ pub async fn run_with(
         board,
         describe: &describe,
     });
+    // The baseline scrape, just before the load (after the guard: an
+    // endpoint of a refused target is never read).
+    let scrape = crate::scrape::prepare(plan.scrape.clone(), plan.output.interval).await;
     let mut report = drive(
         workload,
         &plan.schedule,
@@ -223,6 +226,7 @@ pub async fn run_with(
         abort_rx,
         Mode::Run,
         feed,
+        scrape,
     )
     .await;
     for t in side_tasks {
@@ -276,7 +280,16 @@ pub async fn hit(plan: HitPlan) -> Report {
         plan.rate,
         plan.connections,
     ));
-    let mut report = drive(workload, &schedule, &plan.output, abort_rx, Mode::Hit, None).await;
+    let mut report = drive(
+        workload,
+        &schedule,
+        &plan.output,
+        abort_rx,
+        Mode::Hit,
+        None,
+        None,
+    )
+    .await;
     interrupt.abort();
     report.aborted = reason.lock().unwrap_or_else(PoisonError::into_inner).take();
     report.target = plan.url.clone();
@@ -302,12 +315,15 @@ async fn drive<W: engine::Workload>(
     abort: watch::Receiver<bool>,
     mode: Mode,
     feed: Option<Feed<'_>>,
+    scrape: Option<crate::scrape::Prepared>,
 ) -> Report {
     let collector = Collector::per_core();
     let view = Live::start(output.live, collector.clone(), schedule.clone());
     let started_at = chrono::Utc::now();
     let t0 = tokio::time::Instant::now();
     let sampler = Sampler::start(collector.clone(), output.interval, t0);
+    // Same origin as the timeline, so the server's series share its axis.
+    let scraping = scrape.map(|s| s.start(t0));
     let report = |timeline, ended| Report {
         mode,
         target: String::new(),
@@ -335,6 +351,7 @@ async fn drive<W: engine::Workload>(
         Some(feed) => {
             let publish = || {
                 let mut now = report(sampler.current(), engine::Ended::Completed);
+                now.server = scraping.as_ref().map(crate::scrape::Running::current);
                 (feed.describe)(&mut now);
                 feed.board.publish(&now, false);
             };
@@ -359,5 +376,8 @@ async fn drive<W: engine::Workload>(
     view.finish();
     let mut report = report(timeline, ended);
     report.duration = duration;
+    if let Some(s) = scraping {
+        report.server = Some(s.finish().await);
+    }
     report
 }

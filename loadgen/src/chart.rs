@@ -23,6 +23,26 @@ pub struct ChartData {
     pub phases: Vec<PhaseColumns>,
     /// Per phase that streamed (empty unless the run used `--stream`).
     pub streams: Vec<StreamColumns>,
+    /// Per scraped metrics endpoint (empty when nothing was scraped): the
+    /// server's series, drawn under the client charts on the same x range.
+    #[serde(default)]
+    pub server: Vec<ServerColumns>,
+}
+
+/// One scraped endpoint's series on its own time axis (its scrapes'
+/// answer times, seconds since the run started: the client columns' clock),
+/// with the scrape status the page shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ServerColumns {
+    pub url: String,
+    pub scrapes: u64,
+    pub failures: u64,
+    pub last_error: Option<String>,
+    /// Seconds since the run started, one per successful scrape.
+    pub t: Vec<f64>,
+    /// Columns by series name ([`crate::server::series`]), each `t.len()`
+    /// long; a series the endpoint never exported is absent.
+    pub series: std::collections::BTreeMap<String, Vec<Option<f64>>>,
 }
 
 /// One phase's request rate, failure rate and latency over time. A latency

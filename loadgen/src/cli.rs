@@ -309,6 +309,15 @@ pub struct RunArgs {
         default_missing_value = crate::dashboard::DEFAULT_ADDR
     )]
     pub dashboard: Option<String>,
+    /// Also scrape this Prometheus endpoint every --interval (repeatable),
+    /// e.g. mock-llm's or a node exporter's; its failures are counted, never
+    /// fatal. The target's own {base}/api/metrics is scraped as well when it
+    /// answers.
+    #[arg(long = "scrape", value_name = "URL", conflicts_with = "no_scrape")]
+    pub scrape: Vec<String>,
+    /// Scrape nothing: no server-side series in the report.
+    #[arg(long)]
+    pub no_scrape: bool,
     /// Options shared with `hit`.
     #[command(flatten)]
     pub common: CommonArgs,

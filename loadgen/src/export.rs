@@ -274,6 +274,13 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
     if let (Some(block), Value::Object(m)) = (streaming(a)?, &mut summary) {
         m.insert("streaming".into(), block);
     }
+    if let (Some(server), Value::Object(m)) = (&r.server, &mut summary) {
+        m.insert(
+            "server".into(),
+            serde_json::to_value(server)
+                .map_err(|e| format!("cannot encode the server series: {e}"))?,
+        );
+    }
     // A run's findings, always present in a run's summary (`[]`: none).
     if let (Mode::Run, Value::Object(m)) = (r.mode, &mut summary) {
         m.insert(

@@ -39,6 +39,10 @@
 //!    series in [`server`]) and fills its findings, which the summary,
 //!    summary.json and the page show.
 //!
+//! [`scrape`] reads the target's Prometheus endpoint (and any other named
+//! with `--scrape`) every interval while [`app`] runs the load, off the
+//! engine's path; what it read becomes the report's [`server`] series.
+//!
 //! [`merge`] (`loadgen merge`) reads several summary.json files back into
 //! one [`report::Report`] (histograms decoded and added), so the same
 //! summary, thresholds and export serve merged shards; it takes paths and
@@ -81,6 +85,7 @@ pub mod plan;
 pub mod profile;
 pub mod report;
 pub mod scheduler;
+pub mod scrape;
 pub mod server;
 pub mod stats;
 pub mod summary;

@@ -2,7 +2,7 @@
 //! stopped; the summary, the thresholds verdicts, summary.json, the CSV
 //! files and the charts ([`Report::chart_data`]) read it.
 
-use crate::chart::ChartData;
+use crate::chart::{ChartData, ServerColumns};
 use crate::engine::Ended;
 use crate::exit::ExitCode;
 use crate::profile::LatencyProfile;
@@ -108,9 +108,24 @@ impl Report {
     }
 
     /// What the HTML report and the dashboard chart: the time series
-    /// reduced to columns (see [`Timeline::chart_data`]).
+    /// reduced to columns (see [`Timeline::chart_data`]), and the scraped
+    /// server series beside them.
     pub fn chart_data(&self) -> ChartData {
-        self.timeline.chart_data()
+        let mut charts = self.timeline.chart_data();
+        charts.server = self
+            .server
+            .iter()
+            .flat_map(|s| s.targets.iter())
+            .map(|t| ServerColumns {
+                url: t.url.clone(),
+                scrapes: t.scrapes,
+                failures: t.failures,
+                last_error: t.last_error.clone(),
+                t: t.t_ms.iter().map(|ms| *ms as f64 / 1000.0).collect(),
+                series: t.series.clone(),
+            })
+            .collect();
+        charts
     }
 
     /// Seconds, never zero (rates divide by it).

@@ -304,6 +304,11 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(o, "    - skipped: {s}");
         }
     }
+    let server = crate::scrape::text::render(r.server.as_ref());
+    if !server.is_empty() {
+        let _ = writeln!(o);
+        o.push_str(&server);
+    }
     if r.mode == Mode::Run {
         let _ = writeln!(o);
         o.push_str(&crate::diagnose::render(r));

@@ -225,16 +225,18 @@ fn charts_for(report: &Report, points: usize) -> ChartData {
                 tokens_per_s_p50: (0..points).map(|i| Some(45.0 * wave(i, 0.7))).collect(),
             })
             .collect(),
+        server: Vec::new(),
         t,
     }
 }
 
-/// A short streaming run against the fake chat backend.
-async fn streaming_run(dir: &Path) -> Report {
+/// A short streaming run against the fake chat backend (`extra`: more
+/// flags).
+async fn streaming_run(dir: &Path, extra: &[&str]) -> Report {
     let (addr, _) = chat_server(Config::default()).await;
     let base = format!("http://{addr}");
     let users = users_file(dir, 4);
-    let plan = run_plan(&[
+    let mut argv = vec![
         "--base-url",
         &base,
         "--users-file",
@@ -254,19 +256,26 @@ async fn streaming_run(dir: &Path) -> Report {
         "http_req_duration{phase:chat}: p(95)<5000",
         "--threshold",
         "chat_ttft: p(95)<5000",
-    ]);
-    loadgen::app::run(plan).await.unwrap()
+    ];
+    argv.extend_from_slice(extra);
+    loadgen::app::run(run_plan(&argv)).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_real_runs_report_draws_every_chart_and_table_offline() {
     let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let report = streaming_run(dir.path()).await;
+    // With a scraped endpoint: its pool, provider and process series are
+    // charted under the client charts (7 charts of common::metrics's text:
+    // pool connections and usage, provider time, calls/s and errors, CPU,
+    // memory).
+    let (metrics, _) = common::metrics::metrics_server().await;
+    let report = streaming_run(dir.path(), &["--scrape", &metrics]).await;
     // The run's own time series: 250 ms points over 1.5 s.
     let charts = report.chart_data();
     assert!(charts.t.len() >= 4, "{} points", charts.t.len());
-    let expected = 3 + charts.phases.len() + 2 * charts.streams.len();
+    assert_eq!(charts.server.len(), 1);
+    let expected = 3 + charts.phases.len() + 2 * charts.streams.len() + 7;
     assert!(charts.streams.len() == 1, "the run streamed its chat turns");
     let out = out_dir();
     let page = out.join("report.html");
@@ -291,7 +300,14 @@ async fn a_real_runs_report_draws_every_chart_and_table_offline() {
         "TTFT and ITL: chat",
         "Aggregated",
         "99.99%",
-        "<h2 id=\"diagnosis-h\">Diagnosis</h2><p class=\"diag-none\">No findings (2 rules checked; server metrics: none",
+        "DB pool usage ratio",
+        "Process CPU",
+        "Provider 429s, retries and errors",
+        &format!(
+            "Scraped {metrics}: {} ok, 0 failed",
+            charts.server[0].t.len()
+        ),
+        "<h2 id=\"diagnosis-h\">Diagnosis</h2><p class=\"diag-none\">No findings (",
     ] {
         assert!(dom.contains(text), "the page has no {text:?}");
     }
@@ -409,7 +425,7 @@ fn poison(summary: &mut Value) {
 async fn a_hostile_summary_renders_as_text_and_runs_no_injected_script() {
     let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let report = streaming_run(dir.path()).await;
+    let report = streaming_run(dir.path(), &[]).await;
     let text = loadgen::summary::render(&report);
     let written = loadgen::export::write(dir.path(), &report, &text).unwrap();
     let mut summary: Value =
@@ -469,7 +485,7 @@ async fn a_hostile_summary_renders_as_text_and_runs_no_injected_script() {
 async fn a_summary_without_a_time_series_shows_its_tables_and_says_so() {
     let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let report = streaming_run(dir.path()).await;
+    let report = streaming_run(dir.path(), &[]).await;
     let text = loadgen::summary::render(&report);
     let written = loadgen::export::write(dir.path(), &report, &text).unwrap();
     // A v1 summary: the same figures, no timeline.

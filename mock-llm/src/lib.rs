@@ -209,8 +209,75 @@ impl Stats {
     }
 }
 
+/// A counter family of `/metrics`: name, help, (labels, value) samples.
+type Family<'a> = (&'a str, &'a str, Vec<(&'a str, u64)>);
+
+impl Stats {
+    /// The same counters in Prometheus's text format (`GET /metrics`), so
+    /// a load generator can scrape the mock beside the backend.
+    fn to_prometheus(&self) -> String {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        let families: [Family<'_>; 5] = [
+            (
+                "mock_llm_requests_total",
+                "Requests by route",
+                vec![
+                    ("route=\"chat_completions\"", get(&self.chat_completions)),
+                    ("route=\"embeddings\"", get(&self.embeddings)),
+                    ("route=\"models\"", get(&self.models)),
+                ],
+            ),
+            (
+                "mock_llm_completed_total",
+                "Chat completions answered in full",
+                vec![("", get(&self.completed))],
+            ),
+            (
+                "mock_llm_rate_limited_total",
+                "Requests answered 429, by reason",
+                vec![
+                    ("reason=\"rpm\"", get(&self.rate_limited_rpm)),
+                    ("reason=\"tpm\"", get(&self.rate_limited_tpm)),
+                    ("reason=\"injected\"", get(&self.injected_429)),
+                ],
+            ),
+            (
+                "mock_llm_errors_total",
+                "Failed requests other than 429s, by kind",
+                vec![
+                    ("kind=\"bad_request\"", get(&self.bad_requests)),
+                    ("kind=\"error_500\"", get(&self.errors_500)),
+                    ("kind=\"hang\"", get(&self.hangs)),
+                    ("kind=\"midstream_error\"", get(&self.midstream_errors)),
+                    ("kind=\"cut\"", get(&self.cuts)),
+                ],
+            ),
+            (
+                "mock_llm_tokens_total",
+                "Tokens charged, by kind",
+                vec![
+                    ("kind=\"prompt\"", get(&self.prompt_tokens)),
+                    ("kind=\"completion\"", get(&self.completion_tokens)),
+                ],
+            ),
+        ];
+        let mut out = String::new();
+        for (name, help, samples) in families {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} counter\n"));
+            for (labels, v) in samples {
+                if labels.is_empty() {
+                    out.push_str(&format!("{name} {v}\n"));
+                } else {
+                    out.push_str(&format!("{name}{{{labels}}} {v}\n"));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// The routes: OpenAI's under `/v1`, Azure's deployment paths as aliases,
-/// and `/stats`.
+/// `/stats` (JSON) and `/metrics` (the same counters for Prometheus).
 pub fn router(state: MockState) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat::openai))
@@ -225,6 +292,7 @@ pub fn router(state: MockState) -> Router {
             post(embeddings::azure),
         )
         .route("/stats", get(stats))
+        .route("/metrics", get(metrics))
         .route("/health", get(|| async { Json(json!({ "status": "ok" })) }))
         .fallback(not_found)
         .with_state(state)
@@ -269,6 +337,16 @@ async fn models(State(state): State<MockState>) -> Json<serde_json::Value> {
 
 async fn stats(State(state): State<MockState>) -> Json<serde_json::Value> {
     Json(state.stats())
+}
+
+async fn metrics(State(state): State<MockState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        state.stats.to_prometheus(),
+    )
 }
 
 async fn not_found(method: Method, uri: Uri) -> Response {

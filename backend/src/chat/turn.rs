@@ -164,6 +164,12 @@ pub async fn prepare(
         }
         None => Vec::new(),
     };
+    // Both the whole and the streamed turn pass here: the history's size is
+    // what a long tail with long sessions is checked against.
+    state
+        .metrics
+        .chat_history_messages
+        .observe(history.len() as f64);
     let (sources, retrieval_error) =
         match state.retriever.retrieve(&content, SOURCES_PER_TURN).await {
             Ok(s) => (s, None),

@@ -93,6 +93,72 @@ async fn metrics_use_the_original_names_with_route_templates() {
     assert_eq!(v["max_size"], app.config.db_pool_size);
 }
 
+/// The value of an unlabelled sample (`name value`) in Prometheus text.
+fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_the_process_and_the_history_sent_with_each_turn() {
+    let app = app_with(&[("CHAT_HISTORY_MAX_MESSAGES", "3"), ("MOCK_LLM_TOKENS", "4")]).await;
+    let who = user(&app, "history_metrics").await;
+    let sid = create_session(&app, &who, "h").await;
+    let turn = |path: &'static str| {
+        let who = &who;
+        let app = &app;
+        async move {
+            let r = client()
+                .post(format!("{}{path}", app.base_url))
+                .bearer_auth(&who.token)
+                .json(&serde_json::json!({"content": "hi", "session_id": sid}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            // Reads a streamed turn to its end, so it has been stored.
+            r.text().await.unwrap();
+        }
+    };
+    // Histories of 0, 2 and then 3 (4 stored, capped at 3) messages; the
+    // last turn is streamed, so both kinds of turn are observed.
+    turn("/api/chat/chat").await;
+    turn("/api/chat/chat").await;
+    turn("/api/chat/stream").await;
+    let text = metrics_text(&app).await;
+    assert_eq!(
+        sample(&text, "chatbot_chat_history_messages_count"),
+        Some(3.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "chatbot_chat_history_messages_sum"),
+        Some(5.0),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"chatbot_chat_history_messages_bucket{le="2"} 2"#),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "chatbot_chat_history_max_messages"),
+        Some(3.0)
+    );
+    let cpus = std::thread::available_parallelism().unwrap().get() as f64;
+    assert_eq!(sample(&text, "chatbot_host_cpus"), Some(cpus));
+    let cpu = sample(&text, "process_cpu_seconds_total").expect("process_cpu_seconds_total");
+    assert!(cpu >= 0.0, "{cpu}");
+    let rss =
+        sample(&text, "process_resident_memory_bytes").expect("process_resident_memory_bytes");
+    assert!(
+        rss > 1_000_000.0,
+        "a running backend holds more than 1 MB: {rss}"
+    );
+    let fds = sample(&text, "process_open_fds").expect("process_open_fds");
+    assert!(fds >= 3.0, "{fds}");
+}
+
 #[tokio::test]
 async fn stats_count_rows_and_provider_calls() {
     let app = app().await;

@@ -309,8 +309,9 @@
     return Math.max(240, fig.clientWidth - 18);
   }
 
-  /** lines: [{label, values, colour, dash?}] */
-  function addChart(grid, t, span, title, unit, lines) {
+  /** lines: [{label, values, colour, dash?}]; xRange: [min, max] to keep
+   * (the client charts' range, for the server charts), else the data's. */
+  function addChart(grid, t, span, title, unit, lines, xRange) {
     var fig = el('figure', { 'class': 'chart', 'data-title': title });
     var plot = el('div', { 'class': 'plot' });
     fig.appendChild(plot);
@@ -322,7 +323,7 @@
       width: chartWidth(fig),
       height: 220,
       cursor: { sync: { key: 'run' } },
-      scales: { x: { time: false }, y: { range: function (u, min, max) { return [0, isNum(max) && max > 0 ? max * 1.08 : 1]; } } },
+      scales: { x: xRange ? { time: false, range: function () { return xRange; } } : { time: false }, y: { range: function (u, min, max) { return [0, isNum(max) && max > 0 ? max * 1.08 : 1]; } } },
       axes: [
         { values: function (u, ticks) { return ticks.map(function (v) { return fmtElapsed(v, span); }); } },
         { label: unit, size: 60, values: function (u, ticks) { return ticks.map(fmtTick); } }
@@ -386,9 +387,65 @@
         { label: 'tokens/s p50', values: s.tokens_per_s_p50, colour: '#17becf' }
       ]]);
     });
-    root.setAttribute('data-charts', String(specs.length));
-    specs.forEach(function (s) { addChart(grid, t, span, s[0], s[1], s[2]); });
-    return specs.length;
+    // One x range for every chart, client and server: the last scrape is
+    // taken once the load stopped, a little after the last point.
+    var range = [t[0], t[t.length - 1]];
+    (c.server || []).forEach(function (s) {
+      if (s.t.length && s.t[s.t.length - 1] > range[1]) range[1] = s.t[s.t.length - 1];
+    });
+    var server = serverCharts(sec, c.server || [], range);
+    root.setAttribute('data-charts', String(specs.length + server.length));
+    specs.forEach(function (s) { addChart(grid, t, span, s[0], s[1], s[2], range); });
+    server.forEach(function (s) { addChart(s.grid, s.t, span, s.title, s.unit, s.lines, s.range); });
+    return specs.length + server.length;
+  }
+
+  /* The server's side (loadgen/src/scrape): per scraped endpoint, a status
+   * line (scrapes ok and failed, the last error) and its series charted
+   * under the client charts on their x range. [title, unit, lines, shown
+   * only when non-zero]; a line is [label, series name, colour, dash?]. */
+  var SERVER_CHARTS = [
+    ['DB pool connections', 'conns', [['checked out', 'db_pool_checked_out', '#1f77b4'], ['size', 'db_pool_size', '#2ca02c'], ['max', 'db_pool_max', FAIL, [6, 3]]]],
+    ['DB pool usage ratio', 'ratio', [['checked out / max', 'db_pool_usage_ratio', '#9467bd']]],
+    ['HTTP requests in flight (server)', 'requests', [['in flight', 'http_in_flight', '#444c56']]],
+    ['Server time per chat turn and provider call (mean)', 'ms', [['chat turn', 'chat_mean_ms', '#1f77b4'], ['provider call', 'provider_mean_ms', '#ff7f0e']]],
+    ['Provider calls/s', 'calls/s', [['calls', 'provider_calls_per_s', '#2ca02c']]],
+    ['Provider 429s, retries and errors', '/s', [['429/s', 'provider_429_per_s', '#ff7f0e'], ['retries/s', 'provider_retries_per_s', '#9467bd'], ['errors/s', 'provider_errors_per_s', FAIL, [6, 3]]]],
+    ['Circuit breaker (0 closed, 1 half-open, 2 open)', 'state', [['worst provider', 'breaker_state', FAIL]], true],
+    ['Password hashing queue', 'hashes', [['queue depth', 'hash_queue_depth', '#ff7f0e'], ['in flight', 'hash_in_flight', '#1f77b4']]],
+    ['Password hashing time (mean, queueing included)', 'ms', [['hash or verify', 'hash_mean_ms', '#8c564b']]],
+    ['Process CPU', 'cores', [['CPU used', 'cpu_cores', FAIL], ['host CPUs', 'host_cpus', '#444c56', [6, 3]]]],
+    ['Process resident memory', 'MiB', [['RSS', 'rss_mib', '#17becf']]],
+    ['Process open file descriptors', 'fds', [['open fds', 'open_fds', '#bcbd22']]],
+    ['Backend rate limiter 429s', '/s', [['429/s', 'rate_limited_per_s', FAIL]], true],
+    ['Mock LLM: requests, 429s and errors', '/s', [['requests/s', 'upstream_requests_per_s', '#2ca02c'], ['429/s', 'upstream_429_per_s', '#ff7f0e'], ['errors/s', 'upstream_errors_per_s', FAIL, [6, 3]]]],
+    ['Mock LLM: completion tokens/s', 'tokens/s', [['tokens/s', 'upstream_tokens_per_s', '#17becf']]],
+    ['History sent with each chat turn (mean)', 'messages', [['mean', 'history_messages_mean', '#1f77b4'], ['CHAT_HISTORY_MAX_MESSAGES', 'history_max_messages', '#444c56', [6, 3]]]]
+  ];
+
+  function serverCharts(sec, targets, range) {
+    var out = [];
+    targets.forEach(function (s) {
+      var ok = s.scrapes - s.failures;
+      var status = 'Scraped ' + s.url + ': ' + fmtInt(ok) + ' ok, ' + fmtInt(s.failures) + ' failed' +
+        (s.last_error ? ' (last error: ' + s.last_error + ')' : '');
+      sec.appendChild(el('h3', { 'class': 'server', text: 'Server: ' + s.url }));
+      sec.appendChild(el('p', { 'class': 'note scrape-status' + (s.failures > 0 ? ' bad' : ''), text: status }));
+      var grid = el('div', { 'class': 'chart-grid server' });
+      sec.appendChild(grid);
+      // No prototype lookups: series names come from the data.
+      var series = Object.create(null);
+      Object.keys(s.series || {}).forEach(function (k) { series[k] = s.series[k]; });
+      SERVER_CHARTS.forEach(function (spec) {
+        var lines = spec[2].filter(function (l) {
+          var v = series[l[1]];
+          return v && v.some(function (x) { return isNum(x) && (!spec[3] || x !== 0); });
+        }).map(function (l) { return { label: l[0], values: series[l[1]], colour: l[2], dash: l[3] }; });
+        if (!lines.length || !s.t.length) return;
+        out.push({ grid: grid, t: s.t, title: spec[0], unit: spec[1], lines: lines, range: range });
+      });
+    });
+    return out;
   }
 
   function resizeAll(maxWidth) {

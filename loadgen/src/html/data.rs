@@ -4,7 +4,7 @@
 //! itself computes nothing. Times are milliseconds, as Locust shows them;
 //! every percentile comes from the report's HDR histograms.
 
-use crate::chart::{ChartData, PhaseColumns, StreamColumns};
+use crate::chart::{ChartData, PhaseColumns, ServerColumns, StreamColumns};
 use crate::engine::Ended;
 use crate::report::{AbortReason, Report};
 use crate::server::Finding;
@@ -361,6 +361,19 @@ fn rounded(c: &ChartData) -> ChartData {
                 itl_p50_ms: round_opt(&s.itl_p50_ms, 2),
                 itl_p95_ms: round_opt(&s.itl_p95_ms, 2),
                 tokens_per_s_p50: round_opt(&s.tokens_per_s_p50, 2),
+            })
+            .collect(),
+        server: c
+            .server
+            .iter()
+            .map(|s| ServerColumns {
+                t: round_all(&s.t, 3),
+                series: s
+                    .series
+                    .iter()
+                    .map(|(k, v)| (k.clone(), round_opt(v, 3)))
+                    .collect(),
+                ..s.clone()
             })
             .collect(),
     }

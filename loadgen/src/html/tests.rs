@@ -107,6 +107,7 @@ pub(crate) fn synthetic(points: usize, phases: usize) -> ChartData {
             itl_p95_ms: (0..points).map(|i| Some(wave(i, 0.4) / 1.7)).collect(),
             tokens_per_s_p50: (0..points).map(|i| Some(wave(i, 0.6) * 1.11)).collect(),
         }],
+        server: Vec::new(),
         t,
     }
 }
@@ -324,5 +325,94 @@ fn the_vendored_scripts_cannot_end_their_script_element_early() {
             "{name} contains </script"
         );
         assert!(!text.contains("<!--"), "{name} contains <!--");
+    }
+}
+
+#[test]
+fn server_series_are_embedded_with_the_charts_rounded_and_as_data() {
+    use crate::server::{series, ScrapeTarget, ServerSeries};
+    let mut r = report(&[request("chat", "chat", 200, 5)], &[]);
+    let url = format!("http://127.0.0.1:9/{HOSTILE}");
+    r.server = Some(ServerSeries {
+        targets: vec![ScrapeTarget {
+            url: url.clone(),
+            scrapes: 4,
+            failures: 1,
+            last_error: Some("answered 503".into()),
+            t_ms: vec![0, 1001, 2002],
+            series: [
+                (
+                    series::DB_POOL_USAGE_RATIO.to_string(),
+                    vec![Some(0.0), Some(0.123_456), None],
+                ),
+                (
+                    series::CPU_CORES.to_string(),
+                    vec![None, Some(1.5), Some(2.0)],
+                ),
+            ]
+            .into(),
+            totals: Default::default(),
+        }],
+    });
+    let mut charts = synthetic(3, 1);
+    charts.server = r.chart_data().server;
+    let page = render(&r, &charts);
+    assert!(
+        !page.contains(HOSTILE),
+        "a URL from the command line became markup"
+    );
+    let server = &embedded(&page)["charts"]["server"][0];
+    assert_eq!(server["url"], url);
+    assert_eq!(server["scrapes"], 4);
+    assert_eq!(server["failures"], 1);
+    assert_eq!(server["last_error"], "answered 503");
+    assert_eq!(server["t"], serde_json::json!([0.0, 1.001, 2.002]));
+    assert_eq!(
+        server["series"][series::DB_POOL_USAGE_RATIO],
+        serde_json::json!([0.0, 0.123, null])
+    );
+    assert_eq!(
+        server["series"][series::CPU_CORES],
+        serde_json::json!([null, 1.5, 2.0])
+    );
+    // Without scrapes there is no server column at all.
+    assert!(report(&[], &[]).chart_data().server.is_empty());
+}
+
+#[test]
+fn the_page_charts_every_server_series() {
+    use crate::server::series::*;
+    for name in [
+        DB_POOL_SIZE,
+        DB_POOL_CHECKED_OUT,
+        DB_POOL_MAX,
+        DB_POOL_USAGE_RATIO,
+        HTTP_IN_FLIGHT,
+        CHAT_MEAN_MS,
+        PROVIDER_CALLS_PER_S,
+        PROVIDER_MEAN_MS,
+        PROVIDER_ERRORS_PER_S,
+        PROVIDER_429_PER_S,
+        PROVIDER_RETRIES_PER_S,
+        BREAKER_STATE,
+        HASH_QUEUE_DEPTH,
+        HASH_IN_FLIGHT,
+        HASH_MEAN_MS,
+        HISTORY_MESSAGES_MEAN,
+        HISTORY_MAX_MESSAGES,
+        RATE_LIMITED_PER_S,
+        CPU_CORES,
+        HOST_CPUS,
+        RSS_MIB,
+        OPEN_FDS,
+        UPSTREAM_REQUESTS_PER_S,
+        UPSTREAM_429_PER_S,
+        UPSTREAM_ERRORS_PER_S,
+        UPSTREAM_TOKENS_PER_S,
+    ] {
+        assert!(
+            SCRIPT.contains(&format!("'{name}'")),
+            "report.js does not chart {name}"
+        );
     }
 }

@@ -19,7 +19,10 @@
 //!   has no time series (a v1 summary), the merged one is empty;
 //! - the duration is the longest input's, `started_at` the earliest and
 //!   `finished_at` the latest, and every rate (req/s, iterations/s,
-//!   threshold `rate` of counters) is the merged count over that duration.
+//!   threshold `rate` of counters) is the merged count over that duration;
+//! - the scraped server series (`server`) are concatenated: every input's
+//!   endpoints, each on its own shard's time axis, in input order (shards
+//!   scraping one target each saw the whole target, so nothing is added).
 //!
 //! Merging runs that did not overlap still gives exact counts and
 //! percentiles, but rates and VUs that describe no real moment.
@@ -41,6 +44,7 @@ use crate::engine::Ended;
 use crate::exit::Failure;
 use crate::profile::{LatencyProfile, Profile};
 use crate::report::{AbortReason, Report};
+use crate::server::ServerSeries;
 use crate::stats::{Aggregate, Name, Timeline};
 use crate::threshold::{self, Threshold};
 use std::path::{Path, PathBuf};
@@ -175,7 +179,16 @@ pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
             .iter()
             .map(|i| i.path.display().to_string())
             .collect(),
-        server: None,
+        // Each input's endpoints as they were: shards scraped the same
+        // target at the same time, so there is nothing to add up.
+        server: {
+            let targets: Vec<_> = inputs
+                .iter()
+                .filter_map(|i| i.server.as_ref())
+                .flat_map(|s| s.targets.iter().cloned())
+                .collect();
+            (!targets.is_empty()).then_some(ServerSeries { targets })
+        },
         diagnosis: Vec::new(),
     })
 }

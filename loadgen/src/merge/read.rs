@@ -9,6 +9,7 @@ use crate::export::{decode_histogram, SCHEMA_ID, SCHEMA_V1_ID};
 use crate::profile::LatencyProfile;
 use crate::report::{AbortReason, Mode};
 use crate::server::Finding;
+use crate::server::ServerSeries;
 use crate::stats::{
     new_histogram, Aggregate, CheckCounts, CheckKey, Name, RequestKey, RequestStats, StatusClass,
     StreamKey, StreamMetric, StreamStats, Timeline, STREAM_ERROR_KINDS,
@@ -52,6 +53,9 @@ struct FileSummary {
     /// The run's findings (absent before diagnosis existed, and in `hit`s).
     #[serde(default)]
     diagnosis: Vec<Finding>,
+    /// Optional: what the run scraped.
+    #[serde(default)]
+    server: Option<ServerSeries>,
 }
 
 #[derive(Deserialize)]
@@ -169,6 +173,8 @@ pub struct Input {
     pub merged_from: Vec<String>,
     /// The findings the summary recorded (empty when none, or none recorded).
     pub diagnosis: Vec<Finding>,
+    /// What the run scraped, if anything.
+    pub server: Option<ServerSeries>,
 }
 
 pub(super) fn bad(path: &Path, why: impl std::fmt::Display) -> Failure {
@@ -388,6 +394,7 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         timeline: f.timeline,
         merged_from: f.merged_from.map(|m| m.files).unwrap_or_default(),
         diagnosis: f.diagnosis,
+        server: f.server,
     })
 }
 

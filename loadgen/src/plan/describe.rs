@@ -51,6 +51,23 @@ impl RunPlan {
         if let Some(note) = self.shared_accounts_note() {
             let _ = writeln!(out, "  note:             {note}");
         }
+        let _ = writeln!(out, "  scrape:");
+        if self.scrape.is_empty() {
+            let _ = writeln!(out, "    (none: --no-scrape)");
+        }
+        for e in &self.scrape {
+            let _ = writeln!(
+                out,
+                "    GET {} every {}{}",
+                e.url,
+                format_duration(self.output.interval),
+                if e.explicit {
+                    ""
+                } else {
+                    " (kept if it answers with metrics before the load)"
+                }
+            );
+        }
         let _ = writeln!(out, "  seed:             {}", self.seed);
         let _ = writeln!(out, "  thresholds:");
         if self.thresholds.is_empty() {

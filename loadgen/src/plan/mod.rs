@@ -21,6 +21,7 @@ use crate::live::LiveMode;
 use crate::merge::MergeOptions;
 use crate::profile::{LatencyProfile, Profile};
 use crate::scheduler::{self, Stage};
+use crate::scrape::Endpoint;
 use crate::threshold::{self, Threshold};
 use clap::Parser as _;
 use std::io::IsTerminal;
@@ -216,6 +217,9 @@ pub struct RunPlan {
     pub guard_interval: Duration,
     /// Where the live dashboard listens (`--dashboard`), if anywhere.
     pub dashboard: Option<SocketAddr>,
+    /// Prometheus endpoints scraped during the run (`--scrape`, and the
+    /// target's own unless `--no-scrape`); empty: none.
+    pub scrape: Vec<Endpoint>,
     /// Output settings.
     pub output: Output,
 }
@@ -553,6 +557,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
 
     let guard_interval = duration_arg("--guard-interval", &args.guard_interval)?;
     let output = output(&args.common, env)?;
+    let scrape = scrape_endpoints(args, &target)?;
     // Files last, so a typo in a flag is reported before a missing fixture.
     if journey.steps.auth {
         journey.users = Arc::new(crate::users::load_users(&args.users_file).map_err(usage)?);
@@ -573,8 +578,26 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         allow_non_test: args.allow_non_test_backend || env.k6_allow_non_test,
         guard_interval: guard_interval.max(Duration::from_millis(100)),
         dashboard: args.dashboard.as_deref().map(dashboard_addr).transpose()?,
+        scrape,
         output,
     })
+}
+
+/// The endpoints to scrape: the target's own `/api/metrics` first (kept
+/// only if it answers, see [`crate::scrape`]), then every `--scrape` URL in
+/// the order given; none with `--no-scrape`.
+fn scrape_endpoints(args: &RunArgs, target: &Target) -> Result<Vec<Endpoint>, Failure> {
+    if args.no_scrape {
+        return Ok(Vec::new());
+    }
+    let mut out = vec![Endpoint::default_for(target)];
+    for url in &args.scrape {
+        let e = Endpoint::parse(url, true).map_err(|e| usage(format!("--scrape: {e}")))?;
+        // The default named again is simply kept whatever it answers.
+        out.retain(|d| d.url != e.url);
+        out.push(e);
+    }
+    Ok(out)
 }
 
 /// The dashboard's address: `HOST:PORT` with an IP host (port 0 picks a

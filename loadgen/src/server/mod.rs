@@ -121,6 +121,17 @@ pub mod series {
     pub const RSS_MIB: &str = "rss_mib";
     /// Open file descriptors.
     pub const OPEN_FDS: &str = "open_fds";
+    /// mock-llm's `/metrics` (`--scrape http://MOCK/metrics`): chat
+    /// completions asked of the mock, per second.
+    pub const UPSTREAM_REQUESTS_PER_S: &str = "upstream_requests_per_s";
+    /// mock-llm: requests it answered 429 (RPM/TPM budgets, injected), per
+    /// second.
+    pub const UPSTREAM_429_PER_S: &str = "upstream_429_per_s";
+    /// mock-llm: other failed requests (500s, hangs, stream faults, bad
+    /// requests), per second.
+    pub const UPSTREAM_ERRORS_PER_S: &str = "upstream_errors_per_s";
+    /// mock-llm: completion tokens it sent, per second.
+    pub const UPSTREAM_TOKENS_PER_S: &str = "upstream_tokens_per_s";
 }
 
 /// Names of the run totals in [`ScrapeTarget::totals`].
@@ -147,4 +158,10 @@ pub mod totals {
     pub const CPU_SECONDS: &str = "cpu_seconds";
     /// Requests the backend's rate limiter answered 429.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// mock-llm: chat completions asked of it.
+    pub const UPSTREAM_REQUESTS: &str = "upstream_requests";
+    /// mock-llm: requests it answered 429.
+    pub const UPSTREAM_429: &str = "upstream_429";
+    /// mock-llm: other failed requests.
+    pub const UPSTREAM_ERRORS: &str = "upstream_errors";
 }

@@ -6,6 +6,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod chat;
+pub mod metrics;
 
 use axum::extract::State;
 use axum::routing::get;

@@ -186,3 +186,45 @@ async fn a_hang_outlasts_the_client_and_shutdown_releases_it() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_give_the_same_counters_in_prometheus_text() {
+    within(Duration::from_secs(30), async {
+        let mock = Mock::spawn(Config {
+            rpm: Some(2),
+            ..instant()
+        })
+        .await;
+        for _ in 0..3 {
+            mock.post("/v1/chat/completions", &chat("x")).await;
+        }
+        let r = mock
+            .http
+            .get(format!("{}/metrics", mock.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain"));
+        let text = r.text().await.unwrap();
+        let stats = mock.stats().await;
+        for line in [
+            "# TYPE mock_llm_requests_total counter".to_string(),
+            "mock_llm_requests_total{route=\"chat_completions\"} 3".to_string(),
+            "mock_llm_completed_total 2".to_string(),
+            "mock_llm_rate_limited_total{reason=\"rpm\"} 1".to_string(),
+            "mock_llm_errors_total{kind=\"error_500\"} 0".to_string(),
+            format!(
+                "mock_llm_tokens_total{{kind=\"completion\"}} {}",
+                stats["tokens"]["completion"]
+            ),
+        ] {
+            assert!(text.lines().any(|l| l == line), "no {line:?} in:\n{text}");
+        }
+        mock.stop().await;
+    })
+    .await;
+}

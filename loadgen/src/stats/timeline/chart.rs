@@ -102,6 +102,9 @@ impl Timeline {
                 .into_iter()
                 .map(|ph| stream_columns(ph, &self.points))
                 .collect(),
+            // The scraped series are the report's, not the timeline's:
+            // `Report::chart_data` adds them.
+            server: Vec::new(),
         }
     }
 }
