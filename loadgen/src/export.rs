@@ -17,6 +17,9 @@
 //! per (phase, endpoint) series with their histograms, tokens, stream
 //! errors) and `stream_failures` on each series. Both are absent otherwise.
 //!
+//! `run --baseline` adds an optional `comparison` object (a
+//! [`crate::compare::Comparison`], schema `chatbench.loadgen.comparison/v1`).
+//!
 //! `loadgen merge` adds an optional `merged_from` object (the input files and
 //! the `concurrent` assumption behind summed VUs and recomputed rates).
 
@@ -270,6 +273,12 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
     });
     if let (Some(block), Value::Object(m)) = (streaming(a)?, &mut summary) {
         m.insert("streaming".into(), block);
+    }
+    if let (Some(c), Value::Object(m)) = (&r.comparison, &mut summary) {
+        m.insert(
+            "comparison".into(),
+            serde_json::to_value(c).map_err(|e| format!("cannot encode the comparison: {e}"))?,
+        );
     }
     if let (false, Value::Object(m)) = (r.merged_from.is_empty(), &mut summary) {
         m.insert(

@@ -177,6 +177,7 @@ pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
             .collect(),
         server: None,
         diagnosis: Vec::new(),
+        comparison: None,
     })
 }
 
@@ -311,6 +312,7 @@ pub fn report_from(path: &Path) -> Result<Report, Failure> {
     })?;
     let mut report = combine(std::slice::from_ref(&input))?;
     report.merged_from = input.merged_from.clone();
+    report.comparison = input.comparison.clone();
     let mut verdicts = Vec::new();
     for e in &input.thresholds {
         let t = threshold::parse(e).map_err(|why| {

@@ -3,6 +3,7 @@
 //! summary's timeline is read too (its point counts checked against the
 //! series); a v1 summary has none.
 
+use crate::compare::Comparison;
 use crate::engine::Ended;
 use crate::exit::Failure;
 use crate::export::{decode_histogram, SCHEMA_ID, SCHEMA_V1_ID};
@@ -48,6 +49,9 @@ struct FileSummary {
     timeline: Option<Timeline>,
     #[serde(default)]
     merged_from: Option<FileMergedFrom>,
+    /// `run --baseline`'s comparison, kept as read (checked below).
+    #[serde(default)]
+    comparison: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -163,6 +167,8 @@ pub struct Input {
     pub timeline: Option<Timeline>,
     /// The files this summary was itself merged from (empty for a run's).
     pub merged_from: Vec<String>,
+    /// `run --baseline`'s comparison, if the run had one.
+    pub comparison: Option<Comparison>,
 }
 
 pub(super) fn bad(path: &Path, why: impl std::fmt::Display) -> Failure {
@@ -381,6 +387,17 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         skipped_thresholds: f.skipped_thresholds,
         timeline: f.timeline,
         merged_from: f.merged_from.map(|m| m.files).unwrap_or_default(),
+        comparison: f
+            .comparison
+            .map(|c| {
+                serde_json::from_value(c).map_err(|e| {
+                    bad(
+                        path,
+                        format!("comparison: not a {}: {e}", crate::compare::SCHEMA_ID),
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 
