@@ -70,8 +70,13 @@ changes also beyond the floor, 1 ms) AND its one-sided p-value is below
 2x2 table of counts at/below vs above it) for percentiles, Fisher's exact
 test for error rates, the conditional binomial test for request rates. Exact
 and deterministic, computed from the summaries' HDR histograms and counts.
-Endpoints only one run has are listed, not gated. Runs that differ in
-profile, VUs, duration, streaming or target are compared with a warning.
+When both runs have a time series (v2), the same must hold per interval
+(Mann-Whitney on one figure per interval), so a burst of noise in a few
+seconds of one run does not count as a change. Request rates gate only
+between `hit`s: in a `run` a VU waits for each answer, so rates follow the
+latencies (shown, verdict n/a). Endpoints only one run has are listed, not
+gated. Runs that differ in profile, VUs, duration, streaming or target are
+compared with a warning.
 
 Exit codes:
   0   nothing regressed

@@ -35,7 +35,8 @@ async fn backend() -> String {
     format!("http://{addr}")
 }
 
-/// `loadgen run` for 2 s with 4 VUs and a short think, `extra` flags added;
+/// `loadgen run` for 2 s with 4 VUs and a short think, `extra` flags added
+/// (10 points of 200 ms in the time series, for the per-interval test);
 /// returns the exit code, stdout and stderr.
 async fn run(base: &str, dir: &Path, out: &str, extra: &[&str]) -> common::Outcome {
     let users = users_file(dir, 4);
@@ -53,6 +54,8 @@ async fn run(base: &str, dir: &Path, out: &str, extra: &[&str]) -> common::Outco
         "2s",
         "--think",
         "10ms",
+        "--interval",
+        "200ms",
         "--out",
         s(&out),
     ];
@@ -62,23 +65,35 @@ async fn run(base: &str, dir: &Path, out: &str, extra: &[&str]) -> common::Outco
     loadgen_bin(&refs, &[]).await
 }
 
-/// A copy of `summary` whose `endpoint` duration histograms hold every
-/// value times `factor` (the doctored "slower" or "faster" run).
+/// Every value of a base64 HDR histogram times `factor`.
+fn scaled(text: &Value, factor: f64) -> Value {
+    let h = decode_histogram(text.as_str().unwrap()).unwrap();
+    let mut out = new_histogram();
+    for bucket in h.iter_recorded() {
+        let value = (bucket.value_iterated_to() as f64 * factor).round() as u64;
+        out.record_n(value, bucket.count_at_value()).unwrap();
+    }
+    encode_histogram(&out).unwrap().into()
+}
+
+/// A copy of `summary` whose `endpoint` duration histograms (the series'
+/// and every point's of the time series) hold every value times `factor`
+/// (the doctored "slower" or "faster" run).
 fn doctored(summary: &Path, endpoint: &str, factor: f64, to: &Path) -> PathBuf {
     let mut v = load(summary);
     let mut touched = 0;
     for series in v["series"].as_array_mut().unwrap() {
-        if series["endpoint"] != endpoint {
-            continue;
+        if series["endpoint"] == endpoint {
+            series["histograms"]["duration"] = scaled(&series["histograms"]["duration"], factor);
+            touched += 1;
         }
-        let h = decode_histogram(series["histograms"]["duration"].as_str().unwrap()).unwrap();
-        let mut scaled = new_histogram();
-        for bucket in h.iter_recorded() {
-            let value = (bucket.value_iterated_to() as f64 * factor).round() as u64;
-            scaled.record_n(value, bucket.count_at_value()).unwrap();
+    }
+    for point in v["timeline"]["points"].as_array_mut().unwrap() {
+        for e in point["requests"].as_array_mut().unwrap() {
+            if e["endpoint"] == endpoint {
+                e["duration"] = scaled(&e["duration"], factor);
+            }
         }
-        series["histograms"]["duration"] = encode_histogram(&scaled).unwrap().into();
-        touched += 1;
     }
     assert!(touched > 0, "no {endpoint} series in {}", summary.display());
     std::fs::write(to, serde_json::to_string(&v).unwrap()).unwrap();
@@ -163,6 +178,7 @@ async fn compare_passes_a_summary_against_itself_and_fails_a_slower_chat_on_chat
     let v: Value = serde_json::from_str(&json.stdout).unwrap();
     assert_eq!(v["schema"], "chatbench.loadgen.comparison/v1");
     assert_eq!(v["regressed"], true);
+    assert_eq!(v["rate_gated"], false, "two runs: rates follow latencies");
     assert_eq!(v["alpha"], 0.001);
     assert_eq!(v["tolerances"]["p99"], Value::Null);
     assert_eq!(v["tolerances"]["p50"], 0.2);

@@ -20,7 +20,9 @@
 //! 2. it is unlikely under noise: the one-sided p-value of the test below is
 //!    under `alpha` (default 0.01).
 //!
-//! Otherwise it is **within noise**; **n/a** when a side has no values.
+//! Otherwise it is **within noise**; **n/a** when a side has no values,
+//! the band is `off`, or the figure does not gate (rates between runs,
+//! below).
 //!
 //! The tests ([`noise`]) are exact and deterministic, computed from the
 //! counts the summaries already hold, so a CI gate gives the same answer
@@ -54,6 +56,20 @@
 //! rare (an unchanged backend rarely moves a median 5% beyond noise), so no
 //! multiple-comparison correction is applied on top.
 //!
+//! Rates gate `hit` comparisons only. A `loadgen run` is a closed model: a
+//! VU waits for each answer, so one slower endpoint stretches the
+//! iteration and lowers every endpoint's rate. Gated, the rate rows would
+//! blame login and session for a slower chat (with enough requests the
+//! drop is significant); the latency rows already name the cause. Between
+//! two runs the rate rows show the change and its p-value with verdict n/a
+//! (`rate_gated: false`).
+//!
+//! What the test cannot see: a run's samples describe that run's machine.
+//! If the machine was busier during one run (another build on the same
+//! cores), its CPU-bound endpoints really were slower, and a big enough
+//! change beyond the band is reported. Record the baseline on the machine
+//! that gates, with runs long enough to average out passing spikes.
+//!
 //! Runs that differ in profile, load plan (VUs, duration), streaming or
 //! target are still compared, with a warning: their difference is not only
 //! the code's.
@@ -61,7 +77,7 @@
 mod noise;
 mod render;
 
-pub use noise::{proportion_shift, quantile_shift, rate_shift, Tails};
+pub use noise::{proportion_shift, quantile_shift, rank_shift, rate_shift, Tails};
 pub use render::{render, Format};
 
 use crate::report::{Mode, Report};
@@ -407,6 +423,11 @@ pub struct Comparison {
     pub warnings: Vec<String>,
     /// Whether any row is a regression (exit 98).
     pub regressed: bool,
+    /// Whether request rates gate: not when both are `loadgen run`s
+    /// (closed model: a VU waits for each answer, so every endpoint's rate
+    /// follows the journey's latencies, which are judged themselves); their
+    /// rows then say n/a beside the change and its p-value.
+    pub rate_gated: bool,
     /// Every compared figure, in (phase, endpoint, metric) order.
     pub rows: Vec<Row>,
     /// Endpoints only the base run has (not gated).
@@ -470,7 +491,18 @@ fn warnings(base: &Report, new: &Report) -> Vec<String> {
             s(ns)
         ));
     }
-    if base.target != new.target {
+    // A port alone does not make another system: scripts/bench and the
+    // tests pick a free port for every run.
+    let host = |t: &str| match url::Url::parse(t) {
+        Ok(u) => format!(
+            "{}://{}{}",
+            u.scheme(),
+            u.host_str().unwrap_or(""),
+            u.path()
+        ),
+        Err(_) => t.to_string(),
+    };
+    if host(&base.target) != host(&new.target) {
         w.push(format!(
             "the targets differ ({} vs {})",
             base.target, new.target
@@ -546,25 +578,51 @@ fn filled(mut r: Row, options: &Options, base: f64, new: f64, n: [u64; 2], tails
     r
 }
 
-/// A latency row from two µs histograms.
+/// Both tests must reject (an intersection-union test, still of level
+/// alpha): the per-request one, and the per-interval one when both runs
+/// have a time series (a v1 summary has none).
+fn and_per_interval(per_request: Tails, per_interval: Option<Tails>) -> Tails {
+    match per_interval {
+        None => per_request,
+        Some(t) => Tails {
+            worse: per_request.worse.max(t.worse),
+            better: per_request.better.max(t.better),
+        },
+    }
+}
+
+/// One run's histograms, one per interval of its time series, for the
+/// rank test (`None`: the run has no time series).
+type PerInterval = Option<Vec<Histogram<u64>>>;
+
+/// A latency row from two µs histograms and, per interval, theirs.
 fn latency_row(
-    phase: &str,
-    endpoint: &str,
-    metric: Metric,
+    (phase, endpoint, metric): (&str, &str, Metric),
     options: &Options,
-    base: &Histogram<u64>,
-    new: &Histogram<u64>,
+    (base, new): (&Histogram<u64>, &Histogram<u64>),
+    (base_points, new_points): (&PerInterval, &PerInterval),
 ) -> Row {
     let r = row(phase, endpoint, metric);
-    let q = metric.quantile().unwrap_or(0.5);
+    let p = metric.quantile().unwrap_or(0.5);
     if base.is_empty() || new.is_empty() {
         return Row {
             samples: [base.len(), new.len()],
             ..r
         };
     }
-    let ms = |h: &Histogram<u64>| h.value_at_quantile(q) as f64 / 1000.0;
-    let tails = quantile_shift(base, new, q);
+    let ms = |h: &Histogram<u64>| h.value_at_quantile(p) as f64 / 1000.0;
+    let per_interval = match (base_points, new_points) {
+        (Some(b), Some(n)) => {
+            // Each interval's share of values above the pooled quantile.
+            let q = noise::pooled_quantile(base, new, p);
+            let shares = |v: &[Histogram<u64>]| -> Vec<f64> {
+                v.iter().filter_map(|h| noise::share_above(h, q)).collect()
+            };
+            Some(rank_shift(&shares(b), &shares(n)))
+        }
+        _ => None,
+    };
+    let tails = and_per_interval(quantile_shift(base, new, p), per_interval);
     filled(
         r,
         options,
@@ -572,6 +630,42 @@ fn latency_row(
         ms(new),
         [base.len(), new.len()],
         tails,
+    )
+}
+
+/// The run's points, `None` without a time series.
+fn points(r: &Report) -> Option<&[crate::stats::timeline::Point]> {
+    (!r.timeline.points.is_empty()).then_some(r.timeline.points.as_slice())
+}
+
+/// One interval's figures of one (phase, endpoint).
+struct IntervalFigures {
+    length_ms: u64,
+    requests: u64,
+    failures: u64,
+    /// `None` when the interval had none of its requests.
+    durations: Option<Histogram<u64>>,
+}
+
+/// Per interval of `r`'s time series, the figures of (phase, endpoint)
+/// (zero requests where it had none); `None` without a time series.
+fn endpoint_points(r: &Report, phase: &str, endpoint: &str) -> Option<Vec<IntervalFigures>> {
+    Some(
+        points(r)?
+            .iter()
+            .map(|p| {
+                let e = p
+                    .requests
+                    .iter()
+                    .find(|e| e.phase == phase && e.endpoint == endpoint);
+                IntervalFigures {
+                    length_ms: p.length_ms,
+                    requests: e.map_or(0, |e| e.count),
+                    failures: e.map_or(0, |e| e.failures),
+                    durations: e.and_then(|e| e.duration.decode().ok()),
+                }
+            })
+            .collect(),
     )
 }
 
@@ -608,6 +702,7 @@ pub fn compare(
             })
             .collect()
     };
+    let rate_gated = !(base.mode == Mode::Run && new.mode == Mode::Run);
     let mut rows = Vec::new();
     for (phase, endpoint) in keys_b.intersection(&keys_n) {
         let (Some(b), Some(n)) = (
@@ -621,15 +716,36 @@ pub fn compare(
             continue;
         };
         let (p, e) = (phase.as_ref(), endpoint.as_ref());
-        let tails = rate_shift(b.requests, base.secs(), n.requests, new.secs());
-        rows.push(filled(
+        let (pb, pn) = (endpoint_points(base, p, e), endpoint_points(new, p, e));
+        let per_interval = |figure: &dyn Fn(&IntervalFigures) -> Option<f64>| match (&pb, &pn) {
+            (Some(b), Some(n)) => {
+                let (b, n): (Vec<f64>, Vec<f64>) = (
+                    b.iter().filter_map(figure).collect(),
+                    n.iter().filter_map(figure).collect(),
+                );
+                Some(rank_shift(&b, &n))
+            }
+            _ => None,
+        };
+        // Fewer requests per second is worse: rank the negated rates.
+        let tails = and_per_interval(
+            rate_shift(b.requests, base.secs(), n.requests, new.secs()),
+            per_interval(&|x| {
+                (x.length_ms > 0).then(|| -(x.requests as f64) * 1000.0 / x.length_ms as f64)
+            }),
+        );
+        let mut rate = filled(
             row(p, e, Metric::Rate),
             options,
             b.rate,
             n.rate,
             [b.requests, n.requests],
             tails,
-        ));
+        );
+        if !rate_gated {
+            rate.verdict = Verdict::NotApplicable;
+        }
+        rows.push(rate);
         let share = |f: u64, n: u64| {
             if n == 0 {
                 0.0
@@ -637,7 +753,10 @@ pub fn compare(
                 100.0 * f as f64 / n as f64
             }
         };
-        let tails = proportion_shift(b.failures, b.requests, n.failures, n.requests);
+        let tails = and_per_interval(
+            proportion_shift(b.failures, b.requests, n.failures, n.requests),
+            per_interval(&|x| (x.requests > 0).then(|| x.failures as f64 / x.requests as f64)),
+        );
         rows.push(filled(
             row(p, e, Metric::ErrorRate),
             options,
@@ -652,8 +771,13 @@ pub fn compare(
                 .0
         };
         let (hb, hn) = (histogram(base), histogram(new));
+        let hists = |v: &Option<Vec<IntervalFigures>>| -> PerInterval {
+            v.as_ref()
+                .map(|v| v.iter().filter_map(|x| x.durations.clone()).collect())
+        };
+        let (ib, inn) = (hists(&pb), hists(&pn));
         for m in [Metric::P50, Metric::P95, Metric::P99] {
-            rows.push(latency_row(p, e, m, options, &hb, &hn));
+            rows.push(latency_row((p, e, m), options, (&hb, &hn), (&ib, &inn)));
         }
     }
     for (k, sb) in &base.aggregate.streams {
@@ -670,14 +794,25 @@ pub fn compare(
                 [Metric::ItlP50, Metric::ItlP95, Metric::ItlP99],
             ),
         ] {
+            // The time series keeps stream histograms per phase.
+            let per_phase = |r: &Report| -> PerInterval {
+                points(r).map(|pts| {
+                    pts.iter()
+                        .filter_map(|p| p.streams.iter().find(|s| *s.phase == *k.phase))
+                        .filter_map(|s| match metric {
+                            StreamMetric::Ttft => s.ttft.decode().ok(),
+                            _ => s.itl.decode().ok(),
+                        })
+                        .collect()
+                })
+            };
+            let (ib, inn) = (per_phase(base), per_phase(new));
             for m in ms {
                 rows.push(latency_row(
-                    &k.phase,
-                    &k.endpoint,
-                    m,
+                    (&k.phase, &k.endpoint, m),
                     options,
-                    sb.histogram(metric),
-                    sn.histogram(metric),
+                    (sb.histogram(metric), sn.histogram(metric)),
+                    (&ib, &inn),
                 ));
             }
         }
@@ -692,6 +827,7 @@ pub fn compare(
         tolerances: options.tolerances,
         warnings: warnings(base, new),
         regressed,
+        rate_gated,
         rows,
         only_in_base: only(&keys_b, &keys_n),
         only_in_new: only(&keys_n, &keys_b),

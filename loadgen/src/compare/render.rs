@@ -176,9 +176,16 @@ fn table(c: &Comparison) -> String {
             );
         }
     }
+    if !c.rate_gated {
+        let _ = writeln!(out, "\n{RATE_NOTE}");
+    }
     let _ = writeln!(out, "\n{}", outcome(c));
     out
 }
+
+/// Why rate rows say n/a between runs.
+const RATE_NOTE: &str = "rates do not gate between runs: a VU waits for each answer, so every \
+     endpoint's rate follows the latencies judged above";
 
 fn markdown(c: &Comparison) -> String {
     let mut out = String::new();
@@ -234,6 +241,9 @@ fn markdown(c: &Comparison) -> String {
             verdict
         );
     }
+    if !c.rate_gated {
+        let _ = writeln!(out, "\n_{}._", capitalized(RATE_NOTE));
+    }
     for (which, list) in [("base", &c.only_in_base), ("new", &c.only_in_new)] {
         if !list.is_empty() {
             let names: Vec<String> = list
@@ -248,4 +258,11 @@ fn markdown(c: &Comparison) -> String {
         }
     }
     out
+}
+
+fn capitalized(s: &str) -> String {
+    let mut c = s.chars();
+    c.next()
+        .map(|f| f.to_uppercase().chain(c).collect())
+        .unwrap_or_default()
 }

@@ -108,10 +108,14 @@ fn a_run_compared_with_itself_has_nothing_to_report() {
     let c = compared(&r, &r);
     assert!(!c.regressed);
     assert!(c.warnings.is_empty(), "{:?}", c.warnings);
-    assert!(c
-        .rows
-        .iter()
-        .all(|r| r.verdict == Verdict::WithinNoise && r.change == Some(0.0)));
+    assert!(c.rows.iter().all(|r| r.change == Some(0.0)));
+    // Rates are shown between runs, not judged (closed model).
+    assert!(c.rows.iter().all(|r| r.verdict
+        == if r.metric == Metric::Rate {
+            Verdict::NotApplicable
+        } else {
+            Verdict::WithinNoise
+        }));
     // rate, error rate, p50, p95, p99 for three endpoints.
     assert_eq!(c.rows.len(), 15);
 }
@@ -216,11 +220,22 @@ fn error_rates_gate_on_points_and_significance() {
 }
 
 #[test]
-fn a_lower_request_rate_is_a_regression_when_significant() {
-    let base = run(2000, 1.0);
+fn a_lower_request_rate_is_a_regression_of_a_hit_never_of_a_run() {
+    let mut base = run(2000, 1.0);
     let mut slower = run(2000, 1.0);
     slower.duration = Duration::from_secs(12);
+    // Between runs (closed model) the rate is shown, not gated.
     let c = compared(&base, &slower);
+    assert!(!c.rate_gated);
+    let rate = c.rows.iter().find(|r| r.metric == Metric::Rate).unwrap();
+    assert_eq!(rate.verdict, Verdict::NotApplicable);
+    assert!(rate.p_value.unwrap() < 1e-6 && rate.relative_change.unwrap() < -0.1);
+    assert!(render(&c, Format::Table).contains("rates do not gate between runs"));
+    // Between hits, throughput is the measure.
+    base.mode = Mode::Hit;
+    slower.mode = Mode::Hit;
+    let c = compared(&base, &slower);
+    assert!(c.rate_gated);
     assert_eq!(verdict_of(&c, "chat", Metric::Rate), Verdict::Regression);
     assert!(
         c.warnings.iter().any(|w| w.contains("lasted")),
@@ -335,4 +350,56 @@ fn the_outputs_name_the_regressions() {
     let same = compared(&run(100, 1.0), &run(100, 1.0));
     assert!(render(&same, Format::Table).ends_with("no regression\n"));
     assert!(render(&same, Format::Markdown).starts_with("### loadgen compare: ✅ no regression"));
+}
+
+/// A run of `intervals` one-second intervals of 200 login requests each
+/// (40-60 ms), the intervals in `slow` scaled by `factor`; with its time
+/// series.
+fn timed(intervals: u64, slow: &[u64], factor: f64) -> Report {
+    let mut all = Vec::new();
+    let mut points = Vec::new();
+    for i in 0..intervals {
+        let mut records = Vec::new();
+        let scale = if slow.contains(&i) { factor } else { 1.0 };
+        spread(&mut records, ("auth", "login"), 200, (40.0, 60.0), scale, 0);
+        let mut interval = Aggregate::default();
+        records.iter().for_each(|r| interval.record(r));
+        points.push(crate::stats::timeline::Point::from_interval(
+            &interval,
+            i * 1000,
+            1000,
+            4,
+        ));
+        all.extend(records);
+    }
+    let mut r = report(&all);
+    r.duration = Duration::from_secs(intervals);
+    r.timeline = crate::stats::Timeline::new(Duration::from_secs(1));
+    r.timeline.points = points;
+    r
+}
+
+#[test]
+fn a_burst_in_a_few_intervals_is_noise_a_shift_in_all_of_them_is_not() {
+    let base = timed(10, &[], 1.0);
+    // A noisy neighbour made two seconds of ten three times slower: per
+    // request that is 400 slow logins, overwhelming; per interval it is
+    // two intervals of ten.
+    let burst = timed(10, &[3, 4], 3.0);
+    let c = compared(&base, &burst);
+    assert!(!c.regressed, "{:?}", regressions(&c));
+    let p95 = c.rows.iter().find(|r| r.metric == Metric::P95).unwrap();
+    assert!(p95.relative_change.unwrap() > 1.0, "{p95:?}");
+    assert_eq!(p95.verdict, Verdict::WithinNoise);
+    // Without the time series (a v1 summary) only the per-request test
+    // remains, and it calls the burst a regression.
+    let mut flat = burst.clone();
+    flat.timeline = crate::stats::Timeline::default();
+    assert!(compared(&base, &flat).regressed);
+    // Every interval 30% slower: a regression either way.
+    let all = timed(10, &(0..10).collect::<Vec<_>>(), 1.3);
+    assert_eq!(
+        regressions(&compared(&base, &all)),
+        ["login/p50", "login/p95", "login/p99"]
+    );
 }
