@@ -24,9 +24,10 @@
 //! the band is `off`, or the figure does not gate (rates between runs,
 //! below).
 //!
-//! The tests ([`noise`]) are exact and deterministic, computed from the
-//! counts the summaries already hold, so a CI gate gives the same answer
-//! every time on the same files:
+//! The tests ([`noise`]) are deterministic (no random bootstrap), computed
+//! from the counts the summaries already hold (exact tails per request, a
+//! normal approximation for the rank test per interval), so a CI gate
+//! gives the same answer every time on the same files:
 //!
 //! - a quantile: Mood's quantile test. Pool both HDR histograms, take the
 //!   pooled p-quantile q, count each run's values at or below q and above
@@ -37,14 +38,27 @@
 //!   distribution-free (latencies are skewed and multi-modal);
 //! - the error rate: Fisher's exact test on failures / requests;
 //! - the request rate: the counts as Poisson over each run's duration; given
-//!   their sum, the new count is binomial (the conditional binomial test).
+//!   their sum, the new count is binomial (the conditional binomial test);
+//! - and, when both runs have a time series (v2 summaries, every run), the
+//!   same change across intervals: one figure per interval (the share of
+//!   its values above the pooled quantile, its failure share, its rate),
+//!   the two runs' intervals compared with the Mann-Whitney rank test. Both
+//!   tests must reject (the larger p-value is reported): an
+//!   intersection-union test, still of level alpha.
 //!
-//! Why both conditions: requests of one run are not independent samples
-//! (a noisy neighbour, a GC pause, a compaction slows a stretch of them),
-//! so with thousands of samples the test finds "significant" shifts of a
-//! percent that no one would act on; the band says how much matters. And
-//! with a handful of samples a band-sized change is often chance; the test
-//! says so.
+//! Why the band and the test: with thousands of samples the test finds
+//! "significant" shifts of a percent that no one would act on; the band
+//! says how much matters. With a handful of samples a band-sized change is
+//! often chance; the test says so.
+//!
+//! Why intervals too: requests of one run are not independent samples. A
+//! noisy neighbour (another build on a 2-core machine), a GC pause or a
+//! checkpoint slows a stretch of them together; counted per request, 40
+//! slow logins in two seconds of a 45 s run look overwhelming (p = 0.0004
+//! in a real smoke run); counted per interval they are two intervals of
+//! 45 (p = 0.04). A change in the code moves every interval. The price:
+//! runs need enough intervals (about 8 or more a side to reach 0.01; use a
+//! shorter `--interval` for short runs).
 //!
 //! Why a floor: on a shared 2-core machine a sub-millisecond endpoint
 //! (health, a cached list) moves by tens of percent with the scheduler's
@@ -64,11 +78,11 @@
 //! two runs the rate rows show the change and its p-value with verdict n/a
 //! (`rate_gated: false`).
 //!
-//! What the test cannot see: a run's samples describe that run's machine.
-//! If the machine was busier during one run (another build on the same
-//! cores), its CPU-bound endpoints really were slower, and a big enough
-//! change beyond the band is reported. Record the baseline on the machine
-//! that gates, with runs long enough to average out passing spikes.
+//! What no test on the samples can see: a run describes its machine. If
+//! the machine was busier during most of one run, its CPU-bound endpoints
+//! really were slower, and the change is reported. Record the baseline on
+//! the machine that gates, with runs long enough that a passing spike is a
+//! few intervals of many.
 //!
 //! Runs that differ in profile, load plan (VUs, duration), streaming or
 //! target are still compared, with a warning: their difference is not only

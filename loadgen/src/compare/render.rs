@@ -200,7 +200,8 @@ fn markdown(c: &Comparison) -> String {
         out,
         "Base `{}` ({}), new `{}` ({}). A change counts when it is beyond its band ({}) **and** \
          its one-sided p-value is below {} (Mood's quantile test for percentiles, Fisher's exact \
-         test for error rates, the conditional binomial test for rates).\n",
+         test for error rates, the conditional binomial test for rates; with time series, the \
+         same shift across intervals too: Mann-Whitney).\n",
         c.base.label,
         c.base.started_at.format("%Y-%m-%d %H:%M:%SZ"),
         c.new.label,
