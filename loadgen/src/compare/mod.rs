@@ -24,7 +24,7 @@
 //! the band is `off`, or the figure does not gate (rates between runs,
 //! below).
 //!
-//! The tests ([`noise`]) are deterministic (no random bootstrap), computed
+//! The tests (the `noise` module) are deterministic (no random bootstrap), computed
 //! from the counts the summaries already hold (exact tails per request, a
 //! normal approximation for the rank test per interval), so a CI gate
 //! gives the same answer every time on the same files:

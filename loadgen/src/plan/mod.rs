@@ -5,8 +5,10 @@
 //!
 //! This is the one module (besides [`crate::cli`] itself) that reads the
 //! clap types: a plan holds only resolved, typed values ([`RunPlan`],
-//! [`HitPlan`], [`MergePlan`], [`ReportPlan`]), and [`crate::app`] and everything below it
-//! see nothing else.
+//! [`HitPlan`], [`MergePlan`], [`ReportPlan`], [`ComparePlan`]), and
+//! [`crate::app`] and everything below it see nothing else. `run
+//! --baseline` reads its baseline here ([`Baseline`]), so a bad file stops
+//! the run before any load.
 
 use crate::cli::{
     AuthArg, Command, CommonArgs, CompareArgs, CompareFormat, HitArgs, LatencyArg, LoginArg,
