@@ -337,3 +337,60 @@ async fn a_missing_or_bad_baseline_stops_the_run_before_any_load() {
     assert_eq!(seen.count("login"), 0, "nothing was sent");
     assert_eq!(seen.count("health"), 0, "not even the guard's check");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streamed_runs_compare_ttft_and_itl_and_a_run_that_did_not_stream_is_warned_about() {
+    let base = backend().await;
+    let dir = tempfile::tempdir().unwrap();
+    let done = run(&base, dir.path(), "streamed", &["--stream"]).await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let done = run(&base, dir.path(), "plain", &[]).await;
+    assert_eq!(done.code, 0, "{}", done.stderr);
+    let streamed = dir.path().join("streamed/summary.json");
+    let plain = dir.path().join("plain/summary.json");
+
+    let same = loadgen_bin(
+        &["compare", "--format", "json", s(&streamed), s(&streamed)],
+        &[],
+    )
+    .await;
+    assert_eq!(same.code, 0, "{}", same.stderr);
+    let v: Value = serde_json::from_str(&same.stdout).unwrap();
+    let metrics: Vec<&str> = v["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["phase"] == "chat")
+        .map(|r| r["metric"].as_str().unwrap())
+        .collect();
+    for m in [
+        "ttft_p50", "ttft_p95", "ttft_p99", "itl_p50", "itl_p95", "itl_p99",
+    ] {
+        assert!(metrics.contains(&m), "{m} in {metrics:?}");
+    }
+
+    let mixed = loadgen_bin(&["compare", s(&streamed), s(&plain)], &[]).await;
+    let warning = "the base run streamed and the new run did not stream";
+    assert!(mixed.stderr.contains(warning), "{}", mixed.stderr);
+    assert!(
+        mixed.stdout.contains(&format!("warning: {warning}")),
+        "{}",
+        mixed.stdout
+    );
+    assert!(!mixed.stdout.contains("ttft_p50"), "{}", mixed.stdout);
+    // The streamed run's chat_stream endpoint is not the plain run's chat.
+    assert!(
+        mixed
+            .stdout
+            .contains("only in the base run: chat/chat_stream (not compared)"),
+        "{}",
+        mixed.stdout
+    );
+    assert!(
+        mixed
+            .stdout
+            .contains("only in the new run: chat/chat (not compared)"),
+        "{}",
+        mixed.stdout
+    );
+}
