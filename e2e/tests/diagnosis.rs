@@ -3,10 +3,9 @@
 //! figures. Load stays short (≤ 8 s a run).
 //!
 //! The server-side rules read `Report.server`, which the scrape of the
-//! target's `/api/metrics` fills (issue 9, part 1). Until that lands on this
-//! branch the tests that need it are `#[ignore]`d with that reason; the
-//! client-side ones (healthy, error onset) run now. Figures measured by
-//! reading `/api/metrics` during these very runs (2-core machine):
+//! target's `/api/metrics` fills; the client-side ones (healthy, error
+//! onset) need nothing from the server. Figures measured by reading
+//! `/api/metrics` during these very runs (2-core machine):
 //! DB_POOL_SIZE=2 with 40 VUs logging in once: pool usage 1.00 (2 of 2) in
 //! 6-7 of 8-10 scrapes; HASH_CONCURRENCY=1 with 20 VUs logging in every
 //! iteration: queue depth 18-19 in 8 of 8 load scrapes, a hash 725 ms
@@ -110,7 +109,6 @@ async fn a_provider_failing_half_its_calls_shows_when_errors_started() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Report.server from the scrape (issue 9 part 1)"]
 async fn a_two_connection_pool_is_named_with_its_usage_figure() {
     let report = run_against(
         &[("DB_POOL_SIZE", "2")],
@@ -138,7 +136,6 @@ async fn a_two_connection_pool_is_named_with_its_usage_figure() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Report.server from the scrape (issue 9 part 1)"]
 async fn a_slow_provider_dominates_chat_latency() {
     let report = run_against(
         &[("MOCK_LLM_TTFT_MS", "2000")],
@@ -152,7 +149,6 @@ async fn a_slow_provider_dominates_chat_latency() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Report.server from the scrape (issue 9 part 1)"]
 async fn provider_429s_from_mock_llm_are_named() {
     use mock_llm::config::Config;
     use mock_llm::mockmodel::MockLlmConfig;
@@ -194,7 +190,6 @@ async fn provider_429s_from_mock_llm_are_named() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs Report.server from the scrape (issue 9 part 1)"]
 async fn a_login_storm_on_one_hashing_slot_is_a_hash_backlog() {
     let report = run_against(
         &[("HASH_CONCURRENCY", "1")],

@@ -12,7 +12,7 @@ use crate::guard::{self, Verdict};
 use crate::hit::Hit;
 use crate::journey::Journey;
 use crate::live::Live;
-use crate::plan::{HitPlan, Output, Plan, RunPlan};
+use crate::plan::{Baseline, HitPlan, Output, Plan, RunPlan};
 use crate::report::{AbortReason, Mode, Report};
 use crate::scheduler::{self, Stage};
 use crate::stats::timeline::Sampler;
@@ -26,21 +26,25 @@ use tokio::sync::watch;
 /// `--dry-run`, the plan) on stdout.
 pub async fn execute(plan: Plan) -> Result<ExitCode, Failure> {
     match plan {
-        Plan::Run(plan) => {
+        Plan::Run(mut plan) => {
             if plan.output.dry_run {
                 print!("{}", plan.describe());
                 return Ok(ExitCode::Ok);
             }
             let output = plan.output.clone();
+            let baseline = plan.baseline.take();
+            let judged = |report: Report| with_baseline(report, baseline.as_ref());
             let report = match plan.dashboard {
-                None => run(*plan).await?,
+                None => judged(run(*plan).await?),
                 Some(addr) => {
                     let dashboard = Dashboard::start(addr).await.map_err(|e| {
                         Failure::Usage(format!("--dashboard {addr}: cannot listen there: {e}"))
                     })?;
                     // The address, with the port chosen when 0 was asked.
                     eprintln!("loadgen: dashboard on http://{}/", dashboard.addr());
-                    let result = run_with(*plan, Some(dashboard.board()), None).await;
+                    let result = run_with(*plan, Some(dashboard.board()), None)
+                        .await
+                        .map(judged);
                     dashboard.close(result.as_ref().ok()).await;
                     result?
                 }
@@ -61,12 +65,47 @@ pub async fn execute(plan: Plan) -> Result<ExitCode, Failure> {
             finish(&report, &plan.output)
         }
         Plan::Web(plan) => crate::web::serve(plan).await,
+        Plan::Compare(plan) => {
+            let base = crate::compare::read_summary(&plan.base, "compare")?;
+            let new = crate::compare::read_summary(&plan.new, "compare")?;
+            let c = crate::compare::compare(
+                &base,
+                &plan.base.display().to_string(),
+                &new,
+                &plan.new.display().to_string(),
+                &plan.options,
+            );
+            for w in &c.warnings {
+                eprintln!("loadgen: warning: {w}");
+            }
+            print!("{}", crate::compare::render(&c, plan.format));
+            Ok(if c.regressed {
+                ExitCode::Regressed
+            } else {
+                ExitCode::Ok
+            })
+        }
         Plan::Report(plan) => {
             let report = crate::merge::report_from(&plan.summary)?;
             write_html(&report, &plan.html)?;
             Ok(ExitCode::Ok)
         }
     }
+}
+
+/// `report` judged against `run --baseline`'s baseline, when there is one
+/// (the comparison goes into the report: summary.json, the exit code).
+pub fn with_baseline(mut report: Report, baseline: Option<&Baseline>) -> Report {
+    if let Some(b) = baseline {
+        report.comparison = Some(crate::compare::compare(
+            &b.report,
+            &b.path.display().to_string(),
+            &report,
+            "this run",
+            &b.options,
+        ));
+    }
+    report
 }
 
 /// Writes the run's result files into `dir` (what `--out` writes):
@@ -82,6 +121,15 @@ pub fn write_results(report: &Report, dir: &std::path::Path) -> Result<(), Failu
 fn finish(report: &Report, output: &Output) -> Result<ExitCode, Failure> {
     let text = crate::summary::render(report);
     print!("{text}");
+    if let Some(c) = &report.comparison {
+        for w in &c.warnings {
+            eprintln!("loadgen: warning: baseline: {w}");
+        }
+        print!(
+            "\n{}",
+            crate::compare::render(c, crate::compare::Format::Table)
+        );
+    }
     let internal = |e: String| Failure::Internal(anyhow::anyhow!(e));
     if let Some(dir) = &output.out {
         let path = crate::export::write(dir, report, &text).map_err(internal)?;
@@ -344,6 +392,7 @@ async fn drive<W: engine::Workload>(
         merged_from: Vec::new(),
         server: None,
         diagnosis: Vec::new(),
+        comparison: None,
     };
     let engine = engine::run(workload, schedule, &collector, abort);
     let ended = match &feed {

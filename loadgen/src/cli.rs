@@ -15,7 +15,10 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   the run finished and every threshold held
   99  at least one threshold failed (as k6)
-  2   bad arguments, profile, threshold expression or input file
+  98  run --baseline: a regression against the baseline (thresholds held);
+      precedence 3 > 99 > 98 > 0
+  2   bad arguments, profile, threshold expression or input file (a missing
+      or bad --baseline too, before any load)
   3   the guard refused the target (GET /api/health did not say app_env \"test\")
   4   the target could not be reached
   1   any other (internal) error";
@@ -46,11 +49,82 @@ pub enum Command {
     /// a hit's or a merged one).
     #[command(after_help = REPORT_HELP)]
     Report(ReportArgs),
+    /// Compare two summary.json files (a baseline and a new run) per phase and
+    /// endpoint; exit 98 when something regressed beyond its band and beyond noise.
+    #[command(after_help = COMPARE_HELP)]
+    Compare(CompareArgs),
     /// Serve a page to start and stop runs from the browser, as Locust's web
     /// UI: a form (target, profile or VUs/duration/stages, streaming), live
     /// charts, and the CSV, HTML and JSON results when a run is done.
     #[command(after_help = WEB_HELP)]
     Web(WebArgs),
+}
+
+/// `compare --help` epilogue.
+pub const COMPARE_HELP: &str = "\
+Per (phase, endpoint) both runs have: request rate, error rate, p50/p95/p99 of
+the duration; with streaming, TTFT and ITL p50/p95/p99. A change is a
+regression only when it is beyond its tolerance band (--tolerance; latency
+changes also beyond the floor, 1 ms) AND its one-sided p-value is below
+--alpha: Mood's quantile test (pooled quantile, Fisher's exact test on the
+2x2 table of counts at/below vs above it) for percentiles, Fisher's exact
+test for error rates, the conditional binomial test for request rates. Exact
+and deterministic, computed from the summaries' HDR histograms and counts.
+When both runs have a time series (v2), the same must hold per interval
+(Mann-Whitney on one figure per interval), so a burst of noise in a few
+seconds of one run does not count as a change. Request rates gate only
+between `hit`s: in a `run` a VU waits for each answer, so rates follow the
+latencies (shown, verdict n/a). Endpoints only one run has are listed, not
+gated. Runs that differ in profile, VUs, duration, streaming or target are
+compared with a warning.
+
+Exit codes:
+  0   nothing regressed
+  98  at least one regression
+  2   bad arguments or input file (unreadable, not a v1/v2 summary); the
+      message names the file
+  1   any other error";
+
+/// Options of the comparison, shared by `compare` and `run --baseline`.
+#[derive(Debug, Clone, Args)]
+pub struct ToleranceArgs {
+    /// Tolerance bands, KEY=VALUE[,KEY=VALUE], repeatable: p50, p95, p99 and
+    /// rate in % (defaults 5%, 10%, 10%, 5%), error_rate in points (0.5),
+    /// floor a duration (1ms: latency changes below it never count); any
+    /// band may be `off`.
+    #[arg(long = "tolerance", value_name = "KEY=VALUE")]
+    pub tolerances: Vec<String>,
+    /// One-sided significance level of the noise tests.
+    #[arg(long, default_value = "0.01", value_name = "P")]
+    pub alpha: String,
+}
+
+/// `loadgen compare`.
+#[derive(Debug, Clone, Args)]
+pub struct CompareArgs {
+    /// The baseline's summary.json.
+    #[arg(value_name = "BASE.json")]
+    pub base: PathBuf,
+    /// The new run's summary.json.
+    #[arg(value_name = "NEW.json")]
+    pub new: PathBuf,
+    /// Output: table (terminal), markdown (a pull-request comment) or json.
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: CompareFormat,
+    /// Bands and significance level.
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
+}
+
+/// `compare --format` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// Aligned columns.
+    Table,
+    /// A Markdown table, regressions in bold.
+    Markdown,
+    /// The comparison as JSON (schema chatbench.loadgen.comparison/v1).
+    Json,
 }
 
 /// `web --help` epilogue.
@@ -318,6 +392,15 @@ pub struct RunArgs {
     /// Scrape nothing: no server-side series in the report.
     #[arg(long)]
     pub no_scrape: bool,
+    /// Compare the run with this summary.json at its end (as `loadgen
+    /// compare`): the table after the summary, a `comparison` object in
+    /// summary.json, exit 98 on a regression. Read before any load: a missing
+    /// or bad file exits 2.
+    #[arg(long, value_name = "BASE.json")]
+    pub baseline: Option<PathBuf>,
+    /// --tolerance and --alpha of --baseline.
+    #[command(flatten)]
+    pub tolerance: ToleranceArgs,
     /// Options shared with `hit`.
     #[command(flatten)]
     pub common: CommonArgs,

@@ -4,6 +4,7 @@
 //! |---|---|
 //! | 0 | the run finished and every threshold held |
 //! | 99 | the run finished and at least one threshold failed (as k6) |
+//! | 98 | a regression against the baseline (`loadgen compare`, `run --baseline`); thresholds held |
 //! | 2 | bad arguments, profile, threshold expression or input file |
 //! | 3 | the guard refused the target (not `app_env: "test"`), before or during the run |
 //! | 4 | the target could not be reached |
@@ -24,6 +25,8 @@ pub enum ExitCode {
     Unreachable,
     /// At least one threshold failed.
     ThresholdsFailed,
+    /// A regression against the baseline (`compare`, `run --baseline`).
+    Regressed,
 }
 
 impl ExitCode {
@@ -36,6 +39,7 @@ impl ExitCode {
             ExitCode::GuardRefused => 3,
             ExitCode::Unreachable => 4,
             ExitCode::ThresholdsFailed => 99,
+            ExitCode::Regressed => 98,
         }
     }
 }

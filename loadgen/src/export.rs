@@ -20,6 +20,9 @@
 //! A run's summary has `diagnosis`: the findings of [`crate::diagnose`]
 //! (`[{rule, severity, evidence, advice}]`, `[]` when none fired).
 //!
+//! `run --baseline` adds an optional `comparison` object (a
+//! [`crate::compare::Comparison`], schema `chatbench.loadgen.comparison/v1`).
+//!
 //! `loadgen merge` adds an optional `merged_from` object (the input files and
 //! the `concurrent` assumption behind summed VUs and recomputed rates).
 
@@ -287,6 +290,12 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
             "diagnosis".into(),
             serde_json::to_value(&r.diagnosis)
                 .map_err(|e| format!("cannot encode the diagnosis: {e}"))?,
+        );
+    }
+    if let (Some(c), Value::Object(m)) = (&r.comparison, &mut summary) {
+        m.insert(
+            "comparison".into(),
+            serde_json::to_value(c).map_err(|e| format!("cannot encode the comparison: {e}"))?,
         );
     }
     if let (false, Value::Object(m)) = (r.merged_from.is_empty(), &mut summary) {

@@ -48,6 +48,9 @@
 //! summary, thresholds and export serve merged shards; it takes paths and
 //! its own [`merge::MergeOptions`]. `loadgen report` reads one back the
 //! same way ([`merge::report_from`]) to rebuild its HTML report.
+//! [`compare`] (`loadgen compare`, `run --baseline`) reads two reports (a
+//! baseline through [`merge::report_from`]) and judges every change with a
+//! tolerance band and an exact significance test on the histograms.
 //!
 //! Domain types shared across layers live with their domain, not with the
 //! command line: [`profile`] (profiles, [`profile::LatencyProfile`]),
@@ -61,12 +64,14 @@
 //! # Exit codes
 //!
 //! See [`exit::ExitCode`]: 0 all thresholds held, 99 a threshold failed,
-//! 2 bad arguments or profile, 3 guard refused, 4 target unreachable,
-//! 1 any other error.
+//! 98 a regression against the baseline ([`compare`]; thresholds held),
+//! 2 bad arguments, profile or input file, 3 guard refused, 4 target
+//! unreachable, 1 any other error.
 
 pub mod app;
 pub mod chart;
 pub mod cli;
+pub mod compare;
 pub mod dashboard;
 pub mod diagnose;
 pub mod duration;

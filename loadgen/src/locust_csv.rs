@@ -452,6 +452,7 @@ mod tests {
             merged_from: Vec::new(),
             server: None,
             diagnosis: Vec::new(),
+            comparison: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //! files and the charts ([`Report::chart_data`]) read it.
 
 use crate::chart::{ChartData, ServerColumns};
+use crate::compare::Comparison;
 use crate::engine::Ended;
 use crate::exit::ExitCode;
 use crate::profile::LatencyProfile;
@@ -75,6 +76,8 @@ pub struct Report {
     pub server: Option<ServerSeries>,
     /// Findings of the diagnosis (empty: none fired).
     pub diagnosis: Vec<Finding>,
+    /// The comparison with `run --baseline`'s baseline (`None`: no baseline).
+    pub comparison: Option<Comparison>,
 }
 
 /// One row of the per-endpoint table (all status classes together).
@@ -96,12 +99,14 @@ pub struct EndpointRow {
 
 impl Report {
     /// The exit code: guard refusal during the run (3) wins, then failed
-    /// thresholds (99), else 0.
+    /// thresholds (99), then a regression against the baseline (98), else 0.
     pub fn exit_code(&self) -> ExitCode {
         if matches!(self.aborted, Some(AbortReason::Guard(_))) {
             ExitCode::GuardRefused
         } else if self.verdicts.iter().any(|v| !v.passed) {
             ExitCode::ThresholdsFailed
+        } else if self.comparison.as_ref().is_some_and(|c| c.regressed) {
+            ExitCode::Regressed
         } else {
             ExitCode::Ok
         }

@@ -321,6 +321,9 @@ pub fn render(r: &Report) -> String {
         match code {
             crate::exit::ExitCode::Ok => "all thresholds held",
             crate::exit::ExitCode::ThresholdsFailed => "a threshold failed",
+            crate::exit::ExitCode::Regressed => {
+                "all thresholds held; a regression against the baseline (below)"
+            }
             crate::exit::ExitCode::GuardRefused => "aborted by the guard",
             _ => "error",
         },

@@ -293,7 +293,9 @@ fn verdict(report: &Report) -> VerdictInfo {
     };
     let status = if reason.is_some() || report.ended == Ended::Aborted {
         "aborted"
-    } else if report.verdicts.iter().any(|v| !v.passed) {
+    } else if report.verdicts.iter().any(|v| !v.passed)
+        || report.comparison.as_ref().is_some_and(|c| c.regressed)
+    {
         "failed"
     } else {
         "passed"

@@ -59,6 +59,7 @@ fn report(records: &[Record], thresholds: &[&str]) -> Report {
         merged_from: Vec::new(),
         server: None,
         diagnosis: Vec::new(),
+        comparison: None,
     }
 }
 

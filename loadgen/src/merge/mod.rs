@@ -190,6 +190,7 @@ pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
             (!targets.is_empty()).then_some(ServerSeries { targets })
         },
         diagnosis: Vec::new(),
+        comparison: None,
     })
 }
 
@@ -330,6 +331,7 @@ pub fn report_from(path: &Path) -> Result<Report, Failure> {
     report.merged_from = input.merged_from.clone();
     // Read back as recorded: the diagnosis of the run that wrote it.
     report.diagnosis = input.diagnosis.clone();
+    report.comparison = input.comparison.clone();
     let mut verdicts = Vec::new();
     for e in &input.thresholds {
         let t = threshold::parse(e).map_err(|why| {

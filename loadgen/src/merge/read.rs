@@ -3,6 +3,7 @@
 //! summary's timeline is read too (its point counts checked against the
 //! series); a v1 summary has none.
 
+use crate::compare::Comparison;
 use crate::engine::Ended;
 use crate::exit::Failure;
 use crate::export::{decode_histogram, SCHEMA_ID, SCHEMA_V1_ID};
@@ -56,6 +57,9 @@ struct FileSummary {
     /// Optional: what the run scraped.
     #[serde(default)]
     server: Option<ServerSeries>,
+    /// `run --baseline`'s comparison, kept as read (checked below).
+    #[serde(default)]
+    comparison: Option<Value>,
 }
 
 #[derive(Deserialize)]
@@ -175,6 +179,8 @@ pub struct Input {
     pub diagnosis: Vec<Finding>,
     /// What the run scraped, if anything.
     pub server: Option<ServerSeries>,
+    /// `run --baseline`'s comparison, if the run had one.
+    pub comparison: Option<Comparison>,
 }
 
 pub(super) fn bad(path: &Path, why: impl std::fmt::Display) -> Failure {
@@ -395,6 +401,17 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         merged_from: f.merged_from.map(|m| m.files).unwrap_or_default(),
         diagnosis: f.diagnosis,
         server: f.server,
+        comparison: f
+            .comparison
+            .map(|c| {
+                serde_json::from_value(c).map_err(|e| {
+                    bad(
+                        path,
+                        format!("comparison: not a {}: {e}", crate::compare::SCHEMA_ID),
+                    )
+                })
+            })
+            .transpose()?,
     })
 }
 

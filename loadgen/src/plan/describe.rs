@@ -79,6 +79,15 @@ impl RunPlan {
         for t in &self.skipped_thresholds {
             let _ = writeln!(out, "    skipped: {t}");
         }
+        if let Some(b) = &self.baseline {
+            let _ = writeln!(
+                out,
+                "  baseline:         {} (alpha {}; bands: {})",
+                b.path.display(),
+                b.options.alpha,
+                b.options.tolerances.describe()
+            );
+        }
         out
     }
 }

@@ -5,11 +5,14 @@
 //!
 //! This is the one module (besides [`crate::cli`] itself) that reads the
 //! clap types: a plan holds only resolved, typed values ([`RunPlan`],
-//! [`HitPlan`], [`MergePlan`], [`ReportPlan`]), and [`crate::app`] and everything below it
-//! see nothing else.
+//! [`HitPlan`], [`MergePlan`], [`ReportPlan`], [`ComparePlan`]), and
+//! [`crate::app`] and everything below it see nothing else. `run
+//! --baseline` reads its baseline here ([`Baseline`]), so a bad file stops
+//! the run before any load.
 
 use crate::cli::{
-    AuthArg, Command, CommonArgs, HitArgs, LatencyArg, LoginArg, MergeArgs, ReportArgs, RunArgs,
+    AuthArg, Command, CommonArgs, CompareArgs, CompareFormat, HitArgs, LatencyArg, LoginArg,
+    MergeArgs, ReportArgs, RunArgs, ToleranceArgs,
 };
 use crate::duration::parse_duration;
 use crate::engine::Schedule;
@@ -90,6 +93,33 @@ pub enum Plan {
     Report(ReportPlan),
     /// `loadgen web`.
     Web(WebPlan),
+    /// `loadgen compare`.
+    Compare(ComparePlan),
+}
+
+/// A resolved `loadgen compare` (the files are read when it runs).
+#[derive(Debug, Clone)]
+pub struct ComparePlan {
+    /// The baseline's summary.json.
+    pub base: PathBuf,
+    /// The new run's summary.json.
+    pub new: PathBuf,
+    /// Output format.
+    pub format: crate::compare::Format,
+    /// Bands and significance level.
+    pub options: crate::compare::Options,
+}
+
+/// `run --baseline`: the baseline, read while planning (so a bad file stops
+/// the run before any load), and how to compare with it.
+#[derive(Debug, Clone)]
+pub struct Baseline {
+    /// The file, as given.
+    pub path: PathBuf,
+    /// Its report.
+    pub report: Box<crate::report::Report>,
+    /// Bands and significance level.
+    pub options: crate::compare::Options,
 }
 
 /// A resolved `loadgen web`.
@@ -220,6 +250,8 @@ pub struct RunPlan {
     /// Prometheus endpoints scraped during the run (`--scrape`, and the
     /// target's own unless `--no-scrape`); empty: none.
     pub scrape: Vec<Endpoint>,
+    /// The baseline to compare the run with at its end (`--baseline`).
+    pub baseline: Option<Baseline>,
     /// Output settings.
     pub output: Output,
 }
@@ -404,6 +436,7 @@ pub fn resolve(command: Command, env: &Env) -> Result<Plan, Failure> {
         Command::Hit(args) => Plan::Hit(Box::new(resolve_hit(&args, env)?)),
         Command::Merge(args) => Plan::Merge(Box::new(resolve_merge(args)?)),
         Command::Report(args) => Plan::Report(resolve_report(args)),
+        Command::Compare(args) => Plan::Compare(resolve_compare(args)?),
         Command::Web(args) => Plan::Web(WebPlan {
             addr: args.addr.parse().map_err(|_| {
                 usage(format!(
@@ -415,6 +448,34 @@ pub fn resolve(command: Command, env: &Env) -> Result<Plan, Failure> {
             users_file: args.users_file,
             env: env.clone(),
         }),
+    })
+}
+
+/// `--tolerance` and `--alpha` resolved.
+fn compare_options(args: &ToleranceArgs) -> Result<crate::compare::Options, Failure> {
+    let mut tolerances = crate::compare::Tolerances::default();
+    for spec in &args.tolerances {
+        tolerances
+            .apply(spec)
+            .map_err(|e| usage(format!("--tolerance {spec}: {e}")))?;
+    }
+    let alpha = crate::compare::parse_alpha(&args.alpha).map_err(usage)?;
+    Ok(crate::compare::Options { tolerances, alpha })
+}
+
+/// Resolves `loadgen compare` (the summaries are read when the plan runs,
+/// so a bad file is reported, exit 2, naming it).
+pub fn resolve_compare(args: CompareArgs) -> Result<ComparePlan, Failure> {
+    use crate::compare::Format;
+    Ok(ComparePlan {
+        options: compare_options(&args.tolerance)?,
+        base: args.base,
+        new: args.new,
+        format: match args.format {
+            CompareFormat::Table => Format::Table,
+            CompareFormat::Markdown => Format::Markdown,
+            CompareFormat::Json => Format::Json,
+        },
     })
 }
 
@@ -558,6 +619,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
     let guard_interval = duration_arg("--guard-interval", &args.guard_interval)?;
     let output = output(&args.common, env)?;
     let scrape = scrape_endpoints(args, &target)?;
+    let compare_options = compare_options(&args.tolerance)?;
     // Files last, so a typo in a flag is reported before a missing fixture.
     if journey.steps.auth {
         journey.users = Arc::new(crate::users::load_users(&args.users_file).map_err(usage)?);
@@ -566,6 +628,18 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         journey.prompts =
             Arc::new(crate::users::load_prompts(args.prompts_file.as_deref()).map_err(usage)?);
     }
+    // Read now, so a missing or bad baseline stops the run before any load.
+    let baseline = args
+        .baseline
+        .as_ref()
+        .map(|path| {
+            crate::compare::read_summary(path, "--baseline").map(|report| Baseline {
+                path: path.clone(),
+                report: Box::new(report),
+                options: compare_options,
+            })
+        })
+        .transpose()?;
     Ok(RunPlan {
         target,
         profile: profile.name.clone(),
@@ -579,6 +653,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         guard_interval: guard_interval.max(Duration::from_millis(100)),
         dashboard: args.dashboard.as_deref().map(dashboard_addr).transpose()?,
         scrape,
+        baseline,
         output,
     })
 }

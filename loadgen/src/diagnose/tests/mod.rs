@@ -99,6 +99,7 @@ fn report_of(intervals: Vec<Interval>, every_ms: u64, thresholds: &[&str]) -> Re
         merged_from: Vec::new(),
         server: None,
         diagnosis: Vec::new(),
+        comparison: None,
     }
 }
 
