@@ -4,6 +4,13 @@
 //! wrappers turn every rejection into the FastAPI-shaped JSON error with the
 //! right status: 415 for a wrong content type, 413 for an oversized body, 422
 //! with `{"loc","msg","type"}` entries for malformed or invalid input.
+//!
+//! Text Postgres cannot store is refused here, once for every handler: a NUL
+//! character (valid JSON as `"\u0000"`, valid form/query input as `%00`)
+//! anywhere in a body or query string is a 422 naming where it was, instead
+//! of a 500 when the database refuses the byte. (Lone surrogates, the other
+//! text a `text` column cannot hold, are already refused by serde_json as
+//! malformed JSON, and form decoding replaces invalid UTF-8.)
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -56,6 +63,65 @@ fn body_rejection(r: BytesRejection) -> ApiError {
         )
     } else {
         ApiError::bad_request("bad_body", "Could not read the request body")
+    }
+}
+
+const NUL_MSG: &str = "String should not contain the NUL character (\\u0000)";
+
+fn nul_error(loc: Vec<serde_json::Value>) -> ApiError {
+    ApiError::Validation(vec![FieldError {
+        loc,
+        msg: NUL_MSG.into(),
+        kind: "string_nul".into(),
+    }])
+}
+
+/// Where the first NUL is in a JSON value (a key or a string), as a `loc`.
+fn nul_in_value(v: &serde_json::Value, loc: &mut Vec<serde_json::Value>) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(items) => items.iter().enumerate().any(|(i, item)| {
+            loc.push(json!(i));
+            let found = nul_in_value(item, loc);
+            if !found {
+                loc.pop();
+            }
+            found
+        }),
+        serde_json::Value::Object(map) => map.iter().any(|(k, item)| {
+            loc.push(json!(k));
+            let found = k.contains('\0') || nul_in_value(item, loc);
+            if !found {
+                loc.pop();
+            }
+            found
+        }),
+        _ => false,
+    }
+}
+
+/// A JSON text can hold a NUL only as the escape `\u0000` (a raw control
+/// byte is malformed JSON), so the body is walked only when that escape
+/// appears; the walk finds where (and ignores an escaped `\\u0000`).
+fn refuse_nul_in_json(bytes: &[u8]) -> Result<(), ApiError> {
+    if !bytes.windows(6).any(|w| w == br"\u0000") {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(bytes) else {
+        return Ok(());
+    };
+    let mut loc = vec![json!("body")];
+    if nul_in_value(&value, &mut loc) {
+        return Err(nul_error(loc));
+    }
+    Ok(())
+}
+
+/// Form and query pairs, percent-decoded: a NUL in a name or a value.
+fn refuse_nul_in_pairs(bytes: &[u8], root: &str) -> Result<(), ApiError> {
+    match form_urlencoded::parse(bytes).find(|(k, v)| k.contains('\0') || v.contains('\0')) {
+        Some((k, _)) => Err(nul_error(vec![json!(root), json!(k)])),
+        None => Ok(()),
     }
 }
 
@@ -114,7 +180,10 @@ where
             .map_err(body_rejection)?;
         let de = &mut serde_json::Deserializer::from_slice(&bytes);
         match serde_path_to_error::deserialize(de) {
-            Ok(v) => Ok(Json(v)),
+            Ok(v) => {
+                refuse_nul_in_json(&bytes)?;
+                Ok(Json(v))
+            }
             Err(e) => {
                 let inner = e.inner();
                 if inner.is_syntax() || inner.is_eof() {
@@ -153,9 +222,13 @@ where
             .await
             .map_err(body_rejection)?;
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(&bytes));
-        serde_path_to_error::deserialize(de).map(Form).map_err(|e| {
-            ApiError::Validation(vec![field_error(e.path(), &e.inner().to_string(), "body")])
-        })
+        let form = serde_path_to_error::deserialize(de)
+            .map(Form)
+            .map_err(|e| {
+                ApiError::Validation(vec![field_error(e.path(), &e.inner().to_string(), "body")])
+            })?;
+        refuse_nul_in_pairs(&bytes, "body")?;
+        Ok(form)
     }
 }
 
@@ -238,11 +311,13 @@ where
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         let query = parts.uri.query().unwrap_or_default();
         let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
-        serde_path_to_error::deserialize(de)
+        let q = serde_path_to_error::deserialize(de)
             .map(Query)
             .map_err(|e| {
                 ApiError::Validation(vec![field_error(e.path(), &e.inner().to_string(), "query")])
-            })
+            })?;
+        refuse_nul_in_pairs(query.as_bytes(), "query")?;
+        Ok(q)
     }
 }
 

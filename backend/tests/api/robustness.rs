@@ -131,3 +131,129 @@ async fn a_missing_field_names_itself_in_loc() {
         json!({"loc": ["body", "password"], "msg": "Field required", "type": "missing"})
     );
 }
+
+/// Postgres cannot store NUL in a text column: every text field taken from a
+/// request answers a 422 naming the field, never a 500, and nothing is stored.
+#[tokio::test]
+async fn nul_in_any_text_field_is_a_422_naming_the_field_never_a_500() {
+    let app = app().await;
+    let who = user(&app, "nul").await;
+    let session = create_session(&app, &who, "kept").await;
+    let url = |p: &str| format!("{}{p}", app.base_url);
+    let c = client();
+    let nul = "a\u{0}b";
+    let cases = vec![
+        (
+            "chat message",
+            c.post(url("/api/chat/chat"))
+                .bearer_auth(&who.token)
+                .json(&json!({"content": nul})),
+            json!(["body", "content"]),
+        ),
+        (
+            "session turn",
+            c.post(url(&format!("/api/chat/sessions/{session}/messages")))
+                .bearer_auth(&who.token)
+                .json(&json!({"content": nul})),
+            json!(["body", "content"]),
+        ),
+        (
+            "streamed chat message",
+            c.post(url("/api/chat/stream"))
+                .bearer_auth(&who.token)
+                .json(&json!({"content": nul})),
+            json!(["body", "content"]),
+        ),
+        (
+            "session title",
+            c.post(url("/api/chat/sessions"))
+                .bearer_auth(&who.token)
+                .json(&json!({"title": nul})),
+            json!(["body", "title"]),
+        ),
+        (
+            "feedback comment",
+            c.post(url("/api/chat/feedback"))
+                .bearer_auth(&who.token)
+                .json(&json!({"message_id": 1, "rating": 1, "comment": nul})),
+            json!(["body", "comment"]),
+        ),
+        (
+            "register username",
+            c.post(url("/api/auth/register"))
+                .json(&json!({"username": nul, "password": PASSWORD})),
+            json!(["body", "username"]),
+        ),
+        (
+            "register password",
+            c.post(url("/api/auth/register"))
+                .json(&json!({"username": "someone", "password": format!("{PASSWORD}\u{0}")})),
+            json!(["body", "password"]),
+        ),
+        (
+            "register email",
+            c.post(url("/api/auth/register")).json(
+                &json!({"username": "someone", "email": "a\u{0}@b.co", "password": PASSWORD}),
+            ),
+            json!(["body", "email"]),
+        ),
+        (
+            "login-json username",
+            c.post(url("/api/auth/login-json"))
+                .json(&json!({"username": nul, "password": PASSWORD})),
+            json!(["body", "username"]),
+        ),
+        (
+            "login-json email",
+            c.post(url("/api/auth/login-json"))
+                .json(&json!({"email": nul, "password": PASSWORD})),
+            json!(["body", "email"]),
+        ),
+        (
+            "login form username",
+            c.post(url("/api/auth/login"))
+                .form(&[("username", nul), ("password", PASSWORD)]),
+            json!(["body", "username"]),
+        ),
+        (
+            "token form password",
+            c.post(url("/api/auth/token"))
+                .form(&[("username", "nul"), ("password", nul)]),
+            json!(["body", "password"]),
+        ),
+        (
+            "nested key",
+            c.post(url("/api/chat/chat"))
+                .bearer_auth(&who.token)
+                .json(&json!({"content": "hi", "extra": {"k\u{0}": "v"}})),
+            json!(["body", "extra", "k\u{0}"]),
+        ),
+    ];
+    for (name, rb, loc) in cases {
+        let r = rb.send().await.unwrap();
+        let (s, v) = json_of(r).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{name}: {v}");
+        assert_eq!(v["code"], "validation_error", "{name}: {v}");
+        assert_eq!(v["detail"][0]["loc"], loc, "{name}: {v}");
+        assert_eq!(v["detail"][0]["type"], "string_nul", "{name}: {v}");
+    }
+    assert_eq!(count(&app, "users").await, 1, "no user stored");
+    assert_eq!(count(&app, "messages").await, 0, "no message stored");
+    assert_eq!(count(&app, "chat_sessions").await, 1, "no session stored");
+}
+
+/// A NUL in a query string is refused the same way.
+#[tokio::test]
+async fn nul_in_a_query_parameter_is_a_422() {
+    let app = app().await;
+    let who = user(&app, "nulq").await;
+    let r = client()
+        .get(format!("{}/api/chat/sessions?q=a%00b", app.base_url))
+        .bearer_auth(&who.token)
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
+    assert_eq!(v["detail"][0]["loc"], json!(["query", "q"]), "{v}");
+}
