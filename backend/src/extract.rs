@@ -3,7 +3,8 @@
 //! axum's own `Json`, `Form`, `Path` and `Query` reject with plain text; these
 //! wrappers turn every rejection into the FastAPI-shaped JSON error with the
 //! right status: 415 for a wrong content type, 413 for an oversized body, 422
-//! with `{"loc","msg","type"}` entries for malformed or invalid input.
+//! with `{"loc","msg","type"}` entries for malformed or invalid input
+//! (trailing characters after the JSON value included).
 //!
 //! Text Postgres cannot store is refused here, once for every handler: a NUL
 //! character (valid JSON as `"\u0000"`, valid form/query input as `%00`)
@@ -178,29 +179,36 @@ where
         let bytes = Bytes::from_request(req, state)
             .await
             .map_err(body_rejection)?;
-        let de = &mut serde_json::Deserializer::from_slice(&bytes);
-        match serde_path_to_error::deserialize(de) {
-            Ok(v) => {
-                refuse_nul_in_json(&bytes)?;
-                Ok(Json(v))
-            }
+        let mut de = serde_json::Deserializer::from_slice(&bytes);
+        let value = match serde_path_to_error::deserialize(&mut de) {
+            Ok(v) => v,
             Err(e) => {
                 let inner = e.inner();
                 if inner.is_syntax() || inner.is_eof() {
-                    return Err(ApiError::Validation(vec![FieldError {
-                        loc: vec![json!("body"), json!(inner.column())],
-                        msg: format!("JSON decode error: {inner}"),
-                        kind: "json_invalid".into(),
-                    }]));
+                    return Err(json_invalid(inner));
                 }
-                Err(ApiError::Validation(vec![field_error(
+                return Err(ApiError::Validation(vec![field_error(
                     e.path(),
                     &inner.to_string(),
                     "body",
-                )]))
+                )]));
             }
-        }
+        };
+        // Only whitespace may follow the value: `{"a":1} xyz` is as
+        // malformed as any other broken JSON, not a valid object.
+        de.end().map_err(|e| json_invalid(&e))?;
+        refuse_nul_in_json(&bytes)?;
+        Ok(Json(value))
     }
+}
+
+/// Malformed JSON: a 422 `json_invalid` at the column where it broke.
+fn json_invalid(e: &serde_json::Error) -> ApiError {
+    ApiError::Validation(vec![FieldError {
+        loc: vec![json!("body"), json!(e.column())],
+        msg: format!("JSON decode error: {e}"),
+        kind: "json_invalid".into(),
+    }])
 }
 
 impl<S, T> FromRequest<S> for Form<T>

@@ -257,3 +257,37 @@ async fn nul_in_a_query_parameter_is_a_422() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{v}");
     assert_eq!(v["detail"][0]["loc"], json!(["query", "q"]), "{v}");
 }
+/// Anything but whitespace after the JSON value is malformed JSON: the same
+/// 422 `json_invalid` as any other syntax error, and nothing stored.
+#[tokio::test]
+async fn trailing_garbage_after_the_json_body_is_refused() {
+    let app = app().await;
+    let c = client();
+    for body in [
+        r#"{"username":"trail","password":"correct-horse-battery"} xyz"#,
+        r#"{"username":"trail","password":"correct-horse-battery"}{}"#,
+        r#"{"username":"trail","password":"correct-horse-battery"},"#,
+    ] {
+        let r = c
+            .post(format!("{}/api/auth/register", app.base_url))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (s, v) = json_of(r).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert_eq!(v["code"], "validation_error", "{body}: {v}");
+        assert_eq!(v["detail"][0]["type"], "json_invalid", "{body}: {v}");
+    }
+    // Trailing whitespace is still fine.
+    let r = c
+        .post(format!("{}/api/auth/register", app.base_url))
+        .header("content-type", "application/json")
+        .body("{\"username\":\"trail\",\"password\":\"correct-horse-battery\"} \n")
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    assert_eq!(count(&app, "users").await, 1);
+}
