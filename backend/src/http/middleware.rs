@@ -12,10 +12,11 @@ use std::time::{Duration, Instant};
 
 use axum::body::Body;
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use prometheus::IntGauge;
 use tracing::Span;
 
 use crate::error::json_error;
@@ -76,22 +77,58 @@ pub fn log_response(res: &Response, latency: Duration, _span: &Span) {
     }
 }
 
+/// The method as a metric label: the standard methods by name, any other
+/// (a client may send any token) as `OTHER`, so invented methods cannot
+/// add series.
+fn method_label(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::CONNECT => "CONNECT",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::PATCH => "PATCH",
+        _ => "OTHER",
+    }
+}
+
+/// Counts a request in flight for as long as it lives: decremented on drop,
+/// so a request whose future is dropped (the client hung up) is uncounted
+/// too, not only one that returns a response.
+struct InFlight(IntGauge);
+
+impl InFlight {
+    fn enter(gauge: &IntGauge) -> Self {
+        gauge.inc();
+        Self(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
 /// The HTTP metrics: `chatbot_http_requests_total`, the latency histogram
 /// and the in-flight gauge, labelled by method, matched route and status.
 /// tower-http has no Prometheus equivalent, so this stays ours.
 pub async fn observe(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let method = req.method().as_str().to_owned();
+    let method = method_label(req.method());
     let route = req
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_owned(), |p| p.as_str().to_owned());
     let started = Instant::now();
-    state.metrics.http_in_flight.inc();
+    let in_flight = InFlight::enter(&state.metrics.http_in_flight);
     let res = next.run(req).await;
-    state.metrics.http_in_flight.dec();
+    drop(in_flight);
     state
         .metrics
-        .observe_http(&method, &route, res.status().as_u16(), started.elapsed());
+        .observe_http(method, &route, res.status().as_u16(), started.elapsed());
     res
 }
 

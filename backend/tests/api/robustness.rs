@@ -1,6 +1,8 @@
 //! Malformed requests: every rejection is a JSON error with the right 4xx.
 
-use reqwest::StatusCode;
+use std::time::Duration;
+
+use reqwest::{Client, StatusCode};
 use serde_json::json;
 
 use crate::helpers::*;
@@ -290,4 +292,73 @@ async fn trailing_garbage_after_the_json_body_is_refused() {
         .unwrap();
     assert!(r.status().is_success(), "{}", r.status());
     assert_eq!(count(&app, "users").await, 1);
+}
+
+fn in_progress(metrics: &str) -> i64 {
+    metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("chatbot_http_requests_in_progress "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no in-progress gauge in {metrics}"))
+}
+
+/// A client that hangs up while its turn is being answered: the server drops
+/// the request's future, and the in-flight gauge goes back to its idle value
+/// (the scrape itself) rather than counting the abandoned request forever.
+#[tokio::test]
+async fn a_client_that_disconnects_mid_request_leaves_the_in_flight_gauge_idle() {
+    let llm = ScriptedLlm::new(Duration::from_secs(60), None);
+    let app = app_with_provider(&[], llm.clone()).await;
+    let who = user(&app, "leaver").await;
+    let idle = in_progress(&metrics_text(&app).await);
+    let cut = Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap()
+        .post(format!("{}/api/chat/chat", app.base_url))
+        .bearer_auth(&who.token)
+        .json(&json!({"content": "hello?"}))
+        .send()
+        .await;
+    assert!(cut.is_err(), "the client gave up: {cut:?}");
+    assert_eq!(llm.calls.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let mut now = in_progress(&metrics_text(&app).await);
+    while now != idle && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        now = in_progress(&metrics_text(&app).await);
+    }
+    assert_eq!(now, idle, "in-flight gauge after the client left");
+}
+
+/// Methods outside the standard set share one label, so a client inventing
+/// methods cannot add series to the HTTP metrics.
+#[tokio::test]
+async fn an_invented_method_adds_no_metric_label() {
+    let app = app().await;
+    let c = client();
+    for m in ["BREW", "FROBNICATE", "X-ANYTHING"] {
+        let method = reqwest::Method::from_bytes(m.as_bytes()).unwrap();
+        let r = c
+            .request(method, format!("{}/api/health", app.base_url))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_client_error(), "{m}: {}", r.status());
+    }
+    c.get(format!("{}/api/health", app.base_url))
+        .send()
+        .await
+        .unwrap();
+    let text = metrics_text(&app).await;
+    let methods: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("chatbot_http_requests_total{"))
+        .filter_map(|l| l.split("method=\"").nth(1)?.split('"').next())
+        .collect();
+    assert_eq!(
+        methods,
+        ["GET", "OTHER"].into_iter().collect(),
+        "method labels: {text}"
+    );
 }
