@@ -2,10 +2,12 @@
 //!
 //! Every variable has a default listed in `.env.example`; a value that does not
 //! parse stops start-up with a message naming the variable, so a typo never
-//! surfaces later as a panic on the first request. The `MOCK_LLM_*` model
-//! variables are read by `mock_llm::mockmodel::ModelArgs`, their one
-//! definition. The original FastAPI
-//! system's names are honoured (`SQLALCHEMY_POOL_SIZE`, `POSTGRES_*`, ...) so
+//! surfaces later as a panic on the first request. Float seconds must be
+//! finite and fit a `Duration`, minutes times 60 must fit a `u64`: `nan`,
+//! `inf` or a huge value is such a typo, refused by name, never a panic.
+//! The `MOCK_LLM_*` model variables are read by
+//! `mock_llm::mockmodel::ModelArgs`, their one definition. The original
+//! FastAPI system's names are honoured (`SQLALCHEMY_POOL_SIZE`, `POSTGRES_*`, ...) so
 //! its `.env` files keep working.
 
 use std::collections::HashMap;
@@ -244,6 +246,29 @@ impl Reader<'_> {
         Ok(v)
     }
 
+    /// A positive, finite number of seconds (`nan` and `inf` parse as
+    /// floats but make no duration) that fits a `Duration`.
+    fn secs(&self, keys: &[&str], default: f64) -> Result<Duration, ConfigError> {
+        let v: f64 = self.parse(keys, default)?;
+        let var = self.first(keys).map_or(keys[0].to_owned(), |(k, _)| k);
+        if !v.is_finite() {
+            return Err(ConfigError::new(&var, "must be a finite number"));
+        }
+        if v <= 0.0 {
+            return Err(ConfigError::new(&var, "must be greater than zero"));
+        }
+        Duration::try_from_secs_f64(v)
+            .map_err(|_| ConfigError::new(&var, format!("{v} seconds is too large")))
+    }
+
+    /// Minutes as a duration; the multiplication by 60 is checked.
+    fn minutes(&self, key: &str, default: u64) -> Result<Duration, ConfigError> {
+        let m: u64 = self.positive(&[key], default)?;
+        m.checked_mul(60)
+            .map(Duration::from_secs)
+            .ok_or_else(|| ConfigError::new(key, format!("{m} minutes is too large")))
+    }
+
     fn rate(&self, key: &str, default: f64) -> Result<f64, ConfigError> {
         let v: f64 = self.parse(&[key], default)?;
         if !(0.0..=1.0).contains(&v) {
@@ -361,9 +386,7 @@ impl Config {
                 max_backoff: Duration::from_millis(
                     r.positive(&["PROVIDER_RETRY_MAX_MS"], 8000u64)?,
                 ),
-                retry_after_cap: Duration::from_secs_f64(
-                    r.positive(&["PROVIDER_RETRY_AFTER_CAP_SECONDS"], 30.0f64)?,
-                ),
+                retry_after_cap: r.secs(&["PROVIDER_RETRY_AFTER_CAP_SECONDS"], 30.0)?,
             },
             max_concurrency: r.positive(&["PROVIDER_MAX_CONCURRENCY"], 64usize)?,
             breaker: crate::llm::breaker::BreakerConfig {
@@ -379,9 +402,7 @@ impl Config {
                 },
                 window: r.positive(&["PROVIDER_CB_WINDOW"], 20usize)?,
                 min_calls: r.positive(&["PROVIDER_CB_MIN_CALLS"], 10usize)?,
-                open_for: Duration::from_secs_f64(
-                    r.positive(&["PROVIDER_CB_OPEN_SECONDS"], 10.0f64)?,
-                ),
+                open_for: r.secs(&["PROVIDER_CB_OPEN_SECONDS"], 10.0)?,
             },
         };
         if llm_provider == LlmProviderKind::Azure {
@@ -466,9 +487,7 @@ impl Config {
             run_migrations: r.bool("RUN_MIGRATIONS", true)?,
             worker_threads: r.positive(&["WORKER_THREADS"], available_cores())?,
             secret_key: Secret::new(secret_key),
-            access_token_ttl: Duration::from_secs(
-                60 * r.positive(&["ACCESS_TOKEN_EXPIRE_MINUTES"], 240u64)?,
-            ),
+            access_token_ttl: r.minutes("ACCESS_TOKEN_EXPIRE_MINUTES", 240)?,
             auth_cookie_secure: cookie_secure,
             auth_cookie_samesite: samesite,
             csrf_enforce: r.bool("CSRF_ENFORCE", true)?,
@@ -487,9 +506,7 @@ impl Config {
             chat_history_max_messages: r.parse(&["CHAT_HISTORY_MAX_MESSAGES"], 40u32)?,
             llm_provider,
             retriever,
-            provider_timeout: Duration::from_secs_f64(
-                r.positive(&["PROVIDER_TIMEOUT_SECONDS"], 60.0f64)?,
-            ),
+            provider_timeout: r.secs(&["PROVIDER_TIMEOUT_SECONDS"], 60.0)?,
             provider,
             mock_llm,
             rate_limits: RateLimits {
@@ -499,9 +516,7 @@ impl Config {
                 chat_per_minute: r.positive(&["RATE_LIMIT_CHAT_PER_MINUTE"], 60u32)?,
                 trusted_proxies,
             },
-            request_timeout: Duration::from_secs_f64(
-                r.positive(&["REQUEST_TIMEOUT_SECONDS"], 120.0f64)?,
-            ),
+            request_timeout: r.secs(&["REQUEST_TIMEOUT_SECONDS"], 120.0)?,
             max_body_bytes: r.positive(&["MAX_BODY_BYTES"], 64 * 1024usize)?,
             stream_artificial_delay: Duration::from_millis(
                 r.parse(&["STREAM_ARTIFICIAL_DELAY_MS"], 0u64)?,

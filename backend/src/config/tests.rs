@@ -121,3 +121,57 @@ fn mock_model_variables_come_from_the_source_and_empty_is_unset() {
         "configuration error: MOCK_LLM_JITTER: invalid value \"2\": must be between 0 and 1"
     );
 }
+
+/// `nan` and `inf` parse as floats; a duration or a ratio made of them
+/// would panic at start-up (`Duration::from_secs_f64`) or disable a check.
+#[test]
+fn non_finite_floats_are_refused_naming_their_variable() {
+    let vars = [
+        "PROVIDER_TIMEOUT_SECONDS",
+        "REQUEST_TIMEOUT_SECONDS",
+        "PROVIDER_RETRY_AFTER_CAP_SECONDS",
+        "PROVIDER_CB_OPEN_SECONDS",
+        "PROVIDER_CB_FAILURE_RATIO",
+        "MOCK_LLM_ERROR_RATE",
+        "MOCK_LLM_JITTER",
+    ];
+    for var in vars {
+        for value in ["nan", "NaN", "inf", "-inf", "infinity", "1e999"] {
+            let got = std::panic::catch_unwind(|| config(&[("APP_ENV", "test"), (var, value)]));
+            let err = match got {
+                Ok(Ok(_)) => panic!("{var}={value} was accepted"),
+                Ok(Err(e)) => e,
+                Err(_) => panic!("{var}={value} panicked"),
+            };
+            assert_eq!(err.var, var, "{var}={value}: {err}");
+        }
+    }
+}
+
+/// Minutes become seconds by multiplication and float seconds become a
+/// `Duration`: a value too large for either is refused naming its variable,
+/// never wrapped or panicking.
+#[test]
+fn durations_that_overflow_are_refused_naming_their_variable() {
+    let huge = u64::MAX.to_string();
+    let cases = [
+        ("ACCESS_TOKEN_EXPIRE_MINUTES", huge.as_str()),
+        ("ACCESS_TOKEN_EXPIRE_MINUTES", "307445734561825861"),
+        ("PROVIDER_TIMEOUT_SECONDS", "1e300"),
+        ("REQUEST_TIMEOUT_SECONDS", "1e300"),
+        ("PROVIDER_CB_OPEN_SECONDS", "1e300"),
+        ("PROVIDER_RETRY_AFTER_CAP_SECONDS", "1e300"),
+    ];
+    for (var, value) in cases {
+        let got = std::panic::catch_unwind(|| config(&[("APP_ENV", "test"), (var, value)]));
+        let err = match got {
+            Ok(Ok(_)) => panic!("{var}={value} was accepted"),
+            Ok(Err(e)) => e,
+            Err(_) => panic!("{var}={value} panicked"),
+        };
+        assert_eq!(err.var, var, "{var}={value}: {err}");
+        assert!(err.message.contains("too large"), "{var}={value}: {err}");
+    }
+    let c = config(&[("APP_ENV", "test"), ("ACCESS_TOKEN_EXPIRE_MINUTES", "1440")]).unwrap();
+    assert_eq!(c.access_token_ttl, Duration::from_secs(86_400));
+}
