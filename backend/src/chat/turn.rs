@@ -199,6 +199,18 @@ pub async fn prepare(
     })
 }
 
+/// Text from the provider, made storable: Postgres refuses NUL in `text`
+/// and `jsonb`, and a reply is not the client's input to refuse with a 422,
+/// so a NUL is stored as U+FFFD (the client's own text never reaches here
+/// with one: the extractors refuse it).
+fn storable(s: &str) -> std::borrow::Cow<'_, str> {
+    if s.contains('\0') {
+        std::borrow::Cow::Owned(s.replace('\0', "\u{FFFD}"))
+    } else {
+        std::borrow::Cow::Borrowed(s)
+    }
+}
+
 /// Step 3 of a turn: writes the user message and the reply in one statement.
 pub async fn store(
     state: &AppState,
@@ -218,7 +230,7 @@ pub async fn store(
     let completion_tokens = i32::try_from(completion.completion_tokens).unwrap_or(i32::MAX);
     let mut metadata = json!({
         "sources": sources,
-        "model": completion.model,
+        "model": storable(&completion.model),
         "provider": state.llm.name(),
         "retriever": state.retriever.name(),
         "usage": usage_json(completion),
@@ -246,7 +258,7 @@ pub async fn store(
             metadata: json!({}),
         },
         &NewMessage {
-            content: &completion.content,
+            content: &storable(&completion.content),
             prompt_tokens: Some(prompt_tokens),
             completion_tokens: Some(completion_tokens),
             metadata,

@@ -362,3 +362,68 @@ async fn an_invented_method_adds_no_metric_label() {
         "method labels: {text}"
     );
 }
+
+/// A provider whose reply (or model name) carries a NUL, as a live
+/// OpenAI-compatible server may send in its JSON.
+struct NulLlm;
+
+#[async_trait::async_trait]
+impl backend::llm::LlmProvider for NulLlm {
+    fn name(&self) -> &'static str {
+        "nul"
+    }
+    async fn complete(
+        &self,
+        _req: backend::llm::CompletionRequest,
+    ) -> Result<backend::llm::Completion, backend::llm::ProviderError> {
+        Ok(backend::llm::Completion {
+            content: "before\u{0}after".into(),
+            model: "model\u{0}x".into(),
+            prompt_tokens: 1,
+            completion_tokens: 1,
+        })
+    }
+}
+
+/// The reply is text taken from the provider's JSON and written too: a NUL
+/// in it is stored safely (as U+FFFD) rather than failing the turn with a
+/// 500, plain and streamed.
+#[tokio::test]
+async fn a_provider_reply_with_nul_is_stored_safely_not_a_500() {
+    let app = app_with_provider(&[], std::sync::Arc::new(NulLlm)).await;
+    let who = user(&app, "nulreply").await;
+    let r = client()
+        .post(format!("{}/api/chat/chat", app.base_url))
+        .bearer_auth(&who.token)
+        .json(&json!({"content": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    let (s, v) = json_of(r).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(
+        v["assistant_message"]["content"], "before\u{FFFD}after",
+        "{v}"
+    );
+    let body = client()
+        .post(format!("{}/api/chat/stream", app.base_url))
+        .bearer_auth(&who.token)
+        .json(&json!({"content": "again"}))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let events = sse_events(&body);
+    assert!(
+        events.iter().all(|e| e["type"] != "error"),
+        "stream failed: {body}"
+    );
+    let stored: Vec<String> =
+        sqlx::query_scalar("SELECT content FROM messages WHERE role = 'assistant' ORDER BY id")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(stored, ["before\u{FFFD}after", "before\u{FFFD}after"]);
+}
