@@ -427,3 +427,25 @@ async fn a_provider_reply_with_nul_is_stored_safely_not_a_500() {
             .unwrap();
     assert_eq!(stored, ["before\u{FFFD}after", "before\u{FFFD}after"]);
 }
+
+/// The other text a `text` column cannot hold, a lone UTF-16 surrogate, is
+/// malformed JSON for serde_json: a 422 too, never a 500.
+#[tokio::test]
+async fn a_lone_surrogate_in_a_text_field_is_a_422() {
+    let app = app().await;
+    let who = user(&app, "surrogate").await;
+    for body in [r#"{"content":"a\ud800b"}"#, r#"{"content":"\udc00"}"#] {
+        let r = client()
+            .post(format!("{}/api/chat/chat", app.base_url))
+            .bearer_auth(&who.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        let (s, v) = json_of(r).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{body}: {v}");
+        assert_eq!(v["code"], "validation_error", "{body}: {v}");
+    }
+    assert_eq!(count(&app, "messages").await, 0);
+}
