@@ -48,7 +48,9 @@ for _ in $(seq 1 300); do
   sleep 0.1
 done
 
-"$bin/seed" --users-file load-tests/users.json >&2
+# Pinned to this run's database: a BASE_URL exported in the caller's shell
+# (k6 users have one) must not send the seeding to another backend.
+"$bin/seed" --users-file load-tests/users.json --database-url "$DATABASE_URL" >&2
 
 if [ "${CHATBENCH_SERVE:-0}" = 1 ]; then
   echo "bench: serving on $base (DATABASE_URL=$DATABASE_URL); ctrl-c to stop" >&2
