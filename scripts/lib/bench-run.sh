@@ -36,17 +36,28 @@ APP_ENV=test BIND_ADDR="127.0.0.1:$port" LLM_PROVIDER=mock RETRIEVER_PROVIDER=mo
   RUST_LOG="${RUST_LOG:-info,sqlx=warn}" "$bin/backend" >"$out/backend.log" 2>&1 &
 backend_pid=$!
 
-for _ in $(seq 1 300); do
+# A backend that never answers stops the bench here, with its log: carrying
+# on would only fail later in seed with an error about something else.
+health_wait=60
+healthy=0
+started=$SECONDS
+while [ $((SECONDS - started)) -lt "$health_wait" ]; do
   if ! kill -0 "$backend_pid" 2>/dev/null; then
     echo "bench: the backend exited; its log:" >&2
     tail -n 20 "$out/backend.log" >&2
     exit 1
   fi
   if python3 -c "import urllib.request,sys; urllib.request.urlopen('$base/api/health', timeout=1)" 2>/dev/null; then
+    healthy=1
     break
   fi
   sleep 0.1
 done
+if [ "$healthy" != 1 ]; then
+  echo "bench: the backend did not answer $base/api/health within ${health_wait} s; the end of $out/backend.log:" >&2
+  tail -n 20 "$out/backend.log" >&2
+  exit 1
+fi
 
 # Pinned to this run's database: a BASE_URL exported in the caller's shell
 # (k6 users have one) must not send the seeding to another backend.
