@@ -7,11 +7,13 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use backend::testing::fresh_database;
+use backend::testing::TestDatabase;
 
 #[tokio::test]
 async fn logs_to_a_pipe_have_no_colour_codes() {
-    let url = fresh_database().await.unwrap();
+    // Dropped with the guard, at the end of the test.
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.url().to_owned();
     // An empty directory: no `.env` file of the checkout's is read.
     let dir = std::env::temp_dir().join(format!("chatbench-logs-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir(&dir).unwrap();

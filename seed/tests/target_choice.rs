@@ -8,7 +8,7 @@ mod common;
 
 use common::{seed, stdout};
 
-use backend::testing::{fresh_database, spawn_app};
+use backend::testing::{spawn_app, TestDatabase};
 
 /// Nothing listens on the discard port: a target here can only fail.
 const DEAD_API: &str = "http://127.0.0.1:9";
@@ -30,7 +30,9 @@ fn stderr(o: &std::process::Output) -> String {
 
 #[tokio::test]
 async fn both_variables_in_the_environment_seed_the_database_and_say_so() {
-    let url = fresh_database().await.unwrap();
+    // Dropped with the guard, at the end of the test.
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let f = users_file(dir.path());
     let out = seed(
@@ -52,7 +54,9 @@ async fn both_variables_in_the_environment_seed_the_database_and_say_so() {
 
 #[tokio::test]
 async fn a_typed_database_url_wins_over_base_url_in_the_environment() {
-    let url = fresh_database().await.unwrap();
+    // Dropped with the guard, at the end of the test.
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let f = users_file(dir.path());
     let out = seed(
