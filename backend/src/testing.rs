@@ -40,12 +40,14 @@ fn server_url() -> anyhow::Result<String> {
 }
 
 /// Creates an empty database and returns its URL. Its name says `test`, as
-/// the seed tool's guard expects of a test database.
+/// the seed tool's guard expects of a test database. Nothing drops it: a
+/// test should prefer [`TestDatabase::create`], which does.
 pub async fn fresh_database() -> anyhow::Result<String> {
     fresh_database_named("chatbench_test").await
 }
 
-/// Creates an empty database named `{prefix}_{random}` and returns its URL.
+/// Creates an empty database named `{prefix}_{random}` and returns its URL;
+/// left on the server, as [`fresh_database`]'s is.
 pub async fn fresh_database_named(prefix: &str) -> anyhow::Result<String> {
     Ok(TestDatabase::create_named(prefix).await?.keep())
 }
