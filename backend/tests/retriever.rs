@@ -10,7 +10,7 @@ use std::path::Path;
 use backend::config::{Config, RetrieverKind};
 use backend::retriever::postgres::PgRetriever;
 use backend::retriever::Retriever;
-use backend::testing::{fresh_database, spawn_app};
+use backend::testing::{spawn_app, TestDatabase};
 use serde_json::{json, Value};
 use sqlx::PgPool;
 
@@ -48,11 +48,13 @@ const DOCS: &[(&str, &str, &str)] = &[
     ),
 ];
 
-async fn migrated_pool() -> PgPool {
-    let url = fresh_database().await.unwrap();
-    let pool = PgPool::connect(&url).await.unwrap();
+/// A migrated database's pool, and its guard: the database is dropped when
+/// the test lets go of the guard.
+async fn migrated_pool() -> (PgPool, TestDatabase) {
+    let db = TestDatabase::create().await.unwrap();
+    let pool = PgPool::connect(db.url()).await.unwrap();
     backend::db::MIGRATOR.run(&pool).await.unwrap();
-    pool
+    (pool, db)
 }
 
 async fn insert(pool: &PgPool, source: &str, title: &str, content: &str) -> i64 {
@@ -87,7 +89,7 @@ async fn sources_for(r: &PgRetriever, query: &str, limit: usize) -> Vec<String> 
 
 #[tokio::test]
 async fn natural_questions_find_their_document_first() {
-    let pool = migrated_pool().await;
+    let (pool, _db) = migrated_pool().await;
     let ids = insert_known(&pool).await;
     let r = PgRetriever::new(pool.clone());
     assert_eq!(r.name(), "postgres");
@@ -143,7 +145,7 @@ async fn natural_questions_find_their_document_first() {
 
 #[tokio::test]
 async fn the_title_weighs_more_and_ties_go_to_the_lower_id() {
-    let pool = migrated_pool().await;
+    let (pool, _db) = migrated_pool().await;
     let in_body = insert(
         &pool,
         "body.md",
@@ -180,7 +182,7 @@ async fn the_title_weighs_more_and_ties_go_to_the_lower_id() {
 
 #[tokio::test]
 async fn stop_words_and_punctuation_find_nothing_without_error() {
-    let pool = migrated_pool().await;
+    let (pool, _db) = migrated_pool().await;
     insert_known(&pool).await;
     let r = PgRetriever::new(pool.clone());
     for query in [
@@ -209,7 +211,7 @@ async fn stop_words_and_punctuation_find_nothing_without_error() {
 
 #[tokio::test]
 async fn snippets_are_short() {
-    let pool = migrated_pool().await;
+    let (pool, _db) = migrated_pool().await;
     let long: String = (0..400)
         .map(|i| {
             if i == 200 {
@@ -234,7 +236,7 @@ async fn snippets_are_short() {
 #[tokio::test]
 async fn the_shipped_corpus_answers_known_questions() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../load-tests/corpus");
-    let pool = migrated_pool().await;
+    let (pool, _db) = migrated_pool().await;
     let mut entries: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -1,14 +1,19 @@
 //! Human durations as k6 writes them: `45s`, `2m`, `1m30s`, `500ms`, `2h`,
 //! `1.5s`. A bare number is refused: a unit is always required, so `30`
 //! cannot silently mean seconds to one reader and milliseconds to another.
+//! The one exception is a bare `0` (k6's `sleep(0)`, `--think 0`): zero is
+//! zero in every unit, so there is nothing to misread.
 
 use std::time::Duration;
 
-/// Parses `1h30m`, `2m`, `45s`, `250ms`, `1.5s`, `0s`.
+/// Parses `1h30m`, `2m`, `45s`, `250ms`, `1.5s`, `0s`, and a bare `0`.
 pub fn parse_duration(input: &str) -> Result<Duration, String> {
     let s = input.trim();
     if s.is_empty() {
         return Err("empty duration".into());
+    }
+    if s.chars().all(|c| c.is_ascii_digit() || c == '.') && s.parse::<f64>() == Ok(0.0) {
+        return Ok(Duration::ZERO);
     }
     let mut total = 0f64;
     let mut rest = s;
@@ -119,8 +124,15 @@ mod tests {
     }
 
     #[test]
+    fn a_bare_zero_is_zero_as_k6_sleep_0_is() {
+        for zero in ["0", " 0 ", "00", "0.0"] {
+            assert_eq!(parse_duration(zero).unwrap(), Duration::ZERO, "{zero:?}");
+        }
+    }
+
+    #[test]
     fn durations_without_a_known_unit_are_refused_with_a_reason() {
-        for bad in ["", "30", "10x", "s", "1m30", "-5s"] {
+        for bad in ["", "30", "1", "0.5", "10x", "s", "1m30", "-5s", "0m30"] {
             let err = parse_duration(bad).unwrap_err();
             assert!(!err.is_empty(), "{bad}");
         }

@@ -6,6 +6,7 @@
 //! Unlike the backend it reads no `.env`: that file's `BIND_ADDR` is the
 //! backend's own port, which the mock must not try to take.
 
+use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use mock_llm::config::{self, Command, Config};
@@ -82,12 +83,15 @@ async fn run(config: Config) -> ExitCode {
 
 /// Logs to stdout, as the backend does, filtered by `RUST_LOG` (default
 /// `info`); the start-up line carries `addr=`, which scripts read to find a
-/// port-0 server.
+/// port-0 server. Coloured only on a terminal without `NO_COLOR`: a log
+/// file or a pipe gets plain text (and a plain `addr=` to match).
 fn init_logging() {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_target(false)
+        .with_ansi(!no_color && std::io::stdout().is_terminal())
         .init();
 }
 

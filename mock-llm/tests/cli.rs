@@ -116,3 +116,49 @@ fn sigterm_stops_it_cleanly_with_0() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn logs_to_a_pipe_have_no_colour_codes() {
+    // Without the NO_COLOR the other tests set: a pipe alone must do.
+    let mut child = mock_llm(&["--bind", "127.0.0.1:0"], &[("RUST_LOG", "info")])
+        .env_remove("NO_COLOR")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(stdout);
+        loop {
+            let mut line = Vec::new();
+            match reader.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {
+                    if tx.send(line).is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    let first = rx
+        .recv_timeout(Duration::from_secs(10))
+        .expect("mock-llm logs its start-up line");
+    let kill = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    child.wait().unwrap();
+    let out: Vec<u8> = std::iter::once(first)
+        .chain(rx.iter())
+        .collect::<Vec<_>>()
+        .concat();
+    let text = String::from_utf8_lossy(&out);
+    assert!(!out.is_empty());
+    assert!(
+        !out.contains(&0x1b),
+        "ANSI escape in logs written to a pipe: {text:?}"
+    );
+}

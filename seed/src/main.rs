@@ -6,6 +6,11 @@
 //! (one `report::Failure` variant each).
 //! It reads no `.env` file: its target comes from flags and the environment
 //! only, so a stray file cannot point it at another database.
+//!
+//! Choosing the target: a flag typed on the command line wins over the
+//! environment. `DATABASE_URL` and `BASE_URL` both set with neither flag
+//! typed (a k6 user's shell) seeds the database and says so on stderr;
+//! typing both `--database-url` and `--base-url` is a usage error.
 
 mod api_mode;
 mod corpus;
@@ -19,7 +24,8 @@ use std::time::Instant;
 
 use backend::auth::password::PasswordHasher;
 use backend::config::{argon2_from_source, ProcessEnv};
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{ArgMatches, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::report::Failure;
 
@@ -40,7 +46,11 @@ struct Args {
     #[arg(long, env = "DATABASE_URL", hide_env_values = true)]
     database_url: Option<String>,
     /// Seed through a running backend's API instead (e.g. http://127.0.0.1:8000).
-    #[arg(long, env = "BASE_URL", conflicts_with = "database_url")]
+    /// Typed, it wins over DATABASE_URL in the environment; from the
+    /// environment alone, DATABASE_URL wins.
+    // No clap `conflicts_with`: clap counts values from the environment as
+    // given, and would refuse flags the user never typed (`choose_target`).
+    #[arg(long, env = "BASE_URL")]
     base_url: Option<String>,
     /// Seed a backend or database that is not a test environment.
     #[arg(long)]
@@ -72,7 +82,17 @@ struct CorpusArgs {
 }
 
 fn main() -> ExitCode {
-    let mut args = Args::parse();
+    let matches = Args::command().get_matches();
+    let mut args = match Args::from_arg_matches(&matches) {
+        Ok(args) => args,
+        Err(e) => e.exit(),
+    };
+    if args.command.is_none() {
+        if let Err(e) = choose_target(&mut args, &matches) {
+            eprintln!("seed: {e}");
+            return e.exit_code();
+        }
+    }
     let result = match tokio::runtime::Runtime::new() {
         Ok(runtime) => match args.command.take() {
             Some(Command::Corpus(c)) => runtime.block_on(run_corpus(c)),
@@ -87,6 +107,38 @@ fn main() -> ExitCode {
         Err(e) => {
             eprintln!("seed: {e}");
             e.exit_code()
+        }
+    }
+}
+
+/// Leaves at most one of `database_url` and `base_url` set: the typed flag
+/// when one was typed, else the database (with a note naming the variables).
+fn choose_target(args: &mut Args, matches: &ArgMatches) -> Result<(), Failure> {
+    let typed = |id: &str| matches.value_source(id) == Some(ValueSource::CommandLine);
+    if args.database_url.is_none() || args.base_url.is_none() {
+        return Ok(());
+    }
+    match (typed("database_url"), typed("base_url")) {
+        (true, true) => Err(Failure::usage(
+            "--database-url and --base-url cannot be used together: \
+             pass one (database mode hashes here and applies changed passwords; \
+             API mode registers through a running backend)",
+        )),
+        (true, false) => {
+            args.base_url = None;
+            Ok(())
+        }
+        (false, true) => {
+            args.database_url = None;
+            Ok(())
+        }
+        (false, false) => {
+            eprintln!(
+                "seed: DATABASE_URL and BASE_URL are both set; seeding the database \
+                 (DATABASE_URL). Pass --base-url to seed over the API instead"
+            );
+            args.base_url = None;
+            Ok(())
         }
     }
 }
@@ -111,6 +163,7 @@ async fn run(args: Args) -> Result<(), Failure> {
     let users = fixture::load(&args.users_file).map_err(Failure::BadInput)?;
     let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
     let started = Instant::now();
+    // `choose_target` left at most one of the two set.
     let (target, report) = match (&args.base_url, &args.database_url) {
         (Some(base), _) => (
             format!("API {base}"),

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::{seed, stdout};
 
-use backend::testing::{fresh_database, fresh_database_named};
+use backend::testing::TestDatabase;
 use sqlx::PgPool;
 
 fn write(dir: &Path, name: &str, title: &str, body: &str) {
@@ -51,7 +51,9 @@ async fn documents(url: &str) -> Vec<(String, String, String)> {
 
 #[tokio::test]
 async fn seeding_creates_then_leaves_alone_then_updates_what_changed() {
-    let url = fresh_database().await.unwrap();
+    // Dropped with the guard, at the end of the test.
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     small_corpus(dir.path());
     let d = dir.path().to_str().unwrap();
@@ -113,7 +115,8 @@ async fn seeding_creates_then_leaves_alone_then_updates_what_changed() {
 
 #[tokio::test]
 async fn non_test_databases_are_refused_unless_allowed() {
-    let url = fresh_database_named("chatbench_prod").await.unwrap();
+    let named_db = TestDatabase::create_named("chatbench_prod").await.unwrap();
+    let url = named_db.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     small_corpus(dir.path());
     let d = dir.path().to_str().unwrap();
@@ -130,7 +133,9 @@ async fn non_test_databases_are_refused_unless_allowed() {
 
 #[tokio::test]
 async fn bad_input_is_refused_before_touching_the_database() {
-    let url = fresh_database().await.unwrap();
+    // Dropped with the guard, at the end of the test.
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
     // An empty directory.
@@ -154,7 +159,9 @@ async fn bad_input_is_refused_before_touching_the_database() {
 
 #[tokio::test]
 async fn the_shipped_corpus_loads() {
-    let url = fresh_database().await.unwrap();
+    // Dropped with the guard, at the end of the test.
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.url().to_owned();
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../load-tests/corpus");
     let out = seed(
         &["corpus", "--dir", dir.to_str().unwrap()],

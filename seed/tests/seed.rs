@@ -9,7 +9,7 @@ use std::process::{Command, Output};
 
 use common::{seed, stdout};
 
-use backend::testing::{fresh_database, fresh_database_named, spawn_app};
+use backend::testing::{spawn_app, TestDatabase};
 
 fn write_users(dir: &Path, users: &[(&str, &str)]) -> PathBuf {
     let body = serde_json::json!({
@@ -32,7 +32,9 @@ fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
 
 #[tokio::test]
 async fn seeding_twice_creates_once_and_then_reports_nothing_to_do() {
-    let url = fresh_database().await.unwrap();
+    // Dropped with the guard, at the end of the test.
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let users = users_in(6);
     let file = write_users(dir.path(), &as_refs(&users));
@@ -55,7 +57,9 @@ async fn seeding_twice_creates_once_and_then_reports_nothing_to_do() {
 
 #[tokio::test]
 async fn a_changed_password_in_the_fixture_is_applied_and_logs_in() {
-    let url = fresh_database().await.unwrap();
+    // Dropped with the guard, at the end of the test.
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let f = write_users(
         dir.path(),
@@ -97,7 +101,9 @@ async fn a_changed_password_in_the_fixture_is_applied_and_logs_in() {
 
 #[tokio::test]
 async fn two_seeders_at_once_create_each_user_exactly_once() {
-    let url = fresh_database().await.unwrap();
+    // Dropped with the guard, at the end of the test.
+    let db = TestDatabase::create().await.unwrap();
+    let url = db.url().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let users = users_in(12);
     let f = write_users(dir.path(), &as_refs(&users));
@@ -173,7 +179,8 @@ async fn non_test_targets_are_refused_unless_allowed() {
     let f = write_users(dir.path(), &[("guarded", "guarded-password")]);
     let f = f.to_str().unwrap();
 
-    let prod_db = fresh_database_named("chatbot_prod").await.unwrap();
+    let named_db = TestDatabase::create_named("chatbot_prod").await.unwrap();
+    let prod_db = named_db.url().to_owned();
     let out = seed(&["--users-file", f], &[("DATABASE_URL", &prod_db)]);
     assert_eq!(out.status.code(), Some(3), "{out:?}");
     assert!(String::from_utf8_lossy(&out.stderr).contains("refusing to seed database"));

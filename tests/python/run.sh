@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs the openai-SDK compatibility tests against mock-llm: builds the binary
 # (or uses MOCK_LLM_BIN), serves it on a free loopback port, installs `openai`
-# and `pytest` if missing, runs pytest, and always stops the server.
+# and `pytest` into chatbench's venv (scripts/lib/python-venv.sh) if missing,
+# runs pytest, and always stops the server.
 # Extra arguments go to pytest. Exits non-zero on any failure, including
 # "no tests collected" (pytest's exit code 5).
 set -euo pipefail
@@ -16,7 +17,10 @@ fi
 export MOCK_LLM_BIN
 
 if ! python3 -c 'import openai, pytest' 2>/dev/null; then
-    python3 -m pip install --quiet openai pytest
+    # A venv, not the system Python: Debian 12 / Ubuntu 24.04 refuse a
+    # system-wide pip install (PEP 668).
+    . scripts/lib/python-venv.sh
+    ensure_python_venv openai pytest
 fi
 
 log="$(mktemp)"
