@@ -225,7 +225,7 @@ impl OpenAiProvider {
             .map_err(|_| ProviderError::Upstream("provider is shutting down".into()))?;
         let mut tries = 0u32;
         loop {
-            let admitted: Admitted = match self.breaker.admit() {
+            let admitted: Admitted<'_> = match self.breaker.admit() {
                 Ok(a) => a,
                 Err(wait) => {
                     self.set_breaker_gauge();
