@@ -159,6 +159,7 @@ impl Application {
                         kind,
                         &config.provider,
                         config.provider_timeout,
+                        config.provider_deadline,
                         metrics.clone(),
                     )?)
                 }

@@ -308,3 +308,65 @@ async fn a_429_storm_from_mock_llm_opens_the_breaker_and_spares_the_provider() {
     );
     assert_eq!(count(&app, "messages").await, 0);
 }
+
+/// One chat turn against a provider that accepts and never answers: the
+/// status, the error body and how long the client waited.
+async fn turn_against_a_hang(env: &[(&str, &str)]) -> (StatusCode, Value, Duration) {
+    let mut c = quick_model(0.0);
+    c.hang_rate = 1.0;
+    let llm = mock_llm(c).await;
+    let base = format!("{llm}/v1");
+    let mut all = vec![("LLM_PROVIDER", "openai"), ("OPENAI_BASE_URL", &base)];
+    all.extend_from_slice(env);
+    let app = app_with(&all).await;
+    let who = user(&app, "hung").await;
+    let started = Instant::now();
+    let (s, v) = bearer(
+        &app,
+        &who,
+        Method::POST,
+        "/api/chat/chat",
+        Some(json!({"content": "are you there?"})),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert_eq!(count(&app, "messages").await, 0, "nothing stored");
+    (s, v, waited)
+}
+
+/// The provider's whole budget (attempts, backoff and waits) used to be
+/// PROVIDER_TIMEOUT_SECONDS × tries plus the waits (330 s by default), past
+/// the request timeout (120 s): the client got the generic `request_timeout`
+/// and the 504 `provider_timeout` was unreachable. The provider must give up
+/// first, within its deadline + 0.5 s.
+#[tokio::test]
+async fn a_hanging_provider_is_a_provider_timeout_before_the_request_timeout() {
+    // An explicit overall deadline: one attempt of 1 s, a retry cut at 1.5 s.
+    let (s, v, waited) = turn_against_a_hang(&[
+        ("PROVIDER_TIMEOUT_SECONDS", "1"),
+        ("PROVIDER_DEADLINE_SECONDS", "1.5"),
+        ("REQUEST_TIMEOUT_SECONDS", "3"),
+    ])
+    .await;
+    assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{v}");
+    assert_eq!(v["code"], "provider_timeout", "{v}");
+    assert_eq!(
+        v["detail"], "The language model did not answer in time; nothing was stored",
+        "{v}"
+    );
+    assert!(waited < Duration::from_millis(1500 + 500), "{waited:?}");
+
+    // The derived deadline: the request timeout less its margin (10%).
+    let (s, v, waited) = turn_against_a_hang(&[
+        ("PROVIDER_TIMEOUT_SECONDS", "1"),
+        ("REQUEST_TIMEOUT_SECONDS", "3"),
+    ])
+    .await;
+    assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{v}");
+    assert_eq!(v["code"], "provider_timeout", "{v}");
+    assert!(waited < Duration::from_millis(2700 + 500), "{waited:?}");
+    assert!(
+        waited < Duration::from_secs(3),
+        "before the request timeout: {waited:?}"
+    );
+}
