@@ -155,6 +155,9 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// Niceness of the hashing threads (0 = same priority as the rest).
     pub hash_thread_nice: i32,
+    /// Password hashes that may wait for a hashing thread; past it a login
+    /// or registration is a fast 503 with Retry-After (`HASH_QUEUE_MAX`).
+    pub hash_queue_max: usize,
     pub argon2: Argon2Params,
     pub chat_history_max_messages: u32,
     pub llm_provider: LlmProviderKind,
@@ -560,6 +563,7 @@ impl Config {
                 }
                 n
             },
+            hash_queue_max: r.positive(&["HASH_QUEUE_MAX"], 64usize)?,
             argon2: argon2_from_source(src)?,
             chat_history_max_messages: r.parse(&["CHAT_HISTORY_MAX_MESSAGES"], 40u32)?,
             llm_provider,
