@@ -156,7 +156,8 @@ pub struct Config {
     /// Niceness of the hashing threads (0 = same priority as the rest).
     pub hash_thread_nice: i32,
     /// Password hashes that may wait for a hashing thread; past it a login
-    /// or registration is a fast 503 with Retry-After (`HASH_QUEUE_MAX`).
+    /// or registration is a fast 503 with Retry-After (`HASH_QUEUE_MAX`,
+    /// by default 32 per hashing thread).
     pub hash_queue_max: usize,
     pub argon2: Argon2Params,
     pub chat_history_max_messages: u32,
@@ -261,6 +262,11 @@ impl Reader<'_> {
         Ok(v)
     }
 }
+
+/// The default `HASH_QUEUE_MAX` per hashing thread: at some 40-100 ms a
+/// hash, a full queue is one to three seconds of waiting, past which a
+/// client is better told to come back than kept in line.
+const HASH_QUEUE_PER_THREAD: usize = 32;
 
 /// The request timeout's share kept back from the provider: 10%, at most
 /// 5 s (120 s -> a 115 s provider deadline), so the provider's 504 is
@@ -517,6 +523,7 @@ impl Config {
         let mock_llm = ModelArgs::from_vars(|k| src.get(k))
             .map_err(|e| ConfigError::new(&e.var, e.message))?;
 
+        let hash_concurrency: usize = r.positive(&["HASH_CONCURRENCY"], available_cores())?;
         let request_timeout =
             Duration::from_secs_f64(r.positive(&["REQUEST_TIMEOUT_SECONDS"], 120.0f64)?);
         let provider_timeout =
@@ -552,7 +559,7 @@ impl Config {
             auth_cookie_secure: cookie_secure,
             auth_cookie_samesite: samesite,
             csrf_enforce: r.bool("CSRF_ENFORCE", true)?,
-            hash_concurrency: r.positive(&["HASH_CONCURRENCY"], available_cores())?,
+            hash_concurrency,
             hash_thread_nice: {
                 let n: i32 = r.parse(&["HASH_THREAD_NICE"], 10)?;
                 if !(0..=19).contains(&n) {
@@ -563,7 +570,10 @@ impl Config {
                 }
                 n
             },
-            hash_queue_max: r.positive(&["HASH_QUEUE_MAX"], 64usize)?,
+            hash_queue_max: r.positive(
+                &["HASH_QUEUE_MAX"],
+                HASH_QUEUE_PER_THREAD.saturating_mul(hash_concurrency),
+            )?,
             argon2: argon2_from_source(src)?,
             chat_history_max_messages: r.parse(&["CHAT_HISTORY_MAX_MESSAGES"], 40u32)?,
             llm_provider,

@@ -160,3 +160,15 @@ fn the_provider_deadline_ends_before_the_request_timeout() {
         assert_eq!(err.var, "PROVIDER_DEADLINE_SECONDS", "{bad}");
     }
 }
+
+#[test]
+fn the_hash_queue_is_bounded_per_hashing_thread_by_default() {
+    let c = config(&[("APP_ENV", "test"), ("HASH_CONCURRENCY", "3")]).unwrap();
+    assert_eq!(c.hash_queue_max, 96);
+    let c = config(&[("APP_ENV", "test"), ("HASH_QUEUE_MAX", "5")]).unwrap();
+    assert_eq!(c.hash_queue_max, 5);
+    for bad in ["0", "-1", "many"] {
+        let err = config(&[("APP_ENV", "test"), ("HASH_QUEUE_MAX", bad)]).unwrap_err();
+        assert_eq!(err.var, "HASH_QUEUE_MAX", "{bad}");
+    }
+}
