@@ -51,6 +51,13 @@ pub enum ApiError {
         detail: String,
         retry_after_secs: Option<u64>,
     },
+    /// A bounded queue is full (password hashing): shed at once.
+    #[error("{detail}")]
+    Overloaded {
+        code: &'static str,
+        detail: String,
+        retry_after_secs: u64,
+    },
     #[error(transparent)]
     Internal(#[from] anyhow::Error),
 }
@@ -86,7 +93,9 @@ impl ApiError {
             ApiError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Client { status, .. } | ApiError::Provider { status, .. } => *status,
             ApiError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Overloaded { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -154,6 +163,16 @@ impl IntoResponse for ApiError {
                     r.headers_mut()
                         .insert(header::RETRY_AFTER, HeaderValue::from(secs));
                 }
+                r
+            }
+            ApiError::Overloaded {
+                code,
+                detail,
+                retry_after_secs,
+            } => {
+                let mut r = json_error(status, code, detail);
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
                 r
             }
             ApiError::Internal(cause) => {

@@ -159,6 +159,7 @@ impl Application {
                         kind,
                         &config.provider,
                         config.provider_timeout,
+                        config.provider_deadline,
                         metrics.clone(),
                     )?)
                 }
@@ -175,10 +176,11 @@ impl Application {
             },
         };
         let state = AppState::new(Inner {
-            hasher: PasswordHasher::with_nice(
+            hasher: PasswordHasher::with_limits(
                 config.argon2,
                 config.hash_concurrency,
                 config.hash_thread_nice,
+                config.hash_queue_max,
             )?,
             tokens: TokenService::new(config.secret_key.expose(), config.access_token_ttl),
             metrics,

@@ -9,8 +9,14 @@
 //! (`HASH_THREAD_NICE`): during a login storm they still use every idle
 //! cycle, but a health check, a chat turn or Postgres itself is scheduled
 //! ahead of them instead of waiting out their time slices.
+//!
+//! The queue is bounded (`HASH_QUEUE_MAX` in the backend): past it a login
+//! or registration is shed at once ([`QueueFull`], a 503 with Retry-After)
+//! rather than left to wait seconds in line. A queued job whose caller has
+//! gone (the client disconnected, the request timed out) is skipped when
+//! its turn comes, so a storm's abandoned logins cost no hash.
 
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -21,7 +27,23 @@ use tokio::sync::oneshot;
 
 use crate::config::Argon2Params;
 
-type Job = Box<dyn FnOnce(&Argon2<'static>) + Send>;
+/// A queued hash; returns whether it ran (false: its caller had gone).
+type Job = Box<dyn FnOnce(&Argon2<'static>) -> bool + Send>;
+
+/// The hashing queue is full: the caller should answer 503 and come back
+/// after `retry_after_secs`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueFull {
+    pub retry_after_secs: u64,
+}
+
+impl std::fmt::Display for QueueFull {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the password hashing queue is full")
+    }
+}
+
+impl std::error::Error for QueueFull {}
 
 #[derive(Clone)]
 pub struct PasswordHasher {
@@ -34,19 +56,30 @@ struct Inner {
     /// exist, so that an unknown user costs exactly one hash too.
     dummy_hash: String,
     load: Arc<Load>,
+    /// The most jobs that may wait for a thread; more are shed.
+    queue_max: i64,
 }
 
 #[derive(Default)]
 struct Load {
     waiting: AtomicI64,
     running: AtomicI64,
+    hashed: AtomicU64,
+    skipped: AtomicU64,
+    shed: AtomicU64,
 }
 
-/// Queue figures for the metrics endpoint.
+/// Queue figures for the metrics and stats endpoints.
 #[derive(Debug, Clone, Copy)]
 pub struct HashingLoad {
     pub waiting: i64,
     pub running: i64,
+    /// Hashes (or verifications) run since start.
+    pub hashed: u64,
+    /// Queued jobs skipped because their caller had gone.
+    pub skipped: u64,
+    /// Calls refused because the queue was full.
+    pub shed: u64,
 }
 
 /// Lowers the calling thread's CPU priority (Linux nice values are per
@@ -61,12 +94,20 @@ fn lower_thread_priority(nice: i32) {
 }
 
 impl PasswordHasher {
+    /// A hasher with an unbounded queue (the seed tool and benches hash in
+    /// bulk and want every hash, however long the line).
     pub fn new(params: Argon2Params, threads: usize) -> anyhow::Result<Self> {
-        Self::with_nice(params, threads, 0)
+        Self::with_limits(params, threads, 0, usize::MAX)
     }
 
-    /// A hasher whose `threads` worker threads run at niceness `nice`.
-    pub fn with_nice(params: Argon2Params, threads: usize, nice: i32) -> anyhow::Result<Self> {
+    /// A hasher whose `threads` worker threads run at niceness `nice`, with
+    /// at most `queue_max` calls waiting for a thread.
+    pub fn with_limits(
+        params: Argon2Params,
+        threads: usize,
+        nice: i32,
+        queue_max: usize,
+    ) -> anyhow::Result<Self> {
         let p = Params::new(
             params.memory_kib,
             params.iterations,
@@ -101,7 +142,12 @@ impl PasswordHasher {
                         let Ok(job) = job else { break };
                         load.waiting.fetch_sub(1, Ordering::Relaxed);
                         load.running.fetch_add(1, Ordering::Relaxed);
-                        job(&argon2);
+                        let counter = if job(&argon2) {
+                            &load.hashed
+                        } else {
+                            &load.skipped
+                        };
+                        counter.fetch_add(1, Ordering::Relaxed);
                         load.running.fetch_sub(1, Ordering::Relaxed);
                     }
                 })
@@ -112,14 +158,19 @@ impl PasswordHasher {
                 jobs: tx,
                 dummy_hash,
                 load,
+                queue_max: i64::try_from(queue_max).unwrap_or(i64::MAX),
             }),
         })
     }
 
     pub fn load(&self) -> HashingLoad {
+        let l = &self.inner.load;
         HashingLoad {
-            waiting: self.inner.load.waiting.load(Ordering::Relaxed),
-            running: self.inner.load.running.load(Ordering::Relaxed),
+            waiting: l.waiting.load(Ordering::Relaxed),
+            running: l.running.load(Ordering::Relaxed),
+            hashed: l.hashed.load(Ordering::Relaxed),
+            skipped: l.skipped.load(Ordering::Relaxed),
+            shed: l.shed.load(Ordering::Relaxed),
         }
     }
 
@@ -156,12 +207,32 @@ impl PasswordHasher {
         F: FnOnce(&Argon2<'static>) -> anyhow::Result<T> + Send + 'static,
     {
         let (tx, rx) = oneshot::channel();
-        self.inner.load.waiting.fetch_add(1, Ordering::Relaxed);
+        let load = &self.inner.load;
+        let max = self.inner.queue_max;
+        if load
+            .waiting
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {
+                (w < max).then_some(w + 1)
+            })
+            .is_err()
+        {
+            load.shed.fetch_add(1, Ordering::Relaxed);
+            return Err(QueueFull {
+                retry_after_secs: 1,
+            }
+            .into());
+        }
         let job: Job = Box::new(move |argon2| {
+            // The caller dropped its future (client gone, request timed
+            // out): nobody would read the result, so spend no hash on it.
+            if tx.is_closed() {
+                return false;
+            }
             let _ = tx.send(work(argon2));
+            true
         });
         if self.inner.jobs.send(job).is_err() {
-            self.inner.load.waiting.fetch_sub(1, Ordering::Relaxed);
+            load.waiting.fetch_sub(1, Ordering::Relaxed);
             anyhow::bail!("password hashing threads are gone");
         }
         rx.await.context("a hashing thread died")?
@@ -183,5 +254,55 @@ mod tests {
             .unwrap());
         assert!(!h.verify("wrong horse".into(), Some(phc)).await.unwrap());
         assert!(!h.verify("correct horse".into(), None).await.unwrap());
+    }
+
+    /// A login whose client left while it waited for a hashing slot used to
+    /// be hashed anyway, spending a slot on nobody during a storm.
+    #[tokio::test]
+    async fn a_waiter_that_left_before_its_slot_is_never_hashed() {
+        let h = PasswordHasher::new(Argon2Params::default(), 1).unwrap();
+        // Hold the only slot until released.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let blocker = {
+            let h = h.clone();
+            tokio::spawn(async move {
+                h.run(move |_| {
+                    let _ = held.recv();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        while h.load().running < 1 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // Queued behind it, then abandoned (its client went away).
+        let ran = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counted = Arc::clone(&ran);
+        let gone = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            h.run(move |_| {
+                counted.fetch_add(1, Ordering::SeqCst);
+                Ok(())
+            }),
+        )
+        .await;
+        assert!(gone.is_err(), "still queued when its client left");
+        release.send(()).unwrap();
+        blocker.await.unwrap().unwrap();
+        // One thread, first come first served: once this one is answered the
+        // abandoned job has had its turn.
+        assert!(h.verify("pw".into(), None).await.is_ok());
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "the abandoned job ran");
+        // The thread counts a job just after answering it.
+        for _ in 0..100 {
+            if h.load().running == 0 {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let load = h.load();
+        assert_eq!(load.waiting, 0);
+        assert_eq!((load.hashed, load.skipped, load.shed), (2, 1, 0));
     }
 }

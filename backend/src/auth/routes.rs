@@ -10,6 +10,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::current_user::COOKIE_NAME;
+use super::password::QueueFull;
 use super::{validate, ClientIp, CurrentUser};
 use crate::config::SameSite;
 use crate::db::users::{self, InsertUserError};
@@ -97,7 +98,22 @@ fn email_taken() -> ApiError {
 
 async fn hash_timed(state: &AppState, password: String) -> ApiResult<String> {
     let _t = state.metrics.hash_latency.start_timer();
-    Ok(state.hasher.hash(password).await?)
+    state.hasher.hash(password).await.map_err(hashing_failed)
+}
+
+/// A full hashing queue is a fast 503 with Retry-After; anything else is
+/// an internal error.
+fn hashing_failed(e: anyhow::Error) -> ApiError {
+    match e.downcast_ref::<QueueFull>() {
+        Some(full) => ApiError::Overloaded {
+            code: "hashing_overloaded",
+            detail: "Too many logins and registrations in progress, retry after the delay in \
+                     Retry-After"
+                .into(),
+            retry_after_secs: full.retry_after_secs,
+        },
+        None => ApiError::Internal(e),
+    }
 }
 
 #[derive(Deserialize)]
@@ -141,7 +157,8 @@ async fn authenticate(
         state
             .hasher
             .verify(password, user.as_ref().map(|u| u.password_hash.clone()))
-            .await?
+            .await
+            .map_err(hashing_failed)?
     };
     match user {
         Some(u) if ok => Ok(Authenticated {

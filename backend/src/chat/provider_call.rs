@@ -19,7 +19,8 @@ pub struct ProviderCall {
     metrics: Metrics,
     provider: &'static str,
     /// The longest the call may take before it answers (retries and their
-    /// waits included, as the provider reckons them).
+    /// waits included, as the provider reckons them, capped by
+    /// `PROVIDER_DEADLINE_SECONDS`).
     deadline: Duration,
     started: Instant,
 }
@@ -35,7 +36,12 @@ impl ProviderCall {
         Self {
             metrics: state.metrics.clone(),
             provider,
-            deadline: state.llm.deadline(state.config.provider_timeout),
+            // The provider's own reckoning, never past the configured
+            // deadline (which ends before the request timeout).
+            deadline: state
+                .llm
+                .deadline(state.config.provider_timeout)
+                .min(state.config.provider_deadline),
             started: Instant::now(),
         }
     }

@@ -157,12 +157,22 @@ pub struct Config {
     pub hash_concurrency: usize,
     /// Niceness of the hashing threads (0 = same priority as the rest).
     pub hash_thread_nice: i32,
+    /// Password hashes that may wait for a hashing thread; past it a login
+    /// or registration is a fast 503 with Retry-After (`HASH_QUEUE_MAX`,
+    /// by default 32 per hashing thread).
+    pub hash_queue_max: usize,
     pub argon2: Argon2Params,
     pub chat_history_max_messages: u32,
     pub llm_provider: LlmProviderKind,
     pub retriever: RetrieverKind,
     /// Per attempt, for live providers; per call for the mock.
     pub provider_timeout: Duration,
+    /// The whole provider call's budget, every attempt, backoff and
+    /// Retry-After wait included (`PROVIDER_DEADLINE_SECONDS`; by default
+    /// the request timeout less its margin). Always shorter than the request
+    /// timeout, so a provider that does not answer is the client's 504
+    /// `provider_timeout`, not the generic `request_timeout`.
+    pub provider_deadline: Duration,
     pub provider: ProviderSettings,
     pub mock_llm: MockLlmConfig,
     pub rate_limits: RateLimits,
@@ -276,6 +286,65 @@ impl Reader<'_> {
         }
         Ok(v)
     }
+}
+
+/// The default `HASH_QUEUE_MAX` per hashing thread: at some 40-100 ms a
+/// hash, a full queue is one to three seconds of waiting, past which a
+/// client is better told to come back than kept in line.
+const HASH_QUEUE_PER_THREAD: usize = 32;
+
+/// The request timeout's share kept back from the provider: 10%, at most
+/// 5 s (120 s -> a 115 s provider deadline), so the provider's 504 is
+/// written before the request timeout fires.
+pub fn provider_deadline_margin(request_timeout: Duration) -> Duration {
+    request_timeout.mul_f64(0.1).min(Duration::from_secs(5))
+}
+
+/// Orders the budgets: one provider attempt fits in the provider's whole
+/// deadline, and that deadline ends before the request timeout. A
+/// configuration that cannot is refused, naming the variables.
+fn provider_deadline(
+    request_timeout: Duration,
+    per_attempt: Duration,
+    explicit: Option<f64>,
+) -> Result<Duration, ConfigError> {
+    let deadline = match explicit {
+        None => request_timeout - provider_deadline_margin(request_timeout),
+        Some(secs) => {
+            if !(secs.is_finite() && secs > 0.0) {
+                return Err(ConfigError::new(
+                    "PROVIDER_DEADLINE_SECONDS",
+                    "must be a number of seconds greater than zero",
+                ));
+            }
+            // Finite and positive, but possibly beyond what a Duration holds.
+            let d = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
+            if d >= request_timeout {
+                return Err(ConfigError::new(
+                    "PROVIDER_DEADLINE_SECONDS",
+                    format!(
+                        "({secs} s) must be shorter than REQUEST_TIMEOUT_SECONDS ({} s), \
+                         or the request timeout answers before the provider's 504",
+                        request_timeout.as_secs_f64()
+                    ),
+                ));
+            }
+            d
+        }
+    };
+    if per_attempt > deadline {
+        return Err(ConfigError::new(
+            "PROVIDER_TIMEOUT_SECONDS",
+            format!(
+                "({} s per attempt) does not fit in the provider deadline of {} s \
+                 (PROVIDER_DEADLINE_SECONDS, by default REQUEST_TIMEOUT_SECONDS less 10%, \
+                 at most 5 s): lower it or raise REQUEST_TIMEOUT_SECONDS",
+                per_attempt.as_secs_f64(),
+                deadline.as_secs_f64()
+            ),
+        ));
+    }
+    Ok(deadline)
 }
 
 fn available_cores() -> usize {
@@ -476,6 +545,23 @@ impl Config {
         let mock_llm = ModelArgs::from_vars(|k| src.get(k))
             .map_err(|e| ConfigError::new(&e.var, e.message))?;
 
+        let hash_concurrency: usize = r.positive(&["HASH_CONCURRENCY"], available_cores())?;
+        let request_timeout = r.secs(&["REQUEST_TIMEOUT_SECONDS"], 120.0)?;
+        let provider_timeout = r.secs(&["PROVIDER_TIMEOUT_SECONDS"], 60.0)?;
+        let provider_deadline = provider_deadline(
+            request_timeout,
+            provider_timeout,
+            match r.raw("PROVIDER_DEADLINE_SECONDS") {
+                None => None,
+                Some(v) => Some(v.parse::<f64>().map_err(|e| {
+                    ConfigError::new(
+                        "PROVIDER_DEADLINE_SECONDS",
+                        format!("cannot parse {v:?}: {e}"),
+                    )
+                })?),
+            },
+        )?;
+
         Ok(Self {
             version: env!("CARGO_PKG_VERSION").to_owned(),
             bind_addr: r.parse(&["BIND_ADDR"], SocketAddr::from(([127, 0, 0, 1], 8000)))?,
@@ -491,7 +577,7 @@ impl Config {
             auth_cookie_secure: cookie_secure,
             auth_cookie_samesite: samesite,
             csrf_enforce: r.bool("CSRF_ENFORCE", true)?,
-            hash_concurrency: r.positive(&["HASH_CONCURRENCY"], available_cores())?,
+            hash_concurrency,
             hash_thread_nice: {
                 let n: i32 = r.parse(&["HASH_THREAD_NICE"], 10)?;
                 if !(0..=19).contains(&n) {
@@ -502,11 +588,16 @@ impl Config {
                 }
                 n
             },
+            hash_queue_max: r.positive(
+                &["HASH_QUEUE_MAX"],
+                HASH_QUEUE_PER_THREAD.saturating_mul(hash_concurrency),
+            )?,
             argon2: argon2_from_source(src)?,
             chat_history_max_messages: r.parse(&["CHAT_HISTORY_MAX_MESSAGES"], 40u32)?,
             llm_provider,
             retriever,
-            provider_timeout: r.secs(&["PROVIDER_TIMEOUT_SECONDS"], 60.0)?,
+            provider_timeout,
+            provider_deadline,
             provider,
             mock_llm,
             rate_limits: RateLimits {
@@ -516,7 +607,7 @@ impl Config {
                 chat_per_minute: r.positive(&["RATE_LIMIT_CHAT_PER_MINUTE"], 60u32)?,
                 trusted_proxies,
             },
-            request_timeout: r.secs(&["REQUEST_TIMEOUT_SECONDS"], 120.0)?,
+            request_timeout,
             max_body_bytes: r.positive(&["MAX_BODY_BYTES"], 64 * 1024usize)?,
             stream_artificial_delay: Duration::from_millis(
                 r.parse(&["STREAM_ARTIFICIAL_DELAY_MS"], 0u64)?,

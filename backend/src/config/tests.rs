@@ -175,3 +175,54 @@ fn durations_that_overflow_are_refused_naming_their_variable() {
     let c = config(&[("APP_ENV", "test"), ("ACCESS_TOKEN_EXPIRE_MINUTES", "1440")]).unwrap();
     assert_eq!(c.access_token_ttl, Duration::from_secs(86_400));
 }
+
+#[test]
+fn the_provider_deadline_ends_before_the_request_timeout() {
+    let c = config(&[("APP_ENV", "test")]).unwrap();
+    assert_eq!(c.request_timeout, Duration::from_secs(120));
+    assert_eq!(c.provider_deadline, Duration::from_secs(115));
+    let c = config(&[
+        ("APP_ENV", "test"),
+        ("REQUEST_TIMEOUT_SECONDS", "3"),
+        ("PROVIDER_TIMEOUT_SECONDS", "1"),
+    ])
+    .unwrap();
+    assert_eq!(c.provider_deadline, Duration::from_millis(2700));
+    let c = config(&[
+        ("APP_ENV", "test"),
+        ("PROVIDER_TIMEOUT_SECONDS", "1"),
+        ("PROVIDER_DEADLINE_SECONDS", "1.5"),
+    ])
+    .unwrap();
+    assert_eq!(c.provider_deadline, Duration::from_millis(1500));
+
+    // A deadline that does not end before the request timeout is refused.
+    let err = config(&[("APP_ENV", "test"), ("PROVIDER_DEADLINE_SECONDS", "120")]).unwrap_err();
+    assert_eq!(err.var, "PROVIDER_DEADLINE_SECONDS");
+    assert!(err.to_string().contains("REQUEST_TIMEOUT_SECONDS"), "{err}");
+    // So is one attempt that cannot fit in the deadline.
+    let err = config(&[
+        ("APP_ENV", "test"),
+        ("REQUEST_TIMEOUT_SECONDS", "30"),
+        ("PROVIDER_TIMEOUT_SECONDS", "60"),
+    ])
+    .unwrap_err();
+    assert_eq!(err.var, "PROVIDER_TIMEOUT_SECONDS");
+    assert!(err.to_string().contains("REQUEST_TIMEOUT_SECONDS"), "{err}");
+    for bad in ["0", "-1", "soon", "nan"] {
+        let err = config(&[("APP_ENV", "test"), ("PROVIDER_DEADLINE_SECONDS", bad)]).unwrap_err();
+        assert_eq!(err.var, "PROVIDER_DEADLINE_SECONDS", "{bad}");
+    }
+}
+
+#[test]
+fn the_hash_queue_is_bounded_per_hashing_thread_by_default() {
+    let c = config(&[("APP_ENV", "test"), ("HASH_CONCURRENCY", "3")]).unwrap();
+    assert_eq!(c.hash_queue_max, 96);
+    let c = config(&[("APP_ENV", "test"), ("HASH_QUEUE_MAX", "5")]).unwrap();
+    assert_eq!(c.hash_queue_max, 5);
+    for bad in ["0", "-1", "many"] {
+        let err = config(&[("APP_ENV", "test"), ("HASH_QUEUE_MAX", bad)]).unwrap_err();
+        assert_eq!(err.var, "HASH_QUEUE_MAX", "{bad}");
+    }
+}

@@ -129,7 +129,13 @@ async fn stats(State(state): State<AppState>) -> ApiResult<Json<Value>> {
             "mean_latency_ms": if count == 0 { 0.0 } else { 1000.0 * latency.get_sample_sum() / count as f64 },
         },
         "retriever": state.retriever.name(),
-        "password_hashing": {"waiting": load.waiting, "running": load.running},
+        "password_hashing": {
+            "waiting": load.waiting,
+            "running": load.running,
+            "hashed": load.hashed,
+            "skipped": load.skipped,
+            "shed": load.shed,
+        },
         "db_pool": pool_figures(&state),
         "uptime_seconds": state.started.elapsed().as_secs(),
     })))

@@ -6,6 +6,12 @@
 //! the provider, so a struggling provider is not hammered by retries and
 //! clients get an answer at once. After `open_for` it half-opens: one trial
 //! call goes through; success closes it, failure opens it again.
+//!
+//! Admission is a guard ([`Admitted`]): a trial whose caller is dropped
+//! before it reports (the client went away, the request timed out) counts
+//! as a failed trial when the guard drops, so the breaker opens again and a
+//! later trial is admitted after `open_for` instead of it staying half-open
+//! with a trial "in flight" forever.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -50,9 +56,29 @@ struct Inner {
 }
 
 /// Permission to call; report the outcome with [`CircuitBreaker::record`].
-#[derive(Debug)]
-pub struct Admitted {
+/// Dropped without a report, a trial counts as a failure (a closed-state
+/// call counts as nothing: a client leaving says nothing of the provider).
+#[must_use = "report the outcome with CircuitBreaker::record"]
+pub struct Admitted<'a> {
+    breaker: &'a CircuitBreaker,
     trial: bool,
+    reported: bool,
+}
+
+impl std::fmt::Debug for Admitted<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Admitted")
+            .field("trial", &self.trial)
+            .finish()
+    }
+}
+
+impl Drop for Admitted<'_> {
+    fn drop(&mut self) {
+        if !self.reported && self.trial {
+            self.breaker.finish(true, false);
+        }
+    }
 }
 
 impl CircuitBreaker {
@@ -81,16 +107,16 @@ impl CircuitBreaker {
     /// `Some` when a call may go out now; `None` while open (or while the
     /// half-open trial call is still running). The `Duration` is how long
     /// until the next trial, for `Retry-After`.
-    pub fn admit(&self) -> Result<Admitted, Duration> {
+    pub fn admit(&self) -> Result<Admitted<'_>, Duration> {
         let mut g = self.lock();
         match g.state {
-            BreakerState::Closed => Ok(Admitted { trial: false }),
+            BreakerState::Closed => Ok(self.admitted(false)),
             BreakerState::Open => {
                 let since = g.opened_at.map_or(Duration::ZERO, |t| t.elapsed());
                 if since >= self.config.open_for {
                     g.state = BreakerState::HalfOpen;
                     g.trial_in_flight = true;
-                    Ok(Admitted { trial: true })
+                    Ok(self.admitted(true))
                 } else {
                     Err(self.config.open_for - since)
                 }
@@ -100,15 +126,29 @@ impl CircuitBreaker {
                     Err(Duration::from_secs(1))
                 } else {
                     g.trial_in_flight = true;
-                    Ok(Admitted { trial: true })
+                    Ok(self.admitted(true))
                 }
             }
         }
     }
 
-    pub fn record(&self, admitted: Admitted, success: bool) {
+    fn admitted(&self, trial: bool) -> Admitted<'_> {
+        Admitted {
+            breaker: self,
+            trial,
+            reported: false,
+        }
+    }
+
+    /// Reports the outcome of an admitted call.
+    pub fn record(&self, mut admitted: Admitted<'_>, success: bool) {
+        admitted.reported = true;
+        self.finish(admitted.trial, success);
+    }
+
+    fn finish(&self, trial: bool, success: bool) {
         let mut g = self.lock();
-        if admitted.trial {
+        if trial {
             g.trial_in_flight = false;
             if success {
                 g.state = BreakerState::Closed;
@@ -188,6 +228,32 @@ mod tests {
         assert_eq!(b.state(), BreakerState::Open);
         std::thread::sleep(Duration::from_millis(30));
         let trial = b.admit().unwrap();
+        b.record(trial, true);
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    /// A trial whose caller is dropped (client gone, request timed out)
+    /// used to leave the breaker half-open with a trial "in flight" forever:
+    /// every later call got 503 until a restart.
+    #[test]
+    fn a_dropped_trial_counts_as_a_failure_and_a_later_trial_is_admitted() {
+        let b = breaker(Duration::from_millis(20));
+        for _ in 0..4 {
+            let a = b.admit().unwrap();
+            b.record(a, false);
+        }
+        std::thread::sleep(Duration::from_millis(30));
+        let trial = b.admit().unwrap();
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        drop(trial);
+        assert_eq!(
+            b.state(),
+            BreakerState::Open,
+            "a dropped trial is a failure"
+        );
+        assert!(b.admit().is_err(), "open again for open_for");
+        std::thread::sleep(Duration::from_millis(30));
+        let trial = b.admit().expect("a new trial after open_for");
         b.record(trial, true);
         assert_eq!(b.state(), BreakerState::Closed);
     }

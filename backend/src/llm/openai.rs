@@ -3,7 +3,11 @@
 //! Azure OpenAI (`LLM_PROVIDER=azure`: deployment URLs, `api-key` header,
 //! `api-version`).
 //!
-//! Every attempt has its own timeout (`PROVIDER_TIMEOUT_SECONDS`).
+//! Every attempt has its own timeout (`PROVIDER_TIMEOUT_SECONDS`), and the
+//! whole call (attempts, backoff, waits) its deadline
+//! (`PROVIDER_DEADLINE_SECONDS`, shorter than the request timeout): an
+//! attempt is cut at the deadline and a wait that would end past it is not
+//! started, so the client gets the provider's error, not `request_timeout`.
 //! Connection errors, timeouts, 408, 429 and 5xx are retried up to
 //! `PROVIDER_MAX_RETRIES` times with full-jitter exponential backoff, never
 //! sooner than the provider's `retry-after-ms` / `Retry-After`; a provider
@@ -51,6 +55,8 @@ pub struct OpenAiProvider {
     client: Client,
     endpoint: Endpoint,
     per_attempt: Duration,
+    /// The whole call's budget, retries and waits included.
+    budget: Duration,
     retry: RetryPolicy,
     breaker: Arc<CircuitBreaker>,
     permits: Semaphore,
@@ -128,6 +134,7 @@ impl OpenAiProvider {
         kind: LlmProviderKind,
         s: &ProviderSettings,
         per_attempt: Duration,
+        budget: Duration,
         metrics: Metrics,
     ) -> anyhow::Result<Self> {
         let (name, endpoint) = match kind {
@@ -168,6 +175,7 @@ impl OpenAiProvider {
             client,
             endpoint,
             per_attempt,
+            budget,
             retry: s.retry,
             breaker: Arc::new(CircuitBreaker::new(s.breaker)),
             permits: Semaphore::new(s.max_concurrency),
@@ -218,6 +226,7 @@ impl OpenAiProvider {
         F: Fn() -> Fut,
         Fut: std::future::Future<Output = Result<T, AttemptError>>,
     {
+        let until = tokio::time::Instant::now() + self.budget;
         let _permit = self
             .permits
             .acquire()
@@ -225,7 +234,11 @@ impl OpenAiProvider {
             .map_err(|_| ProviderError::Upstream("provider is shutting down".into()))?;
         let mut tries = 0u32;
         loop {
-            let admitted: Admitted = match self.breaker.admit() {
+            let remaining = until.saturating_duration_since(tokio::time::Instant::now());
+            if remaining.is_zero() {
+                return Err(ProviderError::Timeout);
+            }
+            let admitted: Admitted<'_> = match self.breaker.admit() {
                 Ok(a) => a,
                 Err(wait) => {
                     self.set_breaker_gauge();
@@ -235,7 +248,10 @@ impl OpenAiProvider {
                     });
                 }
             };
-            let outcome = match tokio::time::timeout(self.per_attempt, attempt()).await {
+            // Cut at the deadline, so the breaker hears of the timeout
+            // (a call dropped from outside would record nothing).
+            let limit = self.per_attempt.min(remaining);
+            let outcome = match tokio::time::timeout(limit, attempt()).await {
                 Ok(r) => r,
                 Err(_) => Err(AttemptError {
                     error: ProviderError::Timeout,
@@ -272,6 +288,15 @@ impl OpenAiProvider {
                 return Err(e.error);
             }
             let wait = self.retry.wait(tries, e.retry_after);
+            if tokio::time::Instant::now() + wait >= until {
+                tracing::warn!(
+                    provider = self.name,
+                    reason = e.reason,
+                    wait_ms = wait.as_millis() as u64,
+                    "no time left for another provider attempt; giving up"
+                );
+                return Err(e.error);
+            }
             tries += 1;
             self.metrics
                 .provider_retries
@@ -326,12 +351,13 @@ impl LlmProvider for OpenAiProvider {
 
     fn deadline(&self, per_attempt: Duration) -> Duration {
         let tries = self.retry.max_retries + 1;
-        per_attempt.saturating_mul(tries)
+        let unbounded = per_attempt.saturating_mul(tries)
             + self
                 .retry
                 .retry_after_cap
                 .max(self.retry.max_backoff)
-                .saturating_mul(self.retry.max_retries)
+                .saturating_mul(self.retry.max_retries);
+        unbounded.min(self.budget)
     }
 
     async fn complete(&self, req: CompletionRequest) -> Result<Completion, ProviderError> {

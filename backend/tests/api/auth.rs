@@ -480,3 +480,113 @@ async fn the_cookie_follows_the_secure_and_samesite_settings_and_is_read_in_ever
         assert!(cleared.contains(attr), "{attr} missing from {cleared}");
     }
 }
+
+/// The hashing queue used to be unbounded: a login storm on one slot waited
+/// seconds in line. Past HASH_QUEUE_MAX a login is shed at once, a 503 with
+/// Retry-After in the JSON error shape.
+#[tokio::test]
+async fn a_login_burst_past_the_hash_queue_is_shed_fast_with_retry_after() {
+    let app = app_with(&[("HASH_CONCURRENCY", "1"), ("HASH_QUEUE_MAX", "1")]).await;
+    register(&app, "burst").await;
+    let logins = (0..16).map(|_| {
+        let url = format!("{}/api/auth/login-json", app.base_url);
+        async move {
+            let started = std::time::Instant::now();
+            let r = client()
+                .post(url)
+                .json(&json!({"username": "burst", "password": PASSWORD}))
+                .send()
+                .await
+                .unwrap();
+            let retry_after = r
+                .headers()
+                .get("retry-after")
+                .map(|v| v.to_str().unwrap().to_owned());
+            let took = started.elapsed();
+            let (s, v) = json_of(r).await;
+            (s, v, retry_after, took)
+        }
+    });
+    let answers = futures::future::join_all(logins).await;
+    let shed: Vec<_> = answers
+        .iter()
+        .filter(|(s, ..)| *s == StatusCode::SERVICE_UNAVAILABLE)
+        .collect();
+    assert!(!shed.is_empty(), "no login was shed: {answers:?}");
+    assert!(
+        answers.iter().any(|(s, ..)| *s == StatusCode::OK),
+        "the queue still serves: {answers:?}"
+    );
+    for (s, v, _, _) in &answers {
+        assert!(
+            *s == StatusCode::OK || *s == StatusCode::SERVICE_UNAVAILABLE,
+            "{s} {v}"
+        );
+    }
+    for (_, v, retry_after, took) in shed {
+        assert_eq!(v["code"], "hashing_overloaded", "{v}");
+        assert!(v["detail"].is_string(), "{v}");
+        let secs: u64 = retry_after
+            .as_deref()
+            .expect("Retry-After")
+            .parse()
+            .unwrap();
+        assert!(secs >= 1, "{secs}");
+        assert!(
+            *took < std::time::Duration::from_millis(500),
+            "shed at once, not after queueing: {took:?}"
+        );
+    }
+    let (_, stats) = get_json(&app, "/api/stats").await;
+    assert!(
+        stats["password_hashing"]["shed"].as_u64().unwrap() >= 1,
+        "{stats}"
+    );
+}
+
+/// Logins whose clients hang up while they wait for the one hashing slot
+/// cost no hash: counted as skipped, not hashed.
+#[tokio::test]
+async fn logins_whose_clients_left_while_queued_are_never_hashed() {
+    // A hash (256 MiB, most of a second) much slower than the clients'
+    // patience (150 ms), which is ample to reach the queue.
+    let app = app_with(&[
+        ("HASH_CONCURRENCY", "1"),
+        ("HASH_QUEUE_MAX", "64"),
+        ("ARGON2_MEMORY_KIB", "262144"),
+    ])
+    .await;
+    register(&app, "quitter").await;
+    let (_, before) = get_json(&app, "/api/stats").await;
+    let hashed_before = before["password_hashing"]["hashed"].as_u64().unwrap();
+    let impatient = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_millis(150))
+        .build()
+        .unwrap();
+    let logins = (0..10).map(|_| {
+        impatient
+            .post(format!("{}/api/auth/login-json", app.base_url))
+            .json(&json!({"username": "quitter", "password": PASSWORD}))
+            .send()
+    });
+    for r in futures::future::join_all(logins).await {
+        assert!(r.is_err(), "the client gave up first: {r:?}");
+    }
+    // Let the slot work through whatever is still queued.
+    let mut stats = before;
+    for _ in 0..100 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        stats = get_json(&app, "/api/stats").await.1;
+        let h = &stats["password_hashing"];
+        if h["waiting"] == 0 && h["running"] == 0 {
+            break;
+        }
+    }
+    let h = &stats["password_hashing"];
+    let hashed = h["hashed"].as_u64().unwrap() - hashed_before;
+    let skipped = h["skipped"].as_u64().unwrap();
+    // The first login takes the slot before its client leaves; the rest
+    // wait behind it and are gone by their turn.
+    assert!(hashed <= 2, "abandoned logins were hashed: {stats}");
+    assert!(skipped >= 5, "{stats}");
+}

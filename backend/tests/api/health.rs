@@ -298,16 +298,40 @@ async fn request_ids_are_echoed_when_valid_and_made_otherwise() {
     );
 }
 
+/// A retriever that takes its time: the provider's budget now always ends
+/// before the request timeout, so the slow step that outlives the request
+/// is the retrieval.
+struct SlowRetriever;
+
+#[async_trait::async_trait]
+impl backend::retriever::Retriever for SlowRetriever {
+    fn name(&self) -> &'static str {
+        "slow"
+    }
+    async fn retrieve(
+        &self,
+        _query: &str,
+        _limit: usize,
+    ) -> anyhow::Result<Vec<backend::retriever::Source>> {
+        tokio::time::sleep(std::time::Duration::from_secs(10)).await;
+        Ok(Vec::new())
+    }
+}
+
 #[tokio::test]
 async fn a_request_past_the_request_timeout_is_a_json_504_that_keeps_its_request_id() {
-    let app = app_with_provider(
+    let app = backend::testing::spawn_app_with(
         &[
             ("REQUEST_TIMEOUT_SECONDS", "0.3"),
-            ("PROVIDER_TIMEOUT_SECONDS", "10"),
+            ("PROVIDER_TIMEOUT_SECONDS", "0.1"),
         ],
-        ScriptedLlm::new(std::time::Duration::from_secs(10), None),
+        backend::Overrides {
+            retriever: Some(std::sync::Arc::new(SlowRetriever)),
+            ..backend::Overrides::default()
+        },
     )
-    .await;
+    .await
+    .expect("spawn app");
     let who = user(&app, "sloth").await;
     let started = std::time::Instant::now();
     let r = client()

@@ -308,3 +308,160 @@ async fn a_429_storm_from_mock_llm_opens_the_breaker_and_spares_the_provider() {
     );
     assert_eq!(count(&app, "messages").await, 0);
 }
+
+/// One chat turn against a provider that accepts and never answers: the
+/// status, the error body and how long the client waited.
+async fn turn_against_a_hang(env: &[(&str, &str)]) -> (StatusCode, Value, Duration) {
+    let mut c = quick_model(0.0);
+    c.hang_rate = 1.0;
+    let llm = mock_llm(c).await;
+    let base = format!("{llm}/v1");
+    let mut all = vec![("LLM_PROVIDER", "openai"), ("OPENAI_BASE_URL", &base)];
+    all.extend_from_slice(env);
+    let app = app_with(&all).await;
+    let who = user(&app, "hung").await;
+    let started = Instant::now();
+    let (s, v) = bearer(
+        &app,
+        &who,
+        Method::POST,
+        "/api/chat/chat",
+        Some(json!({"content": "are you there?"})),
+    )
+    .await;
+    let waited = started.elapsed();
+    assert_eq!(count(&app, "messages").await, 0, "nothing stored");
+    (s, v, waited)
+}
+
+/// The provider's whole budget (attempts, backoff and waits) used to be
+/// PROVIDER_TIMEOUT_SECONDS × tries plus the waits (330 s by default), past
+/// the request timeout (120 s): the client got the generic `request_timeout`
+/// and the 504 `provider_timeout` was unreachable. The provider must give up
+/// first, within its deadline + 0.5 s.
+#[tokio::test]
+async fn a_hanging_provider_is_a_provider_timeout_before_the_request_timeout() {
+    // An explicit overall deadline: one attempt of 1 s, a retry cut at 1.5 s.
+    let (s, v, waited) = turn_against_a_hang(&[
+        ("PROVIDER_TIMEOUT_SECONDS", "1"),
+        ("PROVIDER_DEADLINE_SECONDS", "1.5"),
+        ("REQUEST_TIMEOUT_SECONDS", "3"),
+    ])
+    .await;
+    assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{v}");
+    assert_eq!(v["code"], "provider_timeout", "{v}");
+    assert_eq!(
+        v["detail"], "The language model did not answer in time; nothing was stored",
+        "{v}"
+    );
+    assert!(waited < Duration::from_millis(1500 + 500), "{waited:?}");
+
+    // The derived deadline: the request timeout less its margin (10%).
+    let (s, v, waited) = turn_against_a_hang(&[
+        ("PROVIDER_TIMEOUT_SECONDS", "1"),
+        ("REQUEST_TIMEOUT_SECONDS", "3"),
+    ])
+    .await;
+    assert_eq!(s, StatusCode::GATEWAY_TIMEOUT, "{v}");
+    assert_eq!(v["code"], "provider_timeout", "{v}");
+    assert!(waited < Duration::from_millis(2700 + 500), "{waited:?}");
+    assert!(
+        waited < Duration::from_secs(3),
+        "before the request timeout: {waited:?}"
+    );
+}
+
+/// An upstream that answers 429 (mode 0), hangs (1) or answers (2).
+async fn moody_upstream(mode: Arc<AtomicUsize>) -> String {
+    let handler = move || {
+        let mode = Arc::clone(&mode);
+        async move {
+            match mode.load(Ordering::SeqCst) {
+                0 => (
+                    AxumStatus::TOO_MANY_REQUESTS,
+                    [("retry-after", "0")],
+                    "{\"error\":{\"message\":\"slow down\"}}",
+                )
+                    .into_response(),
+                1 => {
+                    tokio::time::sleep(Duration::from_secs(30)).await;
+                    AxumStatus::GATEWAY_TIMEOUT.into_response()
+                }
+                _ => axum::Json(json!({
+                    "id": "x", "object": "chat.completion", "model": "stub",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "back"}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+                }))
+                .into_response(),
+            }
+        }
+    };
+    let router = axum::Router::new().route("/v1/chat/completions", axum::routing::post(handler));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    format!("http://{addr}/v1")
+}
+
+/// The half-open trial's client hangs up mid-call: the breaker used to stay
+/// half-open with that trial "in flight" forever (503 to everyone until a
+/// restart). Now the dropped trial counts as a failure and a later trial,
+/// after PROVIDER_CB_OPEN_SECONDS, closes it.
+#[tokio::test]
+async fn a_trial_whose_client_hung_up_does_not_leave_the_breaker_stuck() {
+    let mode = Arc::new(AtomicUsize::new(0));
+    let base = moody_upstream(Arc::clone(&mode)).await;
+    let app = app_with(&[
+        ("LLM_PROVIDER", "openai"),
+        ("OPENAI_BASE_URL", &base),
+        ("PROVIDER_MAX_RETRIES", "0"),
+        ("PROVIDER_CB_WINDOW", "4"),
+        ("PROVIDER_CB_MIN_CALLS", "4"),
+        ("PROVIDER_CB_FAILURE_RATIO", "0.5"),
+        ("PROVIDER_CB_OPEN_SECONDS", "1"),
+    ])
+    .await;
+    let who = user(&app, "hangup").await;
+    let chat = || {
+        bearer(
+            &app,
+            &who,
+            Method::POST,
+            "/api/chat/chat",
+            Some(json!({"content": "hi"})),
+        )
+    };
+    for _ in 0..4 {
+        let (s, _) = chat().await;
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+    }
+    let (_, v) = chat().await;
+    assert_eq!(v["code"], "provider_unavailable", "open: {v}");
+
+    // Half-open: the trial hangs, and its client gives up.
+    mode.store(1, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let impatient = reqwest::Client::builder()
+        .timeout(Duration::from_millis(300))
+        .build()
+        .unwrap();
+    let gone = impatient
+        .post(format!("{}/api/chat/chat", app.base_url))
+        .bearer_auth(&who.token)
+        .json(&json!({"content": "still there?"}))
+        .send()
+        .await;
+    assert!(gone.is_err(), "the client hung up: {gone:?}");
+
+    // The provider heals; after the open delay a new trial is let through.
+    mode.store(2, Ordering::SeqCst);
+    tokio::time::sleep(Duration::from_millis(1300)).await;
+    let (s, v) = chat().await;
+    assert_eq!(s, StatusCode::OK, "a new trial after the open delay: {v}");
+    assert_eq!(v["assistant_message"]["content"], "back");
+    let metrics = metrics_text(&app).await;
+    assert!(
+        metrics.contains(r#"chatbot_provider_circuit_state{provider="openai"} 0"#),
+        "closed again: {metrics}"
+    );
+}

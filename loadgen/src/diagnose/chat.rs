@@ -145,7 +145,8 @@ pub fn provider_dominates(report: &Report, t: &ScrapeTarget) -> Option<Finding> 
             100.0 * share.min(1.0)
         ),
         advice: "the LLM provider sets chat latency, not this service: bound it with \
-                 PROVIDER_TIMEOUT_SECONDS, keep PROVIDER_MAX_RETRIES low so retries do not \
+                 PROVIDER_TIMEOUT_SECONDS (per attempt) and PROVIDER_DEADLINE_SECONDS (whole \
+                 call), keep PROVIDER_MAX_RETRIES low so retries do not \
                  stack up, let the breaker (PROVIDER_CB_*) shed a failing provider, and check \
                  the provider's quota and region; more replicas or pool would not help"
             .into(),

@@ -87,7 +87,8 @@ pub fn provider_retries(report: &Report, t: &ScrapeTarget) -> Option<Finding> {
         },
         evidence: format!("the backend retried provider calls {n:.0} times{text}{tail}"),
         advice: "each retry adds a whole provider call to the turn's time and inflates the tail: \
-                 cap PROVIDER_MAX_RETRIES, keep PROVIDER_TIMEOUT_SECONDS × (retries + 1) under \
+                 cap PROVIDER_MAX_RETRIES, bound the whole call with PROVIDER_DEADLINE_SECONDS \
+                 (retries and waits included; PROVIDER_TIMEOUT_SECONDS per attempt) within \
                  the client's patience, and find why calls fail (429s: the quota)"
             .into(),
     })
