@@ -123,8 +123,16 @@
       word = 'ABORTED';
       detail = v.reason ? 'the run was aborted: ' + v.reason : 'the run was aborted';
     } else if (v.status === 'failed') {
-      word = 'THRESHOLD FAILED';
-      detail = failed + ' of ' + d.thresholds.length + ' thresholds failed';
+      // Failed thresholds (exit 99), or a regression against --baseline (98), or both.
+      var regressions = d.comparison ? d.comparison.rows.filter(function (r) { return r.verdict === 'regression'; }).length : 0;
+      var against = regressions + ' regression' + (regressions === 1 ? '' : 's') + ' against the baseline';
+      if (failed) {
+        word = 'THRESHOLD FAILED';
+        detail = failed + ' of ' + d.thresholds.length + ' thresholds failed' + (regressions ? '; ' + against : '');
+      } else {
+        word = 'REGRESSED';
+        detail = against + (d.thresholds.length ? '; all ' + d.thresholds.length + ' thresholds held' : '');
+      }
     } else {
       word = 'PASSED';
       detail = d.thresholds.length ? 'all ' + d.thresholds.length + ' thresholds held' : 'no thresholds';
@@ -209,6 +217,46 @@
         el('p', { 'class': 'advice', text: 'Advice: ' + f.advice })
       ]));
     });
+  }
+
+  /* `run --baseline`: every compared figure with its change, p-value and
+   * verdict (regressions marked), as `loadgen compare` prints it. */
+  function comparison(d) {
+    var c = d.comparison;
+    if (!c) return;
+    var sec = document.getElementById('comparison');
+    sec.hidden = false;
+    var n = c.rows.filter(function (r) { return r.verdict === 'regression'; }).length;
+    sec.appendChild(el('p', { 'class': n ? 'cmp-regressed' : 'diag-none',
+      text: n ? n + ' regression' + (n === 1 ? '' : 's') + ' against ' + c.base.label + ' (exit 98 unless the guard or a threshold failed)'
+        : 'No regression against ' + c.base.label + '.' }));
+    var bands = c.tolerances;
+    var band = function (v, pct) { return v === null || v === undefined ? 'off' : (pct ? (v * 100).toFixed(0) + '%' : String(v)); };
+    sec.appendChild(el('p', { 'class': 'note', text: 'Baseline started ' + c.base.started_at + '. A change counts when beyond its band (p50 ' +
+      band(bands.p50, true) + ', p95 ' + band(bands.p95, true) + ', p99 ' + band(bands.p99, true) + ', error rate ' +
+      band(bands.error_rate_points, false) + ' points, latency floor ' + band(bands.floor_ms, false) + ' ms) and its one-sided p-value is below ' + c.alpha + '.' }));
+    if (c.warnings.length) {
+      sec.appendChild(el('ul', { 'class': 'skipped' }, c.warnings.map(function (w) { return el('li', { text: w }); })));
+    }
+    var val = function (v, unit) {
+      if (!isNum(v)) return DASH;
+      if (unit === 'ms') return fmtMs(v) + ' ms';
+      if (unit === '%') return v.toFixed(2) + '%';
+      return fmtRate(v) + '/s';
+    };
+    var verdictText = { regression: '\u2717 regression', improvement: 'improvement', within_noise: 'within noise', 'n/a': 'n/a' };
+    sec.appendChild(table(['Phase', 'Endpoint', 'Metric', 'Base', 'New', 'Change', 'p', 'Verdict'], c.rows.map(function (r) {
+      var change = DASH;
+      if (isNum(r.change)) {
+        var sign = r.change > 0 ? '+' : '';
+        change = sign + (r.unit === '%' ? r.change.toFixed(2) + ' pt' : r.unit === 'ms' ? fmtMs(r.change) + ' ms' : fmtRate(r.change) + '/s');
+        if (isNum(r.relative_change) && r.unit !== '%') change += ' (' + sign + (r.relative_change * 100).toFixed(1) + '%)';
+      }
+      var p = isNum(r.p_value) ? (r.p_value < 0.0001 ? '<0.0001' : r.p_value.toFixed(4)) : DASH;
+      var cls = r.verdict === 'regression' ? 'fail' : r.verdict === 'improvement' ? 'pass' : '';
+      return row(r.verdict === 'regression' ? 'fail' : '', [r.phase, r.endpoint, r.metric, val(r.base, r.unit), val(r.new, r.unit),
+        change, p, { text: verdictText[r.verdict] || r.verdict, cls: cls }]);
+    }), 'comparison'));
   }
 
   function requests(d) {
@@ -498,6 +546,7 @@
     step('verdict', verdict, d);
     step('run', facts, d);
     step('diagnosis', diagnosis, d);
+    step('comparison', comparison, d);
     step('thresholds', thresholds, d);
     step('requests', requests, d);
     step('streaming', streaming, d);

@@ -43,6 +43,8 @@ pub struct PageData {
     pub charts: Option<ChartData>,
     /// The diagnosis: findings, rules checked, the server metrics read.
     pub diagnosis: DiagnosisInfo,
+    /// `run --baseline`'s comparison with its baseline, if the run had one.
+    pub comparison: Option<crate::compare::Comparison>,
 }
 
 /// The "Diagnosis" section.
@@ -433,5 +435,6 @@ pub fn build(report: &Report, charts: &ChartData) -> PageData {
             rules_checked: crate::diagnose::rules_checked(report),
             server: crate::diagnose::server_target(report).map(|t| t.url.clone()),
         },
+        comparison: report.comparison.clone(),
     }
 }

@@ -417,3 +417,41 @@ fn the_page_charts_every_server_series() {
         );
     }
 }
+
+#[test]
+fn a_runs_comparison_with_its_baseline_is_embedded_with_its_verdicts() {
+    let fast: Vec<Record> = (0..400)
+        .map(|i| request("chat", "chat", 200, 100 + i % 10))
+        .collect();
+    let slow: Vec<Record> = (0..400)
+        .map(|i| request("chat", "chat", 200, 200 + i % 10))
+        .collect();
+    let base = report(&fast, &[]);
+    let without = build(&base, &ChartData::default());
+    assert!(without.comparison.is_none());
+
+    let mut new = report(&slow, &[]);
+    new.comparison = Some(crate::compare::compare(
+        &base,
+        "base.json",
+        &new,
+        "this run",
+        &crate::compare::Options::default(),
+    ));
+    let data = build(&new, &ChartData::default());
+    assert_eq!(data.verdict.exit_code, 98, "a regression shows as exit 98");
+    let page = render(&new, &ChartData::default());
+    assert!(page.contains("<section id=\"comparison\""));
+    let c = &embedded(&page)["comparison"];
+    assert_eq!(c["base"]["label"], "base.json");
+    assert_eq!(c["regressed"], true);
+    let p50 = c["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["metric"] == "p50")
+        .unwrap();
+    assert_eq!(p50["verdict"], "regression");
+    about(p50["base"].as_f64(), 104.0);
+    about(p50["new"].as_f64(), 204.0);
+}
