@@ -407,8 +407,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-    use crate::engine::Ended;
-    use crate::report::Mode;
     use crate::stats::timeline::Point;
     use crate::stats::{Aggregate, Record, RequestRecord, Timeline};
     use std::time::Duration;
@@ -431,28 +429,15 @@ mod tests {
         timeline
             .push(Point::from_interval(&aggregate, 0, 1000, 2))
             .unwrap();
-        let started_at = chrono::Utc::now();
         Report {
-            mode: Mode::Run,
             target: "http://127.0.0.1:1".into(),
             profile: None,
             latency_profile: None,
             seed: None,
-            started_at,
-            finished_at: started_at,
-            duration: Duration::from_secs(2),
-            aggregate,
             timeline,
             vus_max_planned: 2,
             vus_max: 2,
-            verdicts: Vec::new(),
-            skipped_thresholds: Vec::new(),
-            ended: Ended::Completed,
-            aborted: None,
-            merged_from: Vec::new(),
-            server: None,
-            diagnosis: Vec::new(),
-            comparison: None,
+            ..Report::test_run(aggregate, Duration::from_secs(2))
         }
     }
 

@@ -97,6 +97,40 @@ pub struct EndpointRow {
     pub duration: Summary,
 }
 
+#[cfg(test)]
+impl Report {
+    /// A finished `run` of `aggregate` over `duration` for unit tests: the
+    /// smoke profile on 127.0.0.1:8000, 5 VUs, no time series, verdicts,
+    /// server series, findings or baseline. Tests override what they check
+    /// with struct update syntax (`Report { seed, ..Report::test_run(..) }`),
+    /// so a new field is added here once.
+    pub(crate) fn test_run(aggregate: Aggregate, duration: Duration) -> Report {
+        let now = chrono::Utc::now();
+        Report {
+            mode: Mode::Run,
+            target: "http://127.0.0.1:8000".into(),
+            profile: Some("smoke".into()),
+            latency_profile: Some(LatencyProfile::Mock),
+            seed: Some(1),
+            started_at: now,
+            finished_at: now,
+            duration,
+            aggregate,
+            timeline: Timeline::default(),
+            vus_max_planned: 5,
+            vus_max: 5,
+            verdicts: Vec::new(),
+            skipped_thresholds: Vec::new(),
+            ended: Ended::Completed,
+            aborted: None,
+            merged_from: Vec::new(),
+            server: None,
+            diagnosis: Vec::new(),
+            comparison: None,
+        }
+    }
+}
+
 impl Report {
     /// The exit code: guard refusal during the run (3) wins, then failed
     /// thresholds (99), then a regression against the baseline (98), else 0.

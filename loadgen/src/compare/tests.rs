@@ -5,7 +5,6 @@
 #![allow(clippy::unwrap_used)]
 
 use super::*;
-use crate::engine::Ended;
 use crate::stats::{Aggregate, Record, RequestRecord};
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,26 +50,8 @@ fn report(records: &[Record]) -> Report {
         aggregate.record(r);
     }
     Report {
-        mode: Mode::Run,
-        target: "http://127.0.0.1:8000".into(),
-        profile: Some("smoke".into()),
         latency_profile: None,
-        seed: Some(1),
-        started_at: chrono::Utc::now(),
-        finished_at: chrono::Utc::now(),
-        duration: Duration::from_secs(10),
-        aggregate,
-        timeline: crate::stats::Timeline::default(),
-        vus_max_planned: 5,
-        vus_max: 5,
-        verdicts: Vec::new(),
-        skipped_thresholds: Vec::new(),
-        ended: Ended::Completed,
-        aborted: None,
-        merged_from: Vec::new(),
-        server: None,
-        diagnosis: Vec::new(),
-        comparison: None,
+        ..Report::test_run(aggregate, Duration::from_secs(10))
     }
 }
 

@@ -7,7 +7,6 @@
 use super::*;
 use crate::chart::{PhaseColumns, StreamColumns};
 use crate::engine::Ended;
-use crate::report::Mode;
 use crate::stats::{Aggregate, Record, RequestRecord};
 use crate::threshold;
 use std::sync::Arc;
@@ -40,26 +39,9 @@ fn report(records: &[Record], thresholds: &[&str]) -> Report {
         .map(|t| threshold::evaluate(&threshold::parse(t).unwrap(), &aggregate, duration))
         .collect();
     Report {
-        mode: Mode::Run,
-        target: "http://127.0.0.1:8000".into(),
-        profile: Some("smoke".into()),
-        latency_profile: Some(crate::profile::LatencyProfile::Mock),
         seed: Some(u64::MAX),
-        started_at: chrono::Utc::now(),
-        finished_at: chrono::Utc::now(),
-        duration,
-        aggregate,
-        timeline: crate::stats::Timeline::default(),
-        vus_max_planned: 5,
-        vus_max: 5,
         verdicts,
-        skipped_thresholds: Vec::new(),
-        ended: Ended::Completed,
-        aborted: None,
-        merged_from: Vec::new(),
-        server: None,
-        diagnosis: Vec::new(),
-        comparison: None,
+        ..Report::test_run(aggregate, duration)
     }
 }
 

@@ -6,8 +6,6 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use super::*;
-use crate::engine::Ended;
-use crate::report::Mode;
 use crate::server::{series as s, totals as tt, ServerSeries};
 use crate::stats::timeline::Point;
 use crate::stats::{Aggregate, Record, RequestRecord, Timeline};
@@ -80,26 +78,11 @@ fn report_of(intervals: Vec<Interval>, every_ms: u64, thresholds: &[&str]) -> Re
         .map(|t| threshold::evaluate(&threshold::parse(t).unwrap(), &aggregate, duration))
         .collect();
     Report {
-        mode: Mode::Run,
-        target: "http://127.0.0.1:8000".into(),
-        profile: Some("smoke".into()),
-        latency_profile: Some(crate::profile::LatencyProfile::Mock),
-        seed: Some(1),
-        started_at: chrono::Utc::now(),
-        finished_at: chrono::Utc::now(),
-        duration,
-        aggregate,
         timeline,
         vus_max_planned: u32::try_from(vus_max).unwrap(),
         vus_max,
         verdicts,
-        skipped_thresholds: Vec::new(),
-        ended: Ended::Completed,
-        aborted: None,
-        merged_from: Vec::new(),
-        server: None,
-        diagnosis: Vec::new(),
-        comparison: None,
+        ..Report::test_run(aggregate, duration)
     }
 }
 
