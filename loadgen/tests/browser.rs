@@ -21,7 +21,8 @@
 //!   against the fake chat backend): two snapshots during the run are drawn
 //!   live with a growing request count, a page open at the end shows the
 //!   final verdict, the process exits by itself; screenshots
-//!   `dashboard-live.png` and `dashboard-final.png`;
+//!   `dashboard-live.png` and `dashboard-final.png` taken through WebDriver
+//!   (see `browser_support::webdriver` for why not `--screenshot`);
 //! - `loadgen web`: a bad form value gets the command line's message; a
 //!   production target is refused, with the guard's reason shown in the
 //!   page; one run at a time (409), Stop ends a run as interrupted; a short
@@ -39,153 +40,27 @@
 
 #![allow(clippy::unwrap_used)]
 
+mod browser_support;
 mod common;
+
+use browser_support::webdriver::Session;
+use browser_support::{
+    as_text, assert_clean, browse, browse_live, chromedriver, chromium, dump_dom, fact, out_dir,
+    root_attr, screenshot,
+};
 
 use common::chat::{chat_server, Config};
 use common::{loadgen_bin, run_plan, users_file};
 use loadgen::chart::{ChartData, PhaseColumns, StreamColumns};
 use loadgen::report::Report;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 const HOSTILE: &str =
     "</script><script>document.documentElement.setAttribute('data-pwned','1')</script>";
 const HOSTILE_ATTR: &str =
     "\"'><img src=x onerror=\"document.documentElement.setAttribute('data-pwned','2')\">";
-
-/// The Chromium to drive: `CHROMIUM`, else the first of Debian's names on
-/// PATH. `None` skips (with a message), or fails under
-/// `CHATBENCH_REQUIRE_BROWSER=1`.
-fn chromium() -> Option<PathBuf> {
-    let found = std::env::var_os("CHROMIUM").map(PathBuf::from).or_else(|| {
-        let path = std::env::var_os("PATH")?;
-        std::env::split_paths(&path).find_map(|dir| {
-            ["chromium", "chromium-browser", "google-chrome"]
-                .iter()
-                .map(|name| dir.join(name))
-                .find(|p| p.is_file())
-        })
-    });
-    if found.is_none() {
-        let required = std::env::var("CHATBENCH_REQUIRE_BROWSER").is_ok_and(|v| v == "1");
-        assert!(
-            !required,
-            "CHATBENCH_REQUIRE_BROWSER=1 but no chromium binary was found (apt-get install chromium)"
-        );
-        eprintln!("SKIPPED: no chromium binary on PATH (apt-get install chromium); the browser tests did not run");
-    }
-    found
-}
-
-/// Where the pages, screenshots and the PDF are kept for a reviewer.
-fn out_dir() -> PathBuf {
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
-        .parent()
-        .unwrap()
-        .join("browser-tests");
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
-/// Runs Chromium headless on `page` with `extra` flags, network off;
-/// returns its stdout.
-async fn browse(chromium: &Path, page: &Path, extra: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        // Network off: every request, loopback included, goes to a closed port.
-        "--proxy-server=127.0.0.1:9",
-        "--proxy-bypass-list=<-loopback>",
-        "--virtual-time-budget=5000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(extra)
-    .arg(format!("file://{}", page.display()))
-    .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
-        .await
-        .expect("chromium did not finish within 90 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The page's DOM after its script ran.
-async fn dump_dom(chromium: &Path, page: &Path) -> String {
-    let dom = browse(chromium, page, &["--dump-dom".to_string()]).await;
-    assert!(dom.contains("<html"), "no DOM from chromium: {dom:.200}");
-    dom
-}
-
-/// Saves a screenshot of `page` at `width` x `height` to `png`.
-async fn screenshot(chromium: &Path, page: &Path, png: &Path, width: u32, height: u32) {
-    browse(
-        chromium,
-        page,
-        &[
-            format!("--window-size={width},{height}"),
-            format!("--screenshot={}", png.display()),
-        ],
-    )
-    .await;
-    let size = std::fs::metadata(png).unwrap().len();
-    assert!(size > 10_000, "{} is only {size} bytes", png.display());
-}
-
-/// An attribute of the `<html>` element in a dumped DOM.
-fn root_attr(dom: &str, name: &str) -> Option<String> {
-    let start = dom.find("<html")?;
-    let tag = &dom[start..start + dom[start..].find('>')?];
-    let key = format!(" {name}=\"");
-    let at = tag.find(&key)? + key.len();
-    Some(tag[at..at + tag[at..].find('"')?].to_string())
-}
-
-/// The text Chromium serializes for a string shown with textContent.
-fn as_text(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn assert_clean(dom: &str, what: &str) {
-    assert_eq!(
-        root_attr(dom, "data-status").as_deref(),
-        Some("done"),
-        "{what}: the page did not finish rendering"
-    );
-    assert_eq!(
-        root_attr(dom, "data-js-errors").as_deref(),
-        Some("0"),
-        "{what}: the page caught errors: {}",
-        dom.find("id=\"js-errors\"")
-            .map(|i| &dom[i..(i + 600).min(dom.len())])
-            .unwrap_or("")
-    );
-    assert_eq!(
-        root_attr(dom, "data-pwned"),
-        None,
-        "{what}: an injected script ran"
-    );
-    for table in ["<table class=\"thresholds\"", "<table class=\"requests\""] {
-        assert!(dom.contains(table), "{what}: no {table}");
-    }
-}
 
 /// A synthetic time series over the report's own phases (for a summary
 /// whose names were rewritten): `points` half-second intervals.
@@ -502,54 +377,13 @@ async fn a_summary_without_a_time_series_shows_its_tables_and_says_so() {
     assert!(!dom.contains("<canvas"));
 }
 
-/// Runs Chromium headless on the live `url` (loopback allowed: the
-/// dashboard is on it; anything else goes to a dead proxy) with `extra`
-/// flags; returns its stdout. Virtual time stands still while the page's
-/// event stream is open, so Chromium reads the page once the stream is
-/// closed: by the page after its final report, or after `?updates=N`.
-async fn browse_live(chromium: &Path, url: &str, extra: &[String]) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        "--proxy-server=127.0.0.1:9",
-        "--virtual-time-budget=2000",
-    ])
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(extra)
-    .arg(url)
-    .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("chromium did not finish within 60 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-/// The text of the run facts' entry `name` (e.g. `Requests`) in a DOM.
-fn fact(dom: &str, name: &str) -> Option<String> {
-    let key = format!("<dt>{name}</dt><dd>");
-    let at = dom.find(&key)? + key.len();
-    Some(dom[at..at + dom[at..].find('<')?].to_string())
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_end() {
     use tokio::io::AsyncBufReadExt;
     let Some(chromium) = chromium() else { return };
+    let Some(chromedriver) = chromedriver() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let (addr, _) = chat_server(Config::default()).await;
     let base = format!("http://{addr}");
@@ -608,27 +442,36 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
 
     // Pages opened now stay until the run ends and get the final report
     // and its verdict (opened early, so a slow browser cannot miss the end):
-    // one dumped, one captured for a reviewer.
+    // one dumped by Chromium's command line, one in a WebDriver session that
+    // captures it for a reviewer at two updates and at the end (Chromium's
+    // own --screenshot can hang on a page whose event stream stays open).
     let out = out_dir();
     let (live_png, final_png) = (
         out.join("dashboard-live.png"),
         out.join("dashboard-final.png"),
     );
-    let shot = |png: &Path| {
-        vec![
-            "--window-size=1280,2000".to_string(),
-            format!("--screenshot={}", png.display()),
-        ]
-    };
     let finals = {
-        let (chromium, url, final_args) = (chromium.clone(), url.clone(), shot(&final_png));
+        let (chromium, url) = (chromium.clone(), url.clone());
+        tokio::spawn(async move { browse_live(&chromium, &url, &["--dump-dom".to_string()]).await })
+    };
+    let shots = {
+        let (chromium, url) = (chromium.clone(), url.clone());
+        let (live_png, final_png) = (live_png.clone(), final_png.clone());
         tokio::spawn(async move {
-            let dump = ["--dump-dom".to_string()];
-            let (_, last) = tokio::join!(
-                browse_live(&chromium, &url, &final_args),
-                browse_live(&chromium, &url, &dump),
-            );
-            last
+            let browser = Session::start(&chromium, &chromedriver, 1280, 2000).await;
+            browser.client.goto(&url).await.unwrap();
+            let at_least_two = |v: Option<&str>| v.and_then(|n| n.parse::<u32>().ok()) >= Some(2);
+            browser
+                .wait_root_attr("data-updates", Duration::from_secs(30), at_least_two)
+                .await;
+            browser.screenshot(&live_png).await;
+            browser
+                .wait_root_attr("data-final", Duration::from_secs(40), |v| v == Some("1"))
+                .await;
+            let status = browser.root_attr("data-status").await;
+            browser.screenshot(&final_png).await;
+            browser.close().await;
+            status
         })
     };
 
@@ -686,9 +529,6 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
         count(&second)
     );
 
-    // The live page at two updates, for a reviewer.
-    let live_args = shot(&live_png);
-    browse_live(&chromium, &format!("{url}?updates=2"), &live_args).await;
     let last = finals.await.unwrap();
     assert_eq!(
         root_attr(&last, "data-final").as_deref(),
@@ -720,14 +560,13 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
         .expect("loadgen did not exit after its run")
         .unwrap();
     assert_eq!(status.code(), Some(0), "stderr: {:?}", rest.await.unwrap());
-    for png in [&live_png, &final_png] {
-        assert!(
-            std::fs::metadata(png).unwrap().len() > 10_000,
-            "{}",
-            png.display()
-        );
-    }
-    eprintln!("dashboard screenshots in {}", out.display());
+    // The captured page reached the verdict too.
+    assert_eq!(shots.await.unwrap().as_deref(), Some("done"));
+    eprintln!(
+        "dashboard screenshots: {} {}",
+        live_png.display(),
+        final_png.display()
+    );
 }
 
 /// One HTTP/1.1 request to `addr` (the test's own tiny client: the crate's
@@ -919,34 +758,12 @@ async fn loadgen_web_refuses_a_non_test_target_and_runs_stops_and_reports_a_test
     child.kill().await.unwrap();
 }
 
-/// Debian's chromedriver (`chromium-driver`): `CHROMEDRIVER`, else the first
-/// on PATH. `None` skips, or fails under `CHATBENCH_REQUIRE_BROWSER=1`.
-fn chromedriver() -> Option<PathBuf> {
-    let found = std::env::var_os("CHROMEDRIVER")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("PATH").and_then(|path| {
-                std::env::split_paths(&path)
-                    .map(|d| d.join("chromedriver"))
-                    .find(|p| p.is_file())
-            })
-        });
-    if found.is_none() {
-        assert!(
-            std::env::var("CHATBENCH_REQUIRE_BROWSER").as_deref() != Ok("1"),
-            "no chromedriver (apt-get install chromium-driver), and CHATBENCH_REQUIRE_BROWSER=1"
-        );
-        eprintln!("skipped: no chromedriver (apt-get install chromium-driver)");
-    }
-    found
-}
-
 /// A person's way in: the page is opened in Chromium through WebDriver, the
 /// form filled in and Start clicked, so the page's own script posts the run;
 /// the page then shows the run's verdict and its result files.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_click_on_start_in_loadgen_web_runs_a_short_run_and_the_page_shows_its_verdict() {
-    use fantoccini::{ClientBuilder, Locator};
+    use fantoccini::Locator;
     let Some(chromium) = chromium() else { return };
     let Some(chromedriver) = chromedriver() else {
         return;
@@ -956,48 +773,8 @@ async fn a_click_on_start_in_loadgen_web_runs_a_short_run_and_the_page_shows_its
     let users = users_file(dir.path(), 4);
     let (_web, url) = spawn_web(&users).await;
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let _driver = tokio::process::Command::new(&chromedriver)
-        .arg(format!("--port={port}"))
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let profile = tempfile::tempdir().unwrap();
-    let mut caps = serde_json::Map::new();
-    caps.insert(
-        "goog:chromeOptions".into(),
-        serde_json::json!({
-            "binary": chromium,
-            "args": ["--headless", "--no-sandbox", "--disable-gpu",
-                "--disable-background-networking", "--disable-component-update",
-                "--disable-sync", "--no-first-run", "--disable-dev-shm-usage",
-                "--window-size=1280,1600",
-                format!("--user-data-dir={}", profile.path().display())],
-        }),
-    );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let deadline = std::time::Instant::now() + Duration::from_secs(20);
-    let browser = loop {
-        match ClientBuilder::new(connector.clone())
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => break c,
-            Err(e) if std::time::Instant::now() < deadline => {
-                let _ = e;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
-            Err(e) => panic!("chromedriver did not start a session: {e}"),
-        }
-    };
-
+    let session = Session::start(&chromium, &chromedriver, 1280, 1600).await;
+    let browser = &session.client;
     browser.goto(&url).await.unwrap();
     let field = browser
         .wait()
@@ -1023,25 +800,15 @@ async fn a_click_on_start_in_loadgen_web_runs_a_short_run_and_the_page_shows_its
         .unwrap();
 
     // The page follows the run to its end: bounded wait on its own state.
-    let root = browser.find(Locator::Css("html")).await.unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        if root.attr("data-state").await.unwrap().as_deref() == Some("done") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the page did not reach done within 30 s: {:?}",
-            root.attr("data-error").await.unwrap()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    session
+        .wait_root_attr("data-state", Duration::from_secs(30), |v| v == Some("done"))
+        .await;
     assert_eq!(
-        root.attr("data-verdict").await.unwrap().as_deref(),
+        session.root_attr("data-verdict").await.as_deref(),
         Some("passed")
     );
     assert_eq!(
-        root.attr("data-js-errors").await.unwrap().as_deref(),
+        session.root_attr("data-js-errors").await.as_deref(),
         Some("0")
     );
     let state = browser
@@ -1057,7 +824,6 @@ async fn a_click_on_start_in_loadgen_web_runs_a_short_run_and_the_page_shows_its
         .await
         .unwrap();
     assert_eq!(links.len(), 6, "one link per result file");
-    let png = browser.screenshot().await.unwrap();
-    std::fs::write(out_dir().join("web-clicked.png"), png).unwrap();
-    browser.close().await.unwrap();
+    session.screenshot(&out_dir().join("web-clicked.png")).await;
+    session.close().await;
 }
