@@ -22,7 +22,9 @@
 //!   live with a growing request count, a page open at the end shows the
 //!   final verdict, the process exits by itself; screenshots
 //!   `dashboard-live.png` and `dashboard-final.png` taken through WebDriver
-//!   (see `browser_support::webdriver` for why not `--screenshot`);
+//!   (see `browser_support::webdriver` for why not `--screenshot`); a run
+//!   killed without its final report: the page says the dashboard is gone
+//!   after its bounded retries, never RUNNING forever;
 //! - `loadgen web`: a bad form value gets the command line's message; a
 //!   production target is refused, with the guard's reason shown in the
 //!   page; one run at a time (409), Stop ends a run as interrupted; a short
@@ -45,8 +47,8 @@ mod common;
 
 use browser_support::webdriver::Session;
 use browser_support::{
-    as_text, assert_clean, browse, browse_live, chromedriver, chromium, dump_dom, fact, out_dir,
-    root_attr, screenshot,
+    as_text, assert_clean, browse, browse_live, browse_live_for, chromedriver, chromium, dump_dom,
+    fact, out_dir, root_attr, screenshot,
 };
 
 use common::chat::{chat_server, Config};
@@ -566,6 +568,70 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
         "dashboard screenshots: {} {}",
         live_png.display(),
         final_png.display()
+    );
+}
+
+/// A run killed without its final report (SIGKILL: no chance to send it):
+/// the open page does not go on saying RUNNING; it retries, then says the
+/// dashboard is gone and stops retrying (reconnection delays run on
+/// Chromium's virtual time, so the minute of retries takes moments).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dashboard_killed_mid_run_is_reported_gone_and_no_longer_running() {
+    use tokio::io::AsyncBufReadExt;
+    let Some(chromium) = chromium() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let (addr, _) = chat_server(Config::default()).await;
+    let base = format!("http://{addr}");
+    let users = users_file(dir.path(), 2);
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .args(["run", "-q", "--base-url", &base, "--users-file"])
+        .arg(&users)
+        .args(["--vus", "1", "--duration", "60s", "--think", "100ms"])
+        .args(["--interval", "500ms", "--dashboard", "127.0.0.1:0"])
+        .env_remove("BASE_URL")
+        .env_remove("LOADGEN_ALLOW_NON_TEST_BACKEND")
+        .env_remove("K6_ALLOW_NON_TEST_BACKEND")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("no dashboard address on stderr within 10 s")
+            .unwrap()
+            .expect("loadgen ended before printing the dashboard's address");
+        if let Some(url) = line.strip_prefix("loadgen: dashboard on ") {
+            break url.to_string();
+        }
+    };
+    let page = {
+        let (chromium, url) = (chromium.clone(), url.clone());
+        tokio::spawn(async move {
+            browse_live_for(&chromium, &url, &["--dump-dom".to_string()], 300_000).await
+        })
+    };
+    // The page follows the run a few seconds, then the run dies.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    child.start_kill().unwrap();
+    child.wait().await.unwrap();
+    let dom = page.await.unwrap();
+    assert_eq!(
+        root_attr(&dom, "data-connection").as_deref(),
+        Some("lost"),
+        "{dom:.1500}"
+    );
+    assert_eq!(root_attr(&dom, "data-final"), None);
+    assert_eq!(root_attr(&dom, "data-js-errors").as_deref(), Some("0"));
+    assert!(
+        root_attr(&dom, "data-updates").is_some_and(|n| n != "0"),
+        "the page never drew an update"
+    );
+    assert!(
+        dom.contains("the dashboard stopped answering before the final report"),
+        "the banner does not say the dashboard is gone"
     );
 }
 

@@ -151,6 +151,17 @@ pub fn assert_clean(dom: &str, what: &str) {
 /// event stream is open, so Chromium reads the page once the stream is
 /// closed: by the page after its final report, or after `?updates=N`.
 pub async fn browse_live(chromium: &Path, url: &str, extra: &[String]) -> String {
+    browse_live_for(chromium, url, extra, 2000).await
+}
+
+/// [`browse_live`] with a virtual-time budget of `budget_ms` (the page's
+/// timers, reconnection delays included, run on virtual time).
+pub async fn browse_live_for(
+    chromium: &Path,
+    url: &str,
+    extra: &[String],
+    budget_ms: u32,
+) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(chromium);
     cmd.args([
@@ -164,8 +175,8 @@ pub async fn browse_live(chromium: &Path, url: &str, extra: &[String]) -> String
         "--disable-dev-shm-usage",
         "--hide-scrollbars",
         "--proxy-server=127.0.0.1:9",
-        "--virtual-time-budget=2000",
     ])
+    .arg(format!("--virtual-time-budget={budget_ms}"))
     .arg(format!("--user-data-dir={}", profile.path().display()))
     .args(extra)
     .arg(url)
@@ -182,6 +193,7 @@ pub async fn browse_live(chromium: &Path, url: &str, extra: &[String]) -> String
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
 /// The text of the run facts' entry `name` (e.g. `Requests`) in a DOM.
 pub fn fact(dom: &str, name: &str) -> Option<String> {
     let key = format!("<dt>{name}</dt><dd>");
