@@ -20,7 +20,7 @@ pub const HASH_SLOWDOWN: f64 = 3.0;
 pub const HASH_MIN_COUNT: f64 = 20.0;
 
 /// Hashes queued at several scrapes, or hashing far slower than unqueued.
-pub fn hash_backlog(_: &Report, t: &ScrapeTarget) -> Option<Finding> {
+pub fn hash_backlog(report: &Report, t: &ScrapeTarget) -> Option<Finding> {
     let queued: Count = count(t, series::HASH_QUEUE_DEPTH, |d| d >= HASH_QUEUE_MIN);
     let hashes = total(t, totals::HASHES).unwrap_or(0.0);
     let mean_ms = total(t, totals::HASH_SECONDS)
@@ -60,14 +60,36 @@ pub fn hash_backlog(_: &Report, t: &ScrapeTarget) -> Option<Finding> {
     let in_flight = max(t, series::HASH_IN_FLIGHT)
         .map(|f| format!("; at most {f:.0} ran at once"))
         .unwrap_or_default();
+    let mut advice = "logins wait for the password-hashing pool (a login storm bound by \
+                      argon2's cost): raise HASH_CONCURRENCY up to the cores, tune \
+                      ARGON2_MEMORY_KIB / ARGON2_ITERATIONS within your security policy, add \
+                      replicas"
+        .to_string();
+    if logs_in_every_iteration(report) {
+        advice.push_str(
+            ", or have clients log in once per user rather than every iteration \
+             (loadgen --login once)",
+        );
+    }
     Some(Finding {
         rule: "hash_backlog".into(),
         severity: Severity::Warning,
         evidence: format!("{}{in_flight}", parts.join("; ")),
-        advice: "logins wait for the password-hashing pool (a login storm bound by argon2's \
-                 cost): raise HASH_CONCURRENCY up to the cores, tune ARGON2_MEMORY_KIB / \
-                 ARGON2_ITERATIONS within your security policy, add replicas, or have clients \
-                 log in once per user rather than every iteration (loadgen --login once)"
-            .into(),
+        advice,
     })
+}
+
+/// Whether the run's clients logged in about once per chat turn (loadgen's
+/// default `--login every-iteration`), so that logging in once is advice
+/// they can still take; a run that already logs in once per user (logins
+/// far fewer than turns) is not told to.
+fn logs_in_every_iteration(report: &Report) -> bool {
+    let count = |endpoints: &[&str]| {
+        let (d, _) = report
+            .aggregate
+            .merged_where(|k| endpoints.contains(&&*k.endpoint));
+        d.len()
+    };
+    let (logins, turns) = (count(&["login"]), count(&["chat", "chat_stream"]));
+    logins > 0 && 2 * logins >= turns
 }

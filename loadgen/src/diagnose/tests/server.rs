@@ -230,6 +230,28 @@ fn hash_backlog_fires_on_a_sustained_queue_or_a_slowdown() {
         f.evidence
     );
     assert!(f.advice.contains("HASH_CONCURRENCY") && f.advice.contains("ARGON2_"));
+    // These clients log in at every turn: logging in once is advice for them.
+    assert!(f.advice.contains("--login once"), "{}", f.advice);
+    // Clients that log in once per user (5 logins, 240 turns) are not told to.
+    let mut t = healthy_target();
+    set(&mut t, s::HASH_QUEUE_DEPTH, first(10, 6.0, 0.0));
+    let once = {
+        let intervals = (0..20)
+            .map(|i| Interval {
+                vus: 5,
+                records: (0..12)
+                    .flat_map(|j| {
+                        let login = (i == 0 && j < 5).then(|| request("auth", "login", 200, 40));
+                        [Some(request("chat", "chat", 200, 350)), login]
+                    })
+                    .flatten()
+                    .collect(),
+            })
+            .collect();
+        report_of(intervals, 1000, &[])
+    };
+    let f = finding(&with_server(once, t), "hash_backlog");
+    assert!(!f.advice.contains("--login once"), "{}", f.advice);
     // A blip in the queue, hashes at their own cost: nothing.
     let mut t = healthy_target();
     set(&mut t, s::HASH_QUEUE_DEPTH, first(2, 3.0, 0.0));
