@@ -45,6 +45,7 @@ pub struct Metrics {
     pub provider_429: IntCounterVec,
     pub provider_retries: IntCounterVec,
     pub provider_breaker_state: IntGaugeVec,
+    pub provider_breaker_opened: IntCounterVec,
     pub first_token_latency: Histogram,
     pub hash_queue_depth: IntGauge,
     pub hash_in_flight: IntGauge,
@@ -178,6 +179,16 @@ impl Metrics {
                     Opts::new(
                         "chatbot_provider_circuit_state",
                         "Circuit breaker: 0 closed, 1 half-open, 2 open",
+                    ),
+                    &["provider"],
+                )?,
+            ),
+            provider_breaker_opened: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "chatbot_provider_circuit_opened_total",
+                        "Times the circuit breaker opened (from closed, or a failed half-open trial)",
                     ),
                     &["provider"],
                 )?,

@@ -46,6 +46,10 @@ impl BreakerState {
 pub struct CircuitBreaker {
     config: BreakerConfig,
     inner: Mutex<Inner>,
+    /// Counts every transition to open (`chatbot_provider_circuit_opened_total`):
+    /// the state gauge alone misses a breaker that opened and closed again
+    /// between two scrapes.
+    opened: Option<prometheus::IntCounter>,
 }
 
 struct Inner {
@@ -91,6 +95,21 @@ impl CircuitBreaker {
                 opened_at: None,
                 trial_in_flight: false,
             }),
+            opened: None,
+        }
+    }
+
+    /// Counts each opening on `counter`.
+    pub fn counting_opens(mut self, counter: prometheus::IntCounter) -> Self {
+        self.opened = Some(counter);
+        self
+    }
+
+    fn open(&self, g: &mut Inner) {
+        g.state = BreakerState::Open;
+        g.opened_at = Some(Instant::now());
+        if let Some(c) = &self.opened {
+            c.inc();
         }
     }
 
@@ -155,8 +174,7 @@ impl CircuitBreaker {
                 g.outcomes.clear();
                 g.opened_at = None;
             } else {
-                g.state = BreakerState::Open;
-                g.opened_at = Some(Instant::now());
+                self.open(&mut g);
             }
             return;
         }
@@ -171,8 +189,7 @@ impl CircuitBreaker {
         if g.outcomes.len() >= self.config.min_calls
             && failures as f64 / g.outcomes.len() as f64 >= self.config.failure_ratio
         {
-            g.state = BreakerState::Open;
-            g.opened_at = Some(Instant::now());
+            self.open(&mut g);
             g.outcomes.clear();
         }
     }

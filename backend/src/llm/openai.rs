@@ -177,7 +177,10 @@ impl OpenAiProvider {
             per_attempt,
             budget,
             retry: s.retry,
-            breaker: Arc::new(CircuitBreaker::new(s.breaker)),
+            breaker: Arc::new(
+                CircuitBreaker::new(s.breaker)
+                    .counting_opens(metrics.provider_breaker_opened.with_label_values(&[name])),
+            ),
             permits: Semaphore::new(s.max_concurrency),
             metrics,
         })

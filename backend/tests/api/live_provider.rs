@@ -228,6 +228,10 @@ async fn the_breaker_opens_under_a_storm_answers_fast_and_recovers() {
         metrics.contains(r#"chatbot_provider_circuit_state{provider="openai"} 2"#),
         "{metrics}"
     );
+    assert!(
+        metrics.contains(r#"chatbot_provider_circuit_opened_total{provider="openai"} 1"#),
+        "{metrics}"
+    );
 
     // The provider heals; after the open delay one trial call closes it.
     failing.store(false, Ordering::SeqCst);
@@ -463,5 +467,11 @@ async fn a_trial_whose_client_hung_up_does_not_leave_the_breaker_stuck() {
     assert!(
         metrics.contains(r#"chatbot_provider_circuit_state{provider="openai"} 0"#),
         "closed again: {metrics}"
+    );
+    // Closed now, but it opened twice (the window, then the dropped trial):
+    // what a scrape of the gauge alone would have missed.
+    assert!(
+        metrics.contains(r#"chatbot_provider_circuit_opened_total{provider="openai"} 2"#),
+        "{metrics}"
     );
 }

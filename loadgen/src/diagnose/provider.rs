@@ -94,26 +94,49 @@ pub fn provider_retries(report: &Report, t: &ScrapeTarget) -> Option<Finding> {
     })
 }
 
-/// The circuit breaker left the closed state.
+/// The circuit breaker left the closed state: seen by the state gauge at a
+/// scrape, or by its opening counter (a breaker that opened and closed
+/// again between two scrapes).
 pub fn breaker_opened(_: &Report, t: &ScrapeTarget) -> Option<Finding> {
     let v = values(t, series::BREAKER_STATE);
-    let first = v.iter().find(|(_, s)| *s >= BREAKER_NOT_CLOSED)?;
+    let first = v.iter().find(|(_, s)| *s >= BREAKER_NOT_CLOSED);
+    let openings = total(t, totals::BREAKER_OPENED).filter(|n| *n > 0.0);
+    if first.is_none() && openings.is_none() {
+        return None;
+    }
     let c = count(t, series::BREAKER_STATE, |s| s >= BREAKER_NOT_CLOSED);
     let open = count(t, series::BREAKER_STATE, |s| s >= 2.0);
     let errors = total(t, totals::PROVIDER_ERRORS)
         .filter(|e| *e > 0.0)
         .map(|e| format!("; {e:.0} provider errors in the run"))
         .unwrap_or_default();
-    Some(Finding {
-        rule: "breaker_opened".into(),
-        severity: Severity::Critical,
-        evidence: format!(
-            "the provider's circuit breaker was not closed in {} of {} scrapes ({} open), first at t={}{errors}",
+    let mut parts = Vec::new();
+    if let Some(n) = openings {
+        parts.push(format!(
+            "the provider's circuit breaker opened {n:.0} time{}",
+            if n == 1.0 { "" } else { "s" }
+        ));
+    }
+    if let Some(first) = first {
+        parts.push(format!(
+            "{}not closed in {} of {} scrapes ({} open), first at t={}",
+            if parts.is_empty() {
+                "the provider's circuit breaker was "
+            } else {
+                "it was "
+            },
             c.hits,
             c.of,
             open.hits,
             super::util::secs(first.0)
-        ),
+        ));
+    } else {
+        parts.push("closed again at every scrape".into());
+    }
+    Some(Finding {
+        rule: "breaker_opened".into(),
+        severity: Severity::Critical,
+        evidence: format!("{}{errors}", parts.join("; ")),
         advice: "the provider failed often enough that chat turns were refused (503) without \
                  calling it: fix the provider's errors or quota first; PROVIDER_CB_FAILURE_RATIO, \
                  PROVIDER_CB_WINDOW, PROVIDER_CB_MIN_CALLS and PROVIDER_CB_OPEN_SECONDS set how \

@@ -103,6 +103,7 @@ const COUNTER_TOTALS: &[(&str, Counter)] = &[
     (totals::PROVIDER_ERRORS, |r| r.provider_errors),
     (totals::PROVIDER_429, |r| r.provider_429),
     (totals::PROVIDER_RETRIES, |r| r.provider_retries),
+    (totals::BREAKER_OPENED, |r| r.breaker_opened),
     (totals::CPU_SECONDS, |r| r.cpu_seconds),
     (totals::RATE_LIMITED, |r| r.rate_limited),
     (totals::UPSTREAM_REQUESTS, |r| r.upstream_requests),

@@ -144,6 +144,9 @@ pub mod totals {
     pub const PROVIDER_429: &str = "provider_429";
     /// Provider retries.
     pub const PROVIDER_RETRIES: &str = "provider_retries";
+    /// Times the provider's circuit breaker opened (seen even when it
+    /// opened and closed again between two scrapes).
+    pub const BREAKER_OPENED: &str = "breaker_opened";
     /// Seconds spent in provider calls (histogram sum).
     pub const PROVIDER_SECONDS: &str = "provider_seconds";
     /// Chat turns served (histogram count of the chat routes).

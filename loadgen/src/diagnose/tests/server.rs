@@ -219,6 +219,33 @@ fn breaker_opened_fires_on_any_scrape_not_closed() {
 }
 
 #[test]
+fn breaker_opened_fires_on_its_counter_when_no_scrape_caught_it_open() {
+    // Opened and closed again between scrapes: the gauge read 0 each time.
+    let mut t = healthy_target();
+    t.totals.insert(tt::BREAKER_OPENED.into(), 2.0);
+    let f = finding(&with_server(healthy_client(), t), "breaker_opened");
+    assert_eq!(
+        f.evidence,
+        "the provider's circuit breaker opened 2 times; closed again at every scrape"
+    );
+    // Both: the count first, then the scrapes.
+    let mut t = healthy_target();
+    let mut v = vec![0.0; 20];
+    v[3] = 2.0;
+    set(&mut t, s::BREAKER_STATE, v);
+    t.totals.insert(tt::BREAKER_OPENED.into(), 1.0);
+    let f = finding(&with_server(healthy_client(), t), "breaker_opened");
+    assert_eq!(
+        f.evidence,
+        "the provider's circuit breaker opened 1 time; it was not closed in 1 of 20 scrapes (1 open), first at t=3 s"
+    );
+    // A count of zero and a closed gauge: nothing.
+    let mut t = healthy_target();
+    t.totals.insert(tt::BREAKER_OPENED.into(), 0.0);
+    assert!(diagnose(&with_server(healthy_client(), t)).is_empty());
+}
+
+#[test]
 fn hash_backlog_fires_on_a_sustained_queue_or_a_slowdown() {
     let mut t = healthy_target();
     set(&mut t, s::HASH_QUEUE_DEPTH, first(10, 6.0, 0.0));
