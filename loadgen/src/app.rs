@@ -13,7 +13,7 @@ use crate::hit::Hit;
 use crate::journey::Journey;
 use crate::live::Live;
 use crate::plan::{Baseline, HitPlan, Output, Plan, RunPlan};
-use crate::report::{AbortReason, Mode, Report};
+use crate::report::{AbortReason, HealthNote, Mode, Report};
 use crate::scheduler::{self, Stage};
 use crate::stats::timeline::Sampler;
 use crate::stats::Collector;
@@ -21,6 +21,9 @@ use crate::threshold;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::watch;
+
+/// The most guard re-check notes a run keeps (the first ones: the onset).
+const MAX_HEALTH_NOTES: usize = 1000;
 
 /// Runs a resolved plan to its exit code, printing the summary (or, with
 /// `--dry-run`, the plan) on stdout.
@@ -173,6 +176,12 @@ pub async fn check_guard(plan: &RunPlan) -> Result<(), Failure> {
     let gt = guard_timeout(plan.journey.timeout);
     match guard::check(Arc::clone(&plan.target), health, gt).await {
         Verdict::Test => Ok(()),
+        // Provably a test backend, though not healthy: loading it is safe,
+        // and what it does under load is the point.
+        Verdict::Degraded(what) => {
+            eprintln!("loadgen: warning: the target is degraded ({what}); loading it anyway: it says it is a test backend");
+            Ok(())
+        }
         Verdict::Unreachable(why) => Err(Failure::Unreachable(why)),
         Verdict::NotTest(why) if plan.allow_non_test => {
             eprintln!("loadgen: warning: {why}; going ahead because the guard was overridden");
@@ -212,19 +221,24 @@ pub async fn run_with(
             }
         }));
     }
+    let health_notes: Arc<Mutex<Vec<HealthNote>>> = Arc::default();
     if !plan.allow_non_test {
-        let (target, tx, why) = (
+        let (target, tx, why, notes) = (
             Arc::clone(&plan.target),
             Arc::clone(&abort_tx),
             Arc::clone(&reason),
+            Arc::clone(&health_notes),
         );
         let every = plan.guard_interval;
         side_tasks.push(tokio::spawn(async move {
-            let mut ticker = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+            let t0 = tokio::time::Instant::now();
+            let mut ticker = tokio::time::interval_at(t0 + every, every);
+            // Told on stderr when the state changes, not at every re-check.
+            let mut last_kind = "ok";
             loop {
                 ticker.tick().await;
-                match guard::check(Arc::clone(&target), &health, gt).await {
-                    Verdict::Test => {}
+                let (kind, detail) = match guard::check(Arc::clone(&target), &health, gt).await {
+                    Verdict::Test => ("ok", String::new()),
                     Verdict::NotTest(seen) => {
                         eprintln!("\nloadgen: guard re-check refused the target, aborting: {seen}");
                         *why.lock().unwrap_or_else(PoisonError::into_inner) =
@@ -232,10 +246,29 @@ pub async fn run_with(
                         tx.send_replace(true);
                         break;
                     }
-                    // Under load a health probe may time out; that is a
-                    // finding of the test, not a reason to stop it.
-                    Verdict::Unreachable(seen) => {
-                        eprintln!("\nloadgen: guard re-check: {seen}; continuing")
+                    // A test backend collapsing under load, or too busy to
+                    // answer its health check in time: a finding of the
+                    // test, not a reason to stop it.
+                    Verdict::Degraded(seen) => ("degraded", seen),
+                    Verdict::Unreachable(seen) => ("unreachable", seen),
+                };
+                if kind != last_kind {
+                    match kind {
+                        "ok" => eprintln!("\nloadgen: guard re-check: the target is healthy again"),
+                        _ => eprintln!("\nloadgen: guard re-check: {detail}; continuing"),
+                    }
+                    last_kind = kind;
+                }
+                if kind != "ok" {
+                    let mut notes = notes.lock().unwrap_or_else(PoisonError::into_inner);
+                    // Bounded: a day-long run re-checking every second keeps
+                    // its first notes (the onset) and a count of the rest.
+                    if notes.len() < MAX_HEALTH_NOTES {
+                        notes.push(HealthNote {
+                            t_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            kind: kind.to_string(),
+                            detail,
+                        });
                     }
                 }
             }
@@ -281,6 +314,8 @@ pub async fn run_with(
         t.abort();
     }
     report.aborted = reason.lock().unwrap_or_else(PoisonError::into_inner).take();
+    report.health =
+        std::mem::take(&mut *health_notes.lock().unwrap_or_else(PoisonError::into_inner));
     describe(&mut report);
     // Last: the rules read the verdicts and the server's series. The
     // dashboard's final update is this report, so it shows them too.
@@ -288,12 +323,33 @@ pub async fn run_with(
     Ok(report)
 }
 
+/// Ctrl-C, or SIGTERM (a pod being stopped, `timeout`, a CI runner
+/// cancelling): either ends the run early with every output written.
+/// `false` when no signal can be listened for.
+async fn stop_signal() -> bool {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                r = tokio::signal::ctrl_c() => r.is_ok(),
+                r = term.recv() => r.is_some(),
+            },
+            Err(_) => tokio::signal::ctrl_c().await.is_ok(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.is_ok()
+    }
+}
+
 fn interrupt_task(
     tx: Arc<watch::Sender<bool>>,
     reason: Arc<Mutex<Option<AbortReason>>>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if stop_signal().await {
             reason
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
@@ -393,6 +449,7 @@ async fn drive<W: engine::Workload>(
         server: None,
         diagnosis: Vec::new(),
         comparison: None,
+        health: Vec::new(),
     };
     let engine = engine::run(workload, schedule, &collector, abort);
     let ended = match &feed {

@@ -15,8 +15,10 @@ pub const EXIT_CODES_HELP: &str = "\
 Exit codes:
   0   the run finished and every threshold held
   99  at least one threshold failed (as k6)
+  105 the run was interrupted (Ctrl-C, SIGTERM) and its thresholds held on
+      the partial data (k6's code); every output is still written
   98  run --baseline: a regression against the baseline (thresholds held);
-      precedence 3 > 99 > 98 > 0
+      precedence 3 > 99 > 105 > 98 > 0
   2   bad arguments, profile, threshold expression or input file (a missing
       or bad --baseline too, before any load)
   3   the guard refused the target (GET /api/health did not say app_env \"test\")
@@ -194,6 +196,7 @@ Exit codes:
   2   bad arguments or input file (unreadable, not a v1/v2 summary, histograms
       recorded with other settings); the message names the file
   3   an input run was aborted by its guard
+  105 an input run was interrupted (thresholds held on the merged figures)
   1   any other (internal) error";
 
 /// `loadgen merge`.

@@ -5,6 +5,7 @@
 //! | 0 | the run finished and every threshold held |
 //! | 99 | the run finished and at least one threshold failed (as k6) |
 //! | 98 | a regression against the baseline (`loadgen compare`, `run --baseline`); thresholds held |
+//! | 105 | the run was interrupted (Ctrl-C, SIGTERM, `loadgen web`'s Stop) and its thresholds held on the partial data (k6's code for an external abort); every output is still written |
 //! | 2 | bad arguments, profile, threshold expression or input file |
 //! | 3 | the guard refused the target (not `app_env: "test"`), before or during the run |
 //! | 4 | the target could not be reached |
@@ -27,6 +28,8 @@ pub enum ExitCode {
     ThresholdsFailed,
     /// A regression against the baseline (`compare`, `run --baseline`).
     Regressed,
+    /// Interrupted before its end (thresholds held on what ran).
+    Interrupted,
 }
 
 impl ExitCode {
@@ -40,6 +43,7 @@ impl ExitCode {
             ExitCode::Unreachable => 4,
             ExitCode::ThresholdsFailed => 99,
             ExitCode::Regressed => 98,
+            ExitCode::Interrupted => 105,
         }
     }
 }

@@ -291,6 +291,11 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
             serde_json::to_value(&r.diagnosis)
                 .map_err(|e| format!("cannot encode the diagnosis: {e}"))?,
         );
+        m.insert(
+            "health".into(),
+            serde_json::to_value(&r.health)
+                .map_err(|e| format!("cannot encode the health notes: {e}"))?,
+        );
     }
     if let (Some(c), Value::Object(m)) = (&r.comparison, &mut summary) {
         m.insert(

@@ -3,7 +3,11 @@
 //! and `"app_env": "test"`; anything else refuses the run (exit 3) with a
 //! message naming what was seen, and a target that cannot be reached is its
 //! own error (exit 4). The check is repeated during the run: a target that
-//! stops being a test backend aborts it.
+//! stops being a test backend aborts it. A test backend that says it is
+//! degraded (a 503 `"status": "degraded"` with `"app_env": "test"`: its
+//! pool or database failing) or does not answer in time is what a stress
+//! run exists to observe: the run goes on and the re-check is recorded
+//! ([`crate::report::HealthNote`]) for the diagnosis.
 //!
 //! `--allow-non-test-backend` (or `LOADGEN_ALLOW_NON_TEST_BACKEND=1`, or the
 //! k6-era `K6_ALLOW_NON_TEST_BACKEND=1`) lifts the `app_env` requirement; the
@@ -19,6 +23,9 @@ use std::time::Duration;
 pub enum Verdict {
     /// Status ok and `app_env: "test"`.
     Test,
+    /// It answered `app_env: "test"` but not healthy (a non-200 status or
+    /// a status other than `ok`); the text says what it answered.
+    Degraded(String),
     /// It answered, but is not (provably) a test backend; the text says why.
     NotTest(String),
     /// No HTTP answer at all; the text says why.
@@ -68,6 +75,11 @@ pub fn judge(url: &str, status: u16, body: &[u8]) -> Verdict {
     if status == 200 && status_field == "\"ok\"" && app_env == "\"test\"" {
         return Verdict::Test;
     }
+    if app_env == "\"test\"" {
+        return Verdict::Degraded(format!(
+            "GET {url} answered {status} with status={status_field}, app_env=\"test\""
+        ));
+    }
     Verdict::NotTest(format!(
         "GET {url} answered {status} with status={status_field}, app_env={app_env}; \
          loadgen only loads a backend with status \"ok\" and app_env \"test\""
@@ -94,7 +106,7 @@ mod tests {
 
     #[test]
     fn anything_else_is_refused_naming_what_was_seen() {
-        let cases: [(u16, &[u8], &str); 6] = [
+        let cases: [(u16, &[u8], &str); 5] = [
             (
                 200,
                 br#"{"status":"ok","app_env":"production"}"#,
@@ -103,13 +115,8 @@ mod tests {
             (200, br#"{"status":"ok"}"#, "app_env=missing"),
             (
                 503,
-                br#"{"status":"degraded","app_env":"test"}"#,
+                br#"{"status":"degraded","app_env":"production"}"#,
                 "answered 503",
-            ),
-            (
-                200,
-                br#"{"status":"degraded","app_env":"test"}"#,
-                "status=\"degraded\"",
             ),
             (200, b"<html>ok</html>", "without a JSON body"),
             (302, b"", "redirect"),
@@ -118,6 +125,28 @@ mod tests {
             match judge("u", status, body) {
                 Verdict::NotTest(why) => assert!(why.contains(expected), "{why}"),
                 other => panic!("{status} {expected}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_test_backend_that_is_not_healthy_is_degraded_not_refused() {
+        for (status, body, expected) in [
+            (
+                503,
+                br#"{"status":"degraded","app_env":"test"}"#.as_slice(),
+                "answered 503 with status=\"degraded\"",
+            ),
+            (
+                200,
+                br#"{"status":"degraded","app_env":"test"}"#.as_slice(),
+                "answered 200 with status=\"degraded\"",
+            ),
+            (500, br#"{"app_env":"test"}"#.as_slice(), "status=missing"),
+        ] {
+            match judge("u", status, body) {
+                Verdict::Degraded(what) => assert!(what.contains(expected), "{what}"),
+                other => panic!("{status}: {other:?}"),
             }
         }
     }

@@ -28,8 +28,20 @@ pub enum Mode {
 pub enum AbortReason {
     /// The guard re-check found a target that is no longer a test backend.
     Guard(String),
-    /// Ctrl-C.
+    /// Ctrl-C, SIGTERM, or `loadgen web`'s Stop.
     Interrupted,
+}
+
+/// A guard re-check during the run that found the target not healthy but
+/// still a test backend, so the run went on (see [`crate::guard`]).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct HealthNote {
+    /// Milliseconds since the load started.
+    pub t_ms: u64,
+    /// `degraded` (it answered, not `ok`) or `unreachable` (no answer in time).
+    pub kind: String,
+    /// What it answered, or why there was no answer.
+    pub detail: String,
 }
 
 /// Everything known at the end of a run.
@@ -78,6 +90,9 @@ pub struct Report {
     pub diagnosis: Vec<Finding>,
     /// The comparison with `run --baseline`'s baseline (`None`: no baseline).
     pub comparison: Option<Comparison>,
+    /// Guard re-checks that found the target degraded or unreachable (the
+    /// run went on); empty when every re-check found it healthy.
+    pub health: Vec<HealthNote>,
 }
 
 /// One row of the per-endpoint table (all status classes together).
@@ -127,18 +142,23 @@ impl Report {
             server: None,
             diagnosis: Vec::new(),
             comparison: None,
+            health: Vec::new(),
         }
     }
 }
 
 impl Report {
     /// The exit code: guard refusal during the run (3) wins, then failed
-    /// thresholds (99), then a regression against the baseline (98), else 0.
+    /// thresholds (99), then an interruption (105: a partial run never
+    /// passes as a whole one), then a regression against the baseline (98),
+    /// else 0.
     pub fn exit_code(&self) -> ExitCode {
         if matches!(self.aborted, Some(AbortReason::Guard(_))) {
             ExitCode::GuardRefused
         } else if self.verdicts.iter().any(|v| !v.passed) {
             ExitCode::ThresholdsFailed
+        } else if self.aborted == Some(AbortReason::Interrupted) {
+            ExitCode::Interrupted
         } else if self.comparison.as_ref().is_some_and(|c| c.regressed) {
             ExitCode::Regressed
         } else {

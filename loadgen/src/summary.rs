@@ -325,6 +325,9 @@ pub fn render(r: &Report) -> String {
                 "all thresholds held; a regression against the baseline (below)"
             }
             crate::exit::ExitCode::GuardRefused => "aborted by the guard",
+            crate::exit::ExitCode::Interrupted => {
+                "interrupted before its end; thresholds held on the partial run"
+            }
             _ => "error",
         },
         code.code()

@@ -767,6 +767,7 @@ async fn loadgen_web_refuses_a_non_test_target_and_runs_stops_and_reports_a_test
     assert_eq!(code, 200, "{body}");
     let status = wait_for_state(&addr, "done").await;
     assert_eq!(status["verdict"], "aborted", "{status}");
+    assert_eq!(status["exit_code"], 105, "interrupted: {status}");
     let (_, summary) = request(&addr, "GET", "/results/summary.json", "").await;
     assert!(summary.contains("interrupted"), "{summary:.600}");
 

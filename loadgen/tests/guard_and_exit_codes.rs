@@ -150,6 +150,122 @@ async fn a_target_that_stops_being_test_during_the_run_aborts_it_with_exit_code_
     assert!(out.stdout.contains("ABORTED"), "{}", out.stdout);
 }
 
+/// A test backend that says it is degraded (503, `app_env: "test"`) in the
+/// middle of the run is what a stress run is there to see: the run goes on
+/// to its end, the re-checks are in summary.json's `health` and the
+/// diagnosis names them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_test_backend_degraded_during_the_run_is_noted_and_the_run_goes_on() {
+    let cfg = Config {
+        // The first check (before the load) is healthy; re-checks 1 to 3
+        // (health answers 2..5) are a 503 degraded.
+        degraded_health_calls: Some(2..5),
+        ..Config::default()
+    };
+    let (addr, _) = chat_server(cfg).await;
+    let base = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let mut args = short_run(&base);
+    args[6] = "2s";
+    args.extend(["--guard-interval", "200ms", "--out"]);
+    args.push(out_dir.to_str().unwrap());
+    let started = Instant::now();
+    let out = loadgen_bin(&args, &[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the run did not go to its end"
+    );
+    assert!(!out.stdout.contains("ABORTED"), "{}", out.stdout);
+    assert!(
+        out.stderr
+            .contains("answered 503 with status=\"degraded\", app_env=\"test\"; continuing"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stderr.contains("healthy again"), "{}", out.stderr);
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let health = summary["health"].as_array().unwrap();
+    assert_eq!(health.len(), 3, "{health:?}");
+    assert!(health.iter().all(|n| n["kind"] == "degraded"));
+    assert!(summary["aborted_reason"].is_null(), "{summary}");
+    let rules: Vec<&str> = summary["diagnosis"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|f| f["rule"].as_str())
+        .collect();
+    assert!(rules.contains(&"target_unhealthy"), "{rules:?}");
+    assert!(
+        out.stdout.contains("said it was degraded at 3 re-checks"),
+        "{}",
+        out.stdout
+    );
+}
+
+/// SIGTERM (a pod being stopped, a CI job cancelled) ends the run early
+/// with every output written, as Ctrl-C does; an interrupted run exits 105
+/// even when its thresholds held on the partial data, 99 when one failed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_ends_the_run_with_its_outputs_and_exit_code_105_or_99() {
+    let (addr, _) = chat_server(Config::default()).await;
+    let base = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap();
+    for (threshold, expected) in [
+        ("http_req_duration: p(95)<60000", 105),
+        ("http_req_duration: p(95)<0", 99),
+    ] {
+        let out_dir = dir.path().join(format!("out-{expected}"));
+        let mut args = short_run(&base);
+        args[6] = "60s";
+        args.extend(["--threshold", threshold, "--out"]);
+        args.push(out_dir.to_str().unwrap());
+        let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+            .args(&args)
+            .env_remove("BASE_URL")
+            .env_remove("LOADGEN_ALLOW_NON_TEST_BACKEND")
+            .env_remove("K6_ALLOW_NON_TEST_BACKEND")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let pid = child.id().unwrap().to_string();
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let started = Instant::now();
+        let out = tokio::time::timeout(Duration::from_secs(15), child.wait_with_output())
+            .await
+            .expect("loadgen did not end within 15 s of SIGTERM")
+            .unwrap();
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.status.code(),
+            Some(expected),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+                .unwrap();
+        assert_eq!(summary["aborted_reason"], "interrupted", "{summary}");
+        assert_eq!(summary["exit_code"], expected);
+        assert!(summary["http_reqs"]["count"].as_u64().unwrap() > 0);
+        assert!(out_dir.join("report.html").is_file());
+        if expected == 105 {
+            assert!(stdout.contains("interrupted before its end"), "{stdout}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_exit_2_with_a_message_naming_the_problem() {
     let cases: [(&[&str], &str); 8] = [
@@ -253,6 +369,7 @@ async fn help_documents_the_exit_codes() {
         assert_eq!(out.code, 0, "{out:?}");
         for code in [
             "99",
+            "105 the run was interrupted",
             "the guard refused",
             "could not be reached",
             "bad arguments",

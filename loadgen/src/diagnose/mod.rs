@@ -7,7 +7,8 @@
 //! Rules come in families, one file each: `pool.rs` (DB pool, CPU),
 //! `chat.rs` (provider share of chat time, long tails), `provider.rs`
 //! (429s, retries, breaker), `hashing.rs` (the password-hash queue),
-//! `client.rs` (error onset) and `drift.rs` (latency and memory over a long
+//! `client.rs` (error onset), `health.rs` (the guard's re-checks found the
+//! target unwell) and `drift.rs` (latency and memory over a long
 //! steady run); `util.rs` has the shared statistics.
 //! Every threshold is a named constant documented where it is defined.
 //!
@@ -22,6 +23,7 @@ mod chat;
 mod client;
 mod drift;
 mod hashing;
+mod health;
 mod pool;
 mod provider;
 mod util;
@@ -44,6 +46,7 @@ enum Check {
 /// Every rule, in the order findings of one severity are listed.
 const RULES: &[(&str, Check)] = &[
     ("error_onset", Check::Client(client::error_onset)),
+    ("target_unhealthy", Check::Client(health::target_unhealthy)),
     ("db_pool_saturated", Check::Server(pool::db_pool_saturated)),
     ("cpu_saturated", Check::Server(pool::cpu_saturated)),
     ("breaker_opened", Check::Server(provider::breaker_opened)),

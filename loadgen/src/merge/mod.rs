@@ -191,6 +191,12 @@ pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
         },
         diagnosis: Vec::new(),
         comparison: None,
+        // Each shard's notes, in time order (shards ran at the same time).
+        health: {
+            let mut notes: Vec<_> = inputs.iter().flat_map(|i| i.health.clone()).collect();
+            notes.sort_by_key(|n| n.t_ms);
+            notes
+        },
     })
 }
 

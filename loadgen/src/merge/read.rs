@@ -8,6 +8,7 @@ use crate::engine::Ended;
 use crate::exit::Failure;
 use crate::export::{decode_histogram, SCHEMA_ID, SCHEMA_V1_ID};
 use crate::profile::LatencyProfile;
+use crate::report::HealthNote;
 use crate::report::{AbortReason, Mode};
 use crate::server::Finding;
 use crate::server::ServerSeries;
@@ -60,6 +61,10 @@ struct FileSummary {
     /// `run --baseline`'s comparison, kept as read (checked below).
     #[serde(default)]
     comparison: Option<Value>,
+    /// Guard re-checks that found the target not healthy (absent before
+    /// they were recorded, and when there were none).
+    #[serde(default)]
+    health: Vec<HealthNote>,
 }
 
 #[derive(Deserialize)]
@@ -181,6 +186,8 @@ pub struct Input {
     pub server: Option<ServerSeries>,
     /// `run --baseline`'s comparison, if the run had one.
     pub comparison: Option<Comparison>,
+    /// Guard re-checks that found the target not healthy.
+    pub health: Vec<HealthNote>,
 }
 
 pub(super) fn bad(path: &Path, why: impl std::fmt::Display) -> Failure {
@@ -401,6 +408,7 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         merged_from: f.merged_from.map(|m| m.files).unwrap_or_default(),
         diagnosis: f.diagnosis,
         server: f.server,
+        health: f.health,
         comparison: f
             .comparison
             .map(|c| {

@@ -28,6 +28,9 @@ pub struct Config {
     pub app_env: Option<String>,
     /// After this many health answers, report `production` instead.
     pub production_after_health_calls: Option<u64>,
+    /// Health answers number `start..end` (counting from 1) are a 503
+    /// `degraded` that still says `app_env: "test"` (a pool exhausted).
+    pub degraded_health_calls: Option<std::ops::Range<u64>>,
     /// A token stops working after this many authenticated requests.
     pub token_max_uses: Option<u64>,
     /// How long a chat turn takes.
@@ -41,6 +44,7 @@ impl Default for Config {
         Config {
             app_env: Some("test".into()),
             production_after_health_calls: None,
+            degraded_health_calls: None,
             token_max_uses: None,
             chat_delay: Duration::from_millis(5),
             stream: StreamScript::default(),
@@ -205,14 +209,24 @@ impl App {
     }
 }
 
-async fn health(State(app): State<App>) -> Json<Value> {
+async fn health(State(app): State<App>) -> Response {
     app.seen.hit("health");
     let n = app.seen.health_calls.fetch_add(1, Ordering::SeqCst) + 1;
     let env = match app.config.production_after_health_calls {
         Some(after) if n > after => Some("production"),
         _ => app.config.app_env.as_deref(),
     };
-    Json(health_body(env))
+    if app
+        .config
+        .degraded_health_calls
+        .as_ref()
+        .is_some_and(|r| r.contains(&n))
+    {
+        let body =
+            json!({"status": "degraded", "message": "Database is unavailable", "app_env": env});
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    }
+    Json(health_body(env)).into_response()
 }
 
 async fn login(State(app): State<App>, Json(body): Json<Value>) -> Response {

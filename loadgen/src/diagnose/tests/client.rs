@@ -102,3 +102,48 @@ fn memory_drift_fires_on_a_steady_rise_over_a_long_run() {
     let t = soak_target(60, 500, |i| 100.0 + 2.0 * i as f64);
     assert!(diagnose(&with_server(short, t)).is_empty());
 }
+
+#[test]
+fn target_unhealthy_names_the_onset_and_counts_each_kind() {
+    use crate::report::HealthNote;
+    let note = |t_ms, kind: &str, detail: &str| HealthNote {
+        t_ms,
+        kind: kind.into(),
+        detail: detail.into(),
+    };
+    let mut r = healthy_client();
+    assert!(!rules(&r).contains(&"target_unhealthy".into()));
+    r.health = vec![
+        note(
+            12_000,
+            "unreachable",
+            "target unreachable: GET u: no answer within the timeout",
+        ),
+        note(
+            14_000,
+            "degraded",
+            "GET u answered 503 with status=\"degraded\", app_env=\"test\"",
+        ),
+        note(
+            16_000,
+            "degraded",
+            "GET u answered 503 with status=\"degraded\", app_env=\"test\"",
+        ),
+    ];
+    let f = finding(&r, "target_unhealthy");
+    assert_eq!(
+        f.evidence,
+        "the target's health check said it was degraded at 2 re-checks and did not answer in time at 1 re-check (from t=12 s to t=16 s); first: target unreachable: GET u: no answer within the timeout"
+    );
+    assert_eq!(f.severity, Severity::Critical);
+    // Timeouts only: a warning.
+    r.health.truncate(1);
+    let f = finding(&r, "target_unhealthy");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(
+        f.evidence
+            .contains("did not answer in time at 1 re-check (from t=12 s)"),
+        "{}",
+        f.evidence
+    );
+}
