@@ -227,7 +227,10 @@ pub struct Exchange {
     /// Wire bytes read.
     pub bytes_received: u64,
     /// Call -> request handed to the connection (connect or readiness
-    /// wait); zero on failures, whose `duration` already covers it.
+    /// wait); on a timeout too (`duration` then counts from the send, as a
+    /// completed request's does; a timeout while still connecting has no
+    /// send, so its `duration` is the whole wait and `setup` zero); zero on
+    /// other failures, whose `duration` already covers it.
     pub setup: Duration,
 }
 
@@ -238,6 +241,10 @@ pub struct Client {
     conn: Option<Conn>,
     /// Socket counters of `conn` when the current request started.
     mark: (u64, u64),
+    /// When the current request was handed to the connection (`None`
+    /// while still connecting): a timed-out request's duration counts
+    /// from here, as a completed one's does.
+    sent_at: Option<Instant>,
 }
 
 impl Client {
@@ -248,6 +255,7 @@ impl Client {
             timeout,
             conn: None,
             mark: (0, 0),
+            sent_at: None,
         }
     }
 
@@ -306,6 +314,7 @@ impl Client {
     ) -> Exchange {
         let started = Instant::now();
         let deadline = started + self.timeout;
+        self.sent_at = None;
         match tokio::time::timeout_at(
             deadline.into(),
             self.send_inner(method, path, headers, body, sink),
@@ -314,7 +323,15 @@ impl Client {
         {
             Ok(ex) => ex,
             // The connection is in an unknown state: `failure` drops it.
-            Err(_) => self.failure("timeout", started),
+            // Same origin as a completed request: from the moment it was
+            // sent, the connect or readiness wait before it in `setup`
+            // (all of it, when the timeout struck while connecting).
+            Err(_) => {
+                let sent_at = self.sent_at.unwrap_or(started);
+                let mut ex = self.failure("timeout", sent_at);
+                ex.setup = sent_at.duration_since(started);
+                ex
+            }
         }
     }
 
@@ -379,6 +396,7 @@ impl Client {
                 return self.failure("connect", connect_started);
             };
             let started = Instant::now();
+            self.sent_at = Some(started);
             match conn.sender.try_send_request(request).await {
                 Ok(response) => {
                     let head_at = Instant::now();
@@ -458,5 +476,45 @@ impl Client {
         };
         self.conn = None;
         ex
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A request that times out is measured as a completed one is: its
+    /// `duration` from the send, the connect before it in `setup`; the two
+    /// add up to the wait, bounded by the timeout.
+    #[tokio::test]
+    async fn a_timed_out_request_counts_from_its_send_like_a_completed_one() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Accepts and reads, never answers (bounded: the test's two requests).
+        let server = tokio::spawn(async move {
+            let mut held = Vec::new();
+            for _ in 0..2 {
+                if let Ok((s, _)) = listener.accept().await {
+                    held.push(s);
+                }
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        });
+        let target = Arc::new(Target::parse(&format!("http://{addr}")).unwrap());
+        let timeout = Duration::from_millis(300);
+        let mut client = Client::new(target, timeout);
+        for _ in 0..2 {
+            let ex = client.send(Method::GET, "/", &[], None, false).await;
+            assert_eq!(ex.result.err(), Some("timeout"));
+            assert!(ex.setup > Duration::ZERO, "the connect is setup");
+            let total = ex.duration + ex.setup;
+            assert!(
+                total >= timeout && total < timeout + Duration::from_millis(100),
+                "duration {:?} + setup {:?}",
+                ex.duration,
+                ex.setup
+            );
+        }
+        server.abort();
     }
 }
