@@ -300,13 +300,18 @@ pub async fn run_with(
     // The baseline scrape, just before the load (after the guard: an
     // endpoint of a refused target is never read).
     let scrape = crate::scrape::prepare(plan.scrape.clone(), plan.output.interval).await;
+    let abort_on_fail =
+        threshold::AbortOnFail::new(&plan.thresholds, Arc::clone(&abort_tx), Arc::clone(&reason));
     let mut report = drive(
         workload,
         &plan.schedule,
         &plan.output,
         abort_rx,
         Mode::Run,
-        feed,
+        Ticks {
+            feed,
+            abort_on_fail,
+        },
         scrape,
     )
     .await;
@@ -374,8 +379,11 @@ pub async fn hit(plan: HitPlan) -> Report {
         drain: plan.timeout + Duration::from_secs(1),
     };
     let (abort_tx, abort_rx) = watch::channel(false);
+    let abort_tx = Arc::new(abort_tx);
     let reason = Arc::new(Mutex::new(None));
-    let interrupt = interrupt_task(Arc::new(abort_tx), Arc::clone(&reason));
+    let interrupt = interrupt_task(Arc::clone(&abort_tx), Arc::clone(&reason));
+    let abort_on_fail =
+        threshold::AbortOnFail::new(&plan.thresholds, abort_tx, Arc::clone(&reason));
     let workload = Arc::new(Hit::new(
         Arc::clone(&plan.target),
         plan.path.clone(),
@@ -390,7 +398,10 @@ pub async fn hit(plan: HitPlan) -> Report {
         &plan.output,
         abort_rx,
         Mode::Hit,
-        None,
+        Ticks {
+            feed: None,
+            abort_on_fail,
+        },
         None,
     )
     .await;
@@ -407,6 +418,13 @@ pub async fn hit(plan: HitPlan) -> Report {
 
 /// Where [`drive`] sends the run so far: the dashboard, and what the plan
 /// adds to the engine's figures (target, thresholds, ...).
+/// What `drive` does at every `--interval` tick besides sampling: publish
+/// to a dashboard, judge `abortOnFail` thresholds.
+struct Ticks<'a> {
+    feed: Option<Feed<'a>>,
+    abort_on_fail: Option<threshold::AbortOnFail>,
+}
+
 struct Feed<'a> {
     board: &'a Board,
     describe: &'a (dyn Fn(&mut Report) + Sync),
@@ -418,9 +436,13 @@ async fn drive<W: engine::Workload>(
     output: &Output,
     abort: watch::Receiver<bool>,
     mode: Mode,
-    feed: Option<Feed<'_>>,
+    ticks: Ticks<'_>,
     scrape: Option<crate::scrape::Prepared>,
 ) -> Report {
+    let Ticks {
+        feed,
+        mut abort_on_fail,
+    } = ticks;
     let collector = Collector::per_core();
     let view = Live::start(output.live, collector.clone(), schedule.clone());
     let started_at = chrono::Utc::now();
@@ -452,27 +474,32 @@ async fn drive<W: engine::Workload>(
         health: Vec::new(),
     };
     let engine = engine::run(workload, schedule, &collector, abort);
-    let ended = match &feed {
-        None => engine.await,
-        Some(feed) => {
-            let publish = || {
+    let ended = if feed.is_none() && abort_on_fail.is_none() {
+        engine.await
+    } else {
+        let publish = || {
+            if let Some(feed) = &feed {
                 let mut now = report(sampler.current(), engine::Ended::Completed);
                 now.server = scraping.as_ref().map(crate::scrape::Running::current);
                 (feed.describe)(&mut now);
                 feed.board.publish(&now, false);
-            };
-            publish();
-            tokio::pin!(engine);
-            // Just after the sampler's tick, so that each update has the
-            // point that tick closed.
-            let every = output.interval;
-            let mut ticker =
-                tokio::time::interval_at(t0 + every + Duration::from_millis(20), every);
-            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                tokio::select! {
-                    ended = &mut engine => break ended,
-                    _ = ticker.tick() => publish(),
+            }
+        };
+        publish();
+        tokio::pin!(engine);
+        // Just after the sampler's tick, so that each update has the
+        // point that tick closed.
+        let every = output.interval;
+        let mut ticker = tokio::time::interval_at(t0 + every + Duration::from_millis(20), every);
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                ended = &mut engine => break ended,
+                _ = ticker.tick() => {
+                    publish();
+                    if let Some(checks) = abort_on_fail.as_mut() {
+                        checks.check(&collector, t0.elapsed());
+                    }
                 }
             }
         }

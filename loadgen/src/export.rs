@@ -245,6 +245,7 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
         "aborted_reason": match &r.aborted {
             Some(AbortReason::Guard(why)) => Some(format!("guard: {why}")),
             Some(AbortReason::Interrupted) => Some("interrupted".to_string()),
+            Some(AbortReason::Threshold(what)) => Some(format!("threshold: {what}")),
             None => None,
         },
         "unit": "us",

@@ -30,6 +30,8 @@ pub enum AbortReason {
     Guard(String),
     /// Ctrl-C, SIGTERM, or `loadgen web`'s Stop.
     Interrupted,
+    /// An `abortOnFail` threshold failed during the run (what failed, when).
+    Threshold(String),
 }
 
 /// A guard re-check during the run that found the target not healthy but
@@ -155,7 +157,9 @@ impl Report {
     pub fn exit_code(&self) -> ExitCode {
         if matches!(self.aborted, Some(AbortReason::Guard(_))) {
             ExitCode::GuardRefused
-        } else if self.verdicts.iter().any(|v| !v.passed) {
+        } else if self.verdicts.iter().any(|v| !v.passed)
+            || matches!(self.aborted, Some(AbortReason::Threshold(_)))
+        {
             ExitCode::ThresholdsFailed
         } else if self.aborted == Some(AbortReason::Interrupted) {
             ExitCode::Interrupted

@@ -152,7 +152,13 @@ pub fn render(r: &Report) -> String {
             let _ = writeln!(o, "  ABORTED: the guard re-check refused the target: {why}");
         }
         Some(AbortReason::Interrupted) => {
-            let _ = writeln!(o, "  INTERRUPTED: figures cover the run until Ctrl-C");
+            let _ = writeln!(
+                o,
+                "  INTERRUPTED: figures cover the run until Ctrl-C or SIGTERM"
+            );
+        }
+        Some(AbortReason::Threshold(what)) => {
+            let _ = writeln!(o, "  ABORTED: an abortOnFail threshold failed: {what}");
         }
         None => {}
     }

@@ -266,6 +266,61 @@ async fn sigterm_ends_the_run_with_its_outputs_and_exit_code_105_or_99() {
     }
 }
 
+/// k6's abortOnFail: a marked threshold that fails during the run ends it
+/// at the next interval (after its delayAbortEval), exit 99, with every
+/// output written and the reason in summary.json.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_abort_on_fail_threshold_ends_the_run_early_with_exit_99() {
+    let (addr, _) = chat_server(Config::default()).await;
+    let base = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap();
+    for (suffix, at_least, at_most) in [
+        ("abortOnFail", Duration::ZERO, Duration::from_secs(4)),
+        (
+            "abortOnFail delayAbortEval=2s",
+            Duration::from_secs(2),
+            Duration::from_secs(6),
+        ),
+    ] {
+        let out_dir = dir.path().join(suffix.replace([' ', '='], "-"));
+        let threshold = format!("http_req_duration: p(95)<0.001 {suffix}");
+        let mut args = short_run(&base);
+        args[6] = "30s";
+        args.extend(["--interval", "500ms", "--threshold", &threshold, "--out"]);
+        args.push(out_dir.to_str().unwrap());
+        let started = Instant::now();
+        let out = loadgen_bin(&args, &[]).await;
+        let took = started.elapsed();
+        assert_eq!(out.code, 99, "{out:?}");
+        assert!(took >= at_least && took < at_most, "{suffix}: {took:?}");
+        assert!(
+            out.stderr.contains("failed at t=") && out.stderr.contains("abortOnFail"),
+            "{}",
+            out.stderr
+        );
+        assert!(
+            out.stdout
+                .contains("ABORTED: an abortOnFail threshold failed"),
+            "{}",
+            out.stdout
+        );
+        let summary: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+                .unwrap();
+        let reason = summary["aborted_reason"].as_str().unwrap();
+        assert!(
+            reason.starts_with("threshold: http_req_duration: p(95)<0.001 abortOnFail"),
+            "{reason}"
+        );
+        assert_eq!(summary["exit_code"], 99);
+    }
+    // A held abortOnFail threshold changes nothing.
+    let mut args = short_run(&base);
+    args.extend(["--threshold", "http_req_failed: rate<0.5 abortOnFail"]);
+    let out = loadgen_bin(&args, &[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_arguments_exit_2_with_a_message_naming_the_problem() {
     let cases: [(&[&str], &str); 8] = [

@@ -291,6 +291,7 @@ fn verdict(report: &Report) -> VerdictInfo {
     let reason = match &report.aborted {
         Some(AbortReason::Guard(why)) => Some(format!("guard: {why}")),
         Some(AbortReason::Interrupted) => Some("interrupted".to_string()),
+        Some(AbortReason::Threshold(what)) => Some(format!("threshold: {what}")),
         None => None,
     };
     let status = if reason.is_some() || report.ended == Ended::Aborted {

@@ -130,6 +130,16 @@ pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
             _ => None,
         })
         .or_else(|| {
+            inputs.iter().find_map(|i| match &i.aborted {
+                Some(AbortReason::Threshold(what)) => Some(AbortReason::Threshold(format!(
+                    "{} (in {})",
+                    what,
+                    i.path.display()
+                ))),
+                _ => None,
+            })
+        })
+        .or_else(|| {
             inputs
                 .iter()
                 .find(|i| i.aborted.is_some())

@@ -370,9 +370,10 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
     let aborted = match f.aborted_reason.as_deref() {
         None => None,
         Some("interrupted") => Some(AbortReason::Interrupted),
-        Some(why) => match why.strip_prefix("guard: ") {
-            Some(seen) => Some(AbortReason::Guard(seen.to_string())),
-            None => return Err(bad(path, format!("unknown aborted_reason {why:?}"))),
+        Some(why) => match (why.strip_prefix("guard: "), why.strip_prefix("threshold: ")) {
+            (Some(seen), _) => Some(AbortReason::Guard(seen.to_string())),
+            (_, Some(what)) => Some(AbortReason::Threshold(what.to_string())),
+            _ => return Err(bad(path, format!("unknown aborted_reason {why:?}"))),
         },
     };
     if v2 && f.timeline.is_none() {

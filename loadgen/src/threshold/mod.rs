@@ -16,10 +16,17 @@
 //! `status` selects a class (`2xx` .. `5xx`, `err`); `kind` a stream error
 //! kind (`error_event`, `cut`); `name` is accepted for `endpoint` (and for
 //! `check` on `checks`). The `chat_*` metrics are defined once, in
-//! [`crate::stats::StreamRecord`]. Thresholds are evaluated once, on the
-//! merged aggregate at the end of the run ([`evaluate`], in
+//! [`crate::stats::StreamRecord`]. Thresholds are evaluated on the merged
+//! aggregate at the end of the run ([`evaluate`], in
 //! `threshold/evaluate.rs`); a threshold whose series got no data fails,
 //! saying so. This file is what a threshold is and how it is written.
+//!
+//! k6's `abortOnFail`: a threshold followed by `abortOnFail` (or
+//! `abort-on-fail`) is also evaluated every `--interval` during the run, and
+//! its first failure ends the run (exit 99); `delayAbortEval=30s` (or
+//! `delay=30s`) waits that long into the run before judging, so a few slow
+//! first requests do not stop it. E.g.
+//! `http_req_failed: rate<0.1 abortOnFail delayAbortEval=30s`.
 
 use crate::stats::{StatusClass, StreamMetric, STREAM_ERROR_KINDS};
 use std::fmt;
@@ -182,6 +189,9 @@ pub struct Threshold {
     pub op: Op,
     /// The limit (ms for trends, fraction for rates).
     pub value: f64,
+    /// `abortOnFail`: `Some(delay)` ends the run at its first failure
+    /// found at least `delay` into the run; `None` judges it at the end only.
+    pub abort_on_fail: Option<std::time::Duration>,
 }
 
 impl Threshold {
@@ -216,8 +226,44 @@ impl fmt::Display for Threshold {
             self.agg,
             self.op.as_str(),
             self.value
-        )
+        )?;
+        match self.abort_on_fail {
+            None => Ok(()),
+            Some(d) if d.is_zero() => write!(f, " abortOnFail"),
+            Some(d) => write!(
+                f,
+                " abortOnFail delayAbortEval={}",
+                crate::duration::format_duration(d)
+            ),
+        }
     }
+}
+
+/// Splits k6's `abortOnFail` options off the end of an expression:
+/// `(expression, Some(delay))` when it has them.
+fn split_abort_options(expr: &str) -> Result<(String, Option<std::time::Duration>), String> {
+    let mut words: Vec<&str> = expr.split_whitespace().collect();
+    let mut abort = false;
+    let mut delay = None;
+    while let Some(last) = words.last().copied() {
+        if last.eq_ignore_ascii_case("abortOnFail") || last == "abort-on-fail" {
+            abort = true;
+        } else if let Some(d) = last
+            .strip_prefix("delayAbortEval=")
+            .or_else(|| last.strip_prefix("delay="))
+        {
+            delay = Some(
+                crate::duration::parse_duration(d).map_err(|e| format!("delayAbortEval: {e}"))?,
+            );
+        } else {
+            break;
+        }
+        words.pop();
+    }
+    if delay.is_some() && !abort {
+        return Err("delayAbortEval needs abortOnFail".into());
+    }
+    Ok((words.join(" "), abort.then(|| delay.unwrap_or_default())))
 }
 
 /// Parses one k6 threshold expression.
@@ -293,6 +339,7 @@ pub fn parse(input: &str) -> Result<Threshold, String> {
         selector.push((tag.to_string(), value.to_string()));
     }
     selector.sort();
+    let (expr, abort_on_fail) = split_abort_options(expr.trim()).map_err(bad)?;
     let (agg, op, value) = parse_expr(expr.trim()).map_err(bad)?;
     if !metric.allows(agg) {
         return Err(bad(format!(
@@ -308,6 +355,7 @@ pub fn parse(input: &str) -> Result<Threshold, String> {
         agg,
         op,
         value,
+        abort_on_fail,
     })
 }
 
@@ -367,8 +415,10 @@ pub fn merge_overrides(base: Vec<Threshold>, overrides: Vec<Threshold>) -> Vec<T
     out
 }
 
+mod abort;
 mod evaluate;
 
+pub use abort::AbortOnFail;
 pub use evaluate::{evaluate, Verdict};
 
 #[cfg(test)]

@@ -246,3 +246,42 @@ fn streaming_thresholds_read_milliseconds_tokens_per_second_and_error_fractions(
     assert_eq!((v.actual, v.passed), (None, false));
     assert!(!value("stream_errors{phase:auth}: count<1").passed);
 }
+
+#[test]
+fn abort_on_fail_and_its_delay_parse_and_print_back() {
+    let t = parse("http_req_failed: rate<0.1 abortOnFail delayAbortEval=30s").unwrap();
+    assert_eq!(t.abort_on_fail, Some(std::time::Duration::from_secs(30)));
+    assert_eq!(t.value, 0.1);
+    assert_eq!(
+        t.to_string(),
+        "http_req_failed: rate<0.1 abortOnFail delayAbortEval=30s"
+    );
+    assert_eq!(parse(&t.to_string()).unwrap(), t);
+    let t = parse("http_req_duration{phase:chat}: p(95) < 800  abort-on-fail").unwrap();
+    assert_eq!(t.abort_on_fail, Some(std::time::Duration::ZERO));
+    assert_eq!(
+        t.to_string(),
+        "http_req_duration{phase:chat}: p(95)<800 abortOnFail"
+    );
+    let t = parse("http_req_duration: p(95)<800 delay=5s abortOnFail").unwrap();
+    assert_eq!(t.abort_on_fail, Some(std::time::Duration::from_secs(5)));
+    // Without the option: judged at the end only.
+    assert_eq!(
+        parse("http_req_duration: p(95)<800").unwrap().abort_on_fail,
+        None
+    );
+    for (bad, says) in [
+        (
+            "http_req_failed: rate<0.1 delayAbortEval=30s",
+            "needs abortOnFail",
+        ),
+        (
+            "http_req_failed: rate<0.1 abortOnFail delay=soon",
+            "delayAbortEval",
+        ),
+        ("http_req_failed: abortOnFail", "operator"),
+    ] {
+        let e = parse(bad).unwrap_err();
+        assert!(e.contains(says), "{bad}: {e}");
+    }
+}
