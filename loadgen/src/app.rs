@@ -289,7 +289,7 @@ pub async fn run_with(
         report.verdicts = plan
             .thresholds
             .iter()
-            .map(|t| threshold::evaluate(t, &report.aggregate, report.duration))
+            .map(|t| threshold::evaluate_run(t, report))
             .collect();
         report.skipped_thresholds = plan.skipped_thresholds.clone();
     };
@@ -411,7 +411,7 @@ pub async fn hit(plan: HitPlan) -> Report {
     report.verdicts = plan
         .thresholds
         .iter()
-        .map(|t| threshold::evaluate(t, &report.aggregate, report.duration))
+        .map(|t| threshold::evaluate_run(t, &report))
         .collect();
     report
 }

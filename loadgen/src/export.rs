@@ -298,6 +298,12 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
                 .map_err(|e| format!("cannot encode the health notes: {e}"))?,
         );
     }
+    if let (Some(rec), Value::Object(m)) = (crate::recovery::measure(&r.timeline), &mut summary) {
+        m.insert(
+            "recovery".into(),
+            serde_json::to_value(rec).map_err(|e| format!("cannot encode the recovery: {e}"))?,
+        );
+    }
     if let (Some(c), Value::Object(m)) = (&r.comparison, &mut summary) {
         m.insert(
             "comparison".into(),

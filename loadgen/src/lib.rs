@@ -88,6 +88,7 @@ pub mod locust_csv;
 pub mod merge;
 pub mod plan;
 pub mod profile;
+pub mod recovery;
 pub mod report;
 pub mod scheduler;
 pub mod scrape;

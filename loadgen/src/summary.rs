@@ -11,6 +11,41 @@ use crate::stats::{Aggregate, StreamMetric, Summary, STREAM_ERROR_KINDS, TOKENS_
 use std::fmt::Write as _;
 
 /// Decimal units as k6 prints them.
+/// One line on a spike's recovery (see [`crate::recovery`]).
+pub fn render_recovery(r: &crate::recovery::Recovery) -> String {
+    let ms = |v: f64| {
+        if v >= 1000.0 {
+            format!("{:.2} s", v / 1000.0)
+        } else {
+            format!("{v:.0} ms")
+        }
+    };
+    let during = match (r.spike_p95_ms, r.spike_error_rate) {
+        (Some(p), Some(e)) => format!(", {} and {:.1}% errors during it", ms(p), 100.0 * e),
+        _ => String::new(),
+    };
+    let outcome = match r.recovered_after_ms {
+        Some(after) => format!(
+            "back within tolerance {:.1} s after it ended",
+            after as f64 / 1000.0
+        ),
+        None => format!(
+            "NOT back within tolerance in the {:.0} s observed after it",
+            r.observed_after_ms as f64 / 1000.0
+        ),
+    };
+    format!(
+        "spike recovery: {} -> {} VUs (t={:.0}-{:.0} s); p95 {} and {:.1}% errors before{during}; {outcome} ({} s windows)",
+        r.base_vus,
+        r.peak_vus,
+        r.spike_start_ms as f64 / 1000.0,
+        r.spike_end_ms as f64 / 1000.0,
+        ms(r.base_p95_ms),
+        100.0 * r.base_error_rate,
+        r.window_ms / 1000
+    )
+}
+
 pub fn fmt_bytes(b: u64) -> String {
     let b = b as f64;
     if b < 1e3 {
@@ -314,6 +349,10 @@ pub fn render(r: &Report) -> String {
     if !server.is_empty() {
         let _ = writeln!(o);
         o.push_str(&server);
+    }
+    if let Some(rec) = crate::recovery::measure(&r.timeline) {
+        let _ = writeln!(o);
+        let _ = writeln!(o, "  {}", render_recovery(&rec));
     }
     if r.mode == Mode::Run {
         let _ = writeln!(o);

@@ -324,7 +324,7 @@ pub fn merge_files(files: &[PathBuf], options: &MergeOptions) -> Result<Report, 
     )?;
     report.verdicts = kept
         .iter()
-        .map(|t| threshold::evaluate(t, &report.aggregate, report.duration))
+        .map(|t| threshold::evaluate_run(t, &report))
         .collect();
     report.skipped_thresholds = skipped;
     // The merged figures are diagnosed afresh (client-side rules: merged
@@ -356,7 +356,7 @@ pub fn report_from(path: &Path) -> Result<Report, Failure> {
                 path.display()
             ))
         })?;
-        verdicts.push(threshold::evaluate(&t, &report.aggregate, report.duration));
+        verdicts.push(threshold::evaluate_run(&t, &report));
     }
     report.verdicts = verdicts;
     report.skipped_thresholds = input.skipped_thresholds;

@@ -67,6 +67,23 @@ fn trend(h: &Histogram<u64>, agg: Agg, unit: impl Fn(f64) -> f64) -> Option<f64>
     })
 }
 
+/// Evaluates one threshold on a finished run: the aggregate, and the time
+/// series for `recovery_time` (no spike, or no recovery within the run,
+/// is no value: it fails).
+pub fn evaluate_run(t: &Threshold, report: &crate::report::Report) -> Verdict {
+    if t.metric != Metric::Recovery {
+        return evaluate(t, &report.aggregate, report.duration);
+    }
+    let actual = crate::recovery::measure(&report.timeline)
+        .and_then(|r| r.recovered_after_ms)
+        .map(|ms| ms as f64);
+    Verdict {
+        threshold: t.clone(),
+        actual,
+        passed: actual.is_some_and(|a| t.op.holds(a, t.value)),
+    }
+}
+
 /// Evaluates one threshold on the merged aggregate of a run lasting `elapsed`.
 pub fn evaluate(t: &Threshold, agg: &Aggregate, elapsed: Duration) -> Verdict {
     let secs = elapsed.as_secs_f64().max(1e-9);
@@ -119,6 +136,8 @@ pub fn evaluate(t: &Threshold, agg: &Aggregate, elapsed: Duration) -> Verdict {
             let n = agg.iterations.len() as f64;
             Some(if t.agg == Agg::Rate { n / secs } else { n })
         }
+        // Read from the time series: see `evaluate_run`.
+        Metric::Recovery => None,
     };
     let passed = actual.is_some_and(|a| t.op.holds(a, t.value));
     Verdict {

@@ -12,6 +12,10 @@
 //! | `chat_ttfb`, `chat_ttft`, `chat_itl`, `chat_tpot`, `chat_e2e` | trend (ms) | avg min max med p(N) count | phase endpoint |
 //! | `chat_tokens_per_s` | trend (tokens/s) | avg min max med p(N) count | phase endpoint |
 //! | `stream_errors` | counter | count, rate (fraction of streams) | phase endpoint kind |
+//! | `recovery_time` | time (ms) from a spike's end until p95 and errors are back ([`crate::recovery`]) | max | (none) |
+//!
+//! Time limits are milliseconds, or a duration with its unit
+//! (`p(95)<800ms`, `recovery_time: max<60s`).
 //!
 //! `status` selects a class (`2xx` .. `5xx`, `err`); `kind` a stream error
 //! kind (`error_event`, `cut`); `name` is accepted for `endpoint` (and for
@@ -50,6 +54,8 @@ pub enum Metric {
     Stream(StreamMetric),
     /// `stream_errors`
     StreamErrors,
+    /// `recovery_time`: after a spike, until latency and errors are back.
+    Recovery,
 }
 
 impl Metric {
@@ -62,6 +68,7 @@ impl Metric {
             "http_reqs" => Metric::Reqs,
             "iterations" => Metric::Iterations,
             "stream_errors" => Metric::StreamErrors,
+            "recovery_time" => Metric::Recovery,
             other => Metric::Stream(StreamMetric::parse(other)?),
         })
     }
@@ -82,13 +89,24 @@ impl Metric {
             Metric::Iterations => "iterations",
             Metric::Stream(m) => m.name(),
             Metric::StreamErrors => "stream_errors",
+            Metric::Recovery => "recovery_time",
+        }
+    }
+
+    /// Whether its values are times (milliseconds), so a limit may be
+    /// written with a unit.
+    fn is_time(self) -> bool {
+        match self {
+            Metric::Duration | Metric::Waiting | Metric::Recovery => true,
+            Metric::Stream(m) => !m.is_rate(),
+            _ => false,
         }
     }
 
     fn allowed_tags(self) -> &'static [&'static str] {
         match self {
             Metric::Checks => &["phase", "check"],
-            Metric::Iterations => &[],
+            Metric::Iterations | Metric::Recovery => &[],
             Metric::Stream(_) => &["phase", "endpoint"],
             Metric::StreamErrors => &["phase", "endpoint", "kind"],
             _ => &["phase", "endpoint", "status"],
@@ -102,6 +120,7 @@ impl Metric {
             Metric::Reqs | Metric::Iterations | Metric::StreamErrors => {
                 matches!(agg, Agg::Count | Agg::Rate)
             }
+            Metric::Recovery => matches!(agg, Agg::Max),
         }
     }
 }
@@ -340,7 +359,13 @@ pub fn parse(input: &str) -> Result<Threshold, String> {
     }
     selector.sort();
     let (expr, abort_on_fail) = split_abort_options(expr.trim()).map_err(bad)?;
-    let (agg, op, value) = parse_expr(expr.trim()).map_err(bad)?;
+    let (agg, op, value, with_unit) = parse_expr(expr.trim()).map_err(bad)?;
+    if with_unit && !metric.is_time() {
+        return Err(bad(format!(
+            "{} is not a time: its limit takes no unit",
+            metric.name()
+        )));
+    }
     if !metric.allows(agg) {
         return Err(bad(format!(
             "{} does not support {agg} (trends: avg min max med p(N) count; \
@@ -359,7 +384,9 @@ pub fn parse(input: &str) -> Result<Threshold, String> {
     })
 }
 
-fn parse_expr(expr: &str) -> Result<(Agg, Op, f64), String> {
+/// The aggregation, operator and limit, and whether the limit was written
+/// as a duration (`800ms`, `60s`: converted to milliseconds).
+fn parse_expr(expr: &str) -> Result<(Agg, Op, f64, bool), String> {
     let op_at = expr
         .find(['<', '>', '='])
         .ok_or_else(|| "expected an operator (<, <=, >, >=, ==)".to_string())?;
@@ -395,13 +422,19 @@ fn parse_expr(expr: &str) -> Result<(Agg, Op, f64), String> {
         other => return Err(format!("unknown aggregation {other:?}")),
     };
     let value_text = value_text.trim();
-    let value: f64 = value_text
-        .parse()
-        .map_err(|_| format!("{value_text:?} is not a number"))?;
+    let (value, with_unit) = match value_text.parse::<f64>() {
+        Ok(v) => (v, false),
+        Err(_) if value_text.ends_with(|c: char| c.is_ascii_alphabetic()) => {
+            let d = crate::duration::parse_duration(value_text)
+                .map_err(|e| format!("{value_text:?} is neither a number nor a duration: {e}"))?;
+            (d.as_secs_f64() * 1000.0, true)
+        }
+        Err(_) => return Err(format!("{value_text:?} is not a number")),
+    };
     if !value.is_finite() {
         return Err(format!("{value_text:?} is not a finite number"));
     }
-    Ok((agg, op, value))
+    Ok((agg, op, value, with_unit))
 }
 
 /// Adds `overrides` to `base`: an override replaces every base threshold
@@ -419,7 +452,7 @@ mod abort;
 mod evaluate;
 
 pub use abort::AbortOnFail;
-pub use evaluate::{evaluate, Verdict};
+pub use evaluate::{evaluate, evaluate_run, Verdict};
 
 #[cfg(test)]
 mod tests;
