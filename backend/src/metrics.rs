@@ -45,6 +45,8 @@ pub struct Metrics {
     pub provider_429: IntCounterVec,
     pub provider_retries: IntCounterVec,
     pub provider_breaker_state: IntGaugeVec,
+    pub provider_oversized: IntCounterVec,
+    pub provider_bytes_cut: IntCounterVec,
     pub first_token_latency: Histogram,
     pub hash_queue_depth: IntGauge,
     pub hash_in_flight: IntGauge,
@@ -178,6 +180,28 @@ impl Metrics {
                     Opts::new(
                         "chatbot_provider_circuit_state",
                         "Circuit breaker: 0 closed, 1 half-open, 2 open",
+                    ),
+                    &["provider"],
+                )?,
+            ),
+            provider_oversized: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "chatbot_provider_oversized_total",
+                        "Provider answers past a size cap, by cap (completion_body, error_body, \
+                         sse_line, sse_event, reply): refused with 502 or an error event, \
+                         except error_body, whose excess is only left unread",
+                    ),
+                    &["provider", "limit"],
+                )?,
+            ),
+            provider_bytes_cut: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "chatbot_provider_bytes_cut_total",
+                        "Bytes of provider answers read and then discarded at a size cap",
                     ),
                     &["provider"],
                 )?,

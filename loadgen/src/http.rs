@@ -13,6 +13,12 @@
 //! caller's sink, which is how the chat step reads a token stream (SSE) and
 //! times each event. The sink is a type parameter, so the plain path
 //! compiles to what it was before streaming existed.
+//!
+//! A kept body is capped ([`MAX_KEPT_BODY`] for the journey's JSON, smaller
+//! caps for the guard and the scrapes): past the cap the rest is still read
+//! (the connection stays usable, the bytes are counted) but dropped, and
+//! [`Exchange::cut`] says how many bytes were, so a target answering without
+//! end costs a bounded amount of memory and the summary reports the cut.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -28,6 +34,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+/// The most of a response body the journey keeps in memory to read its JSON
+/// (a login, a session list, a chat reply, a session's history): a chat
+/// reply of a few MiB fits comfortably, a body without end does not.
+pub const MAX_KEPT_BODY: usize = 16 * 1024 * 1024;
 
 /// Where requests go: scheme `http`, host, port and an optional base path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,23 +193,38 @@ pub trait BodySink {
     fn take_body(&mut self) -> Bytes {
         Bytes::new()
     }
+
+    /// Bytes the sink meant to keep but dropped at its cap ([`Exchange::cut`]).
+    fn cut(&self) -> u64 {
+        0
+    }
 }
 
-/// The plain sink: keeps the body in memory or only lets it be counted.
+/// The plain sink: keeps up to `limit` bytes of the body in memory (0: only
+/// lets it be counted) and counts the kept body's bytes past the limit.
 struct Collect {
-    keep: bool,
+    limit: usize,
     body: Vec<u8>,
+    cut: u64,
 }
 
 impl BodySink for Collect {
     fn data(&mut self, chunk: &[u8]) {
-        if self.keep {
-            self.body.extend_from_slice(chunk);
+        if self.limit == 0 {
+            return;
         }
+        let take = self.limit.saturating_sub(self.body.len()).min(chunk.len());
+        self.body
+            .extend_from_slice(chunk.get(..take).unwrap_or_default());
+        self.cut += (chunk.len() - take) as u64;
     }
 
     fn take_body(&mut self) -> Bytes {
         Bytes::from(std::mem::take(&mut self.body))
+    }
+
+    fn cut(&self) -> u64 {
+        self.cut
     }
 }
 
@@ -209,7 +235,8 @@ pub struct Reply {
     pub status: u16,
     /// Response headers.
     pub headers: HeaderMap,
-    /// The body, when the caller asked to keep it (else empty).
+    /// The body, when the caller asked to keep it (else empty), at most
+    /// the cap the caller gave ([`Exchange::cut`] says what was dropped).
     pub body: Bytes,
 }
 
@@ -229,6 +256,9 @@ pub struct Exchange {
     /// Call -> request handed to the connection (connect or readiness
     /// wait); zero on failures, whose `duration` already covers it.
     pub setup: Duration,
+    /// Body bytes the sink dropped at its cap (read and counted, not kept),
+    /// on a timeout or a broken body too; 0 when the body was kept whole.
+    pub cut: u64,
 }
 
 /// A client that owns one keep-alive connection to a target.
@@ -277,19 +307,21 @@ impl Client {
         })
     }
 
-    /// Sends one request. `keep_body` keeps the body in memory (the journey
-    /// parses it); otherwise it is read and counted, then dropped.
+    /// Sends one request. Up to `keep` bytes of the body are kept in memory
+    /// (the journey parses them; past that, [`Exchange::cut`] counts what was
+    /// dropped); with `keep` 0 the body is only read and counted.
     pub async fn send(
         &mut self,
         method: Method,
         path: &str,
         headers: &[(HeaderName, HeaderValue)],
         body: Option<Bytes>,
-        keep_body: bool,
+        keep: usize,
     ) -> Exchange {
         let mut sink = Collect {
-            keep: keep_body,
+            limit: keep,
             body: Vec::new(),
+            cut: 0,
         };
         self.send_to(method, path, headers, body, &mut sink).await
     }
@@ -306,7 +338,7 @@ impl Client {
     ) -> Exchange {
         let started = Instant::now();
         let deadline = started + self.timeout;
-        match tokio::time::timeout_at(
+        let mut ex = match tokio::time::timeout_at(
             deadline.into(),
             self.send_inner(method, path, headers, body, sink),
         )
@@ -315,7 +347,9 @@ impl Client {
             Ok(ex) => ex,
             // The connection is in an unknown state: `failure` drops it.
             Err(_) => self.failure("timeout", started),
-        }
+        };
+        ex.cut = sink.cut();
+        ex
     }
 
     fn counters_now(&self) -> (u64, u64) {
@@ -359,6 +393,7 @@ impl Client {
                     bytes_sent: 0,
                     bytes_received: 0,
                     setup: Duration::ZERO,
+                    cut: 0,
                 };
             }
         };
@@ -423,6 +458,7 @@ impl Client {
                         bytes_sent,
                         bytes_received,
                         setup: started.duration_since(connect_started),
+                        cut: 0,
                     };
                 }
                 Err(mut err) => {
@@ -455,6 +491,7 @@ impl Client {
             bytes_sent: sent.saturating_sub(self.mark.0),
             bytes_received: received.saturating_sub(self.mark.1),
             setup: Duration::ZERO,
+            cut: 0,
         };
         self.conn = None;
         ex
