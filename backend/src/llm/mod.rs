@@ -5,6 +5,8 @@
 //! while a provider works; providers know nothing of the database.
 
 pub mod breaker;
+#[cfg(test)]
+pub(crate) mod fuzz;
 mod mock;
 pub mod openai;
 pub mod retry;
