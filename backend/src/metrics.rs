@@ -46,6 +46,8 @@ pub struct Metrics {
     pub provider_retries: IntCounterVec,
     pub provider_breaker_state: IntGaugeVec,
     pub provider_breaker_opened: IntCounterVec,
+    pub provider_oversized: IntCounterVec,
+    pub provider_bytes_cut: IntCounterVec,
     pub first_token_latency: Histogram,
     pub hash_queue_depth: IntGauge,
     pub hash_in_flight: IntGauge,
@@ -189,6 +191,28 @@ impl Metrics {
                     Opts::new(
                         "chatbot_provider_circuit_opened_total",
                         "Times the circuit breaker opened (from closed, or a failed half-open trial)",
+                    ),
+                    &["provider"],
+                )?,
+            ),
+            provider_oversized: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "chatbot_provider_oversized_total",
+                        "Provider answers past a size cap, by cap (completion_body, error_body, \
+                         sse_line, sse_event, reply): refused with 502 or an error event, \
+                         except error_body, whose excess is only left unread",
+                    ),
+                    &["provider", "limit"],
+                )?,
+            ),
+            provider_bytes_cut: reg(
+                &r,
+                IntCounterVec::new(
+                    Opts::new(
+                        "chatbot_provider_bytes_cut_total",
+                        "Bytes of provider answers read and then discarded at a size cap",
                     ),
                     &["provider"],
                 )?,

@@ -15,7 +15,10 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
     if s.chars().all(|c| c.is_ascii_digit() || c == '.') && s.parse::<f64>() == Ok(0.0) {
         return Ok(Duration::ZERO);
     }
-    let mut total = 0f64;
+    // Exact decimal arithmetic in nanoseconds: through f64, `17637364.9s`
+    // came back as 17637364.899999999 s, so a formatted duration did not
+    // parse back to itself (found by the property tests in `fuzz.rs`).
+    let mut total: u128 = 0;
     let mut rest = s;
     while !rest.is_empty() {
         let num_len = rest
@@ -25,31 +28,61 @@ pub fn parse_duration(input: &str) -> Result<Duration, String> {
             return Err(format!("duration {input:?}: expected a number at {rest:?}"));
         }
         let (num, after) = rest.split_at(num_len);
-        let value: f64 = num
-            .parse()
-            .map_err(|_| format!("duration {input:?}: {num:?} is not a number"))?;
         let unit_len = after
             .find(|c: char| c.is_ascii_digit() || c == '.')
             .unwrap_or(after.len());
         let (unit, next) = after.split_at(unit_len);
-        let scale = match unit {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
+        let unit_nanos: u128 = match unit {
+            "ms" => 1_000_000,
+            "s" => 1_000_000_000,
+            "m" => 60_000_000_000,
+            "h" => 3_600_000_000_000,
             other => {
                 return Err(format!(
                     "duration {input:?}: unknown unit {other:?} (use ms, s, m or h)"
                 ))
             }
         };
-        total += value * scale;
+        let nanos = scaled(num, unit_nanos)
+            .ok_or_else(|| format!("duration {input:?}: {num:?} is not a number"))?;
+        total = total.saturating_add(nanos);
         rest = next;
     }
-    if !total.is_finite() || total > 1e9 {
+    if total > MAX_NANOS {
         return Err(format!("duration {input:?} is out of range"));
     }
-    Ok(Duration::from_secs_f64(total))
+    Ok(Duration::from_nanos(
+        u64::try_from(total).unwrap_or(u64::MAX),
+    ))
+}
+
+/// The longest duration accepted: 10^9 seconds (about 31 years).
+const MAX_NANOS: u128 = 1_000_000_000 * 1_000_000_000;
+
+/// `num` (digits with at most one `.`) times `unit_nanos`, rounded to the
+/// nearest nanosecond; `None` when `num` is not a number. Saturates far past
+/// [`MAX_NANOS`], so a huge value is "out of range", not an overflow.
+fn scaled(num: &str, unit_nanos: u128) -> Option<u128> {
+    let (int, frac) = num.split_once('.').unwrap_or((num, ""));
+    if (int.is_empty() && frac.is_empty()) || frac.contains('.') {
+        return None;
+    }
+    let digits = |t: &str| -> u128 {
+        t.bytes().fold(0u128, |acc, b| {
+            acc.saturating_mul(10)
+                .saturating_add(u128::from(b.wrapping_sub(b'0')))
+        })
+    };
+    // Past 20 fractional digits a digit is worth under 10^-20 of an hour:
+    // far below a nanosecond.
+    let frac = frac.get(..frac.len().min(20)).unwrap_or(frac);
+    let scale = 10u128.pow(u32::try_from(frac.len()).unwrap_or(20));
+    let frac_nanos = (digits(frac) * unit_nanos + scale / 2) / scale;
+    Some(
+        digits(int)
+            .saturating_mul(unit_nanos)
+            .saturating_add(frac_nanos),
+    )
 }
 
 /// Formats a duration the way it is parsed: `2m30s`, `45s`, `500ms`, `0s`.
@@ -62,7 +95,7 @@ pub fn format_duration(d: Duration) -> String {
         if ms < 1000 {
             return format!("{ms}ms");
         }
-        let secs = format!("{:.3}", d.as_secs_f64());
+        let secs = format!("{}.{:03}", ms / 1000, ms % 1000);
         return format!("{}s", secs.trim_end_matches('0'));
     }
     let secs = d.as_secs();

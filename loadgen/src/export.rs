@@ -17,6 +17,9 @@
 //! per (phase, endpoint) series with their histograms, tokens, stream
 //! errors) and `stream_failures` on each series. Both are absent otherwise.
 //!
+//! `truncated` counts the responses cut at loadgen's memory caps (bodies
+//! and streams past them: read and counted, not kept) and the bytes dropped.
+//!
 //! A run's summary has `diagnosis`: the findings of [`crate::diagnose`]
 //! (`[{rule, severity, evidence, advice}]`, `[]` when none fired).
 //!
@@ -267,6 +270,7 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
             "series": check_series,
         },
         "errors": errors,
+        "truncated": {"responses": a.truncated.responses, "bytes": a.truncated.bytes},
         "endpoints": endpoints,
         "series": series,
         "thresholds": thresholds,

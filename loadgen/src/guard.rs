@@ -18,6 +18,10 @@ use hyper::Method;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The most of a health answer read (a small JSON object): a larger one is
+/// refused, not kept.
+pub const MAX_HEALTH_BODY: usize = 64 * 1024;
+
 /// What the health endpoint said.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -36,7 +40,9 @@ pub enum Verdict {
 pub async fn check(target: Arc<Target>, health_path: &str, timeout: Duration) -> Verdict {
     let url = format!("{}{}", target.display(), health_path);
     let mut client = Client::new(target, timeout);
-    let ex = client.send(Method::GET, health_path, &[], None, true).await;
+    let ex = client
+        .send(Method::GET, health_path, &[], None, MAX_HEALTH_BODY)
+        .await;
     let reply = match ex.result {
         Ok(r) => r,
         Err(kind) => {
@@ -48,6 +54,13 @@ pub async fn check(target: Arc<Target>, health_path: &str, timeout: Duration) ->
             return Verdict::Unreachable(format!("target unreachable: GET {url}: {why}"));
         }
     };
+    if ex.cut > 0 {
+        return Verdict::NotTest(format!(
+            "GET {url} answered {} with a body over {} KiB (not read: a health answer is a small JSON object)",
+            reply.status,
+            MAX_HEALTH_BODY / 1024
+        ));
+    }
     judge(&url, reply.status, &reply.body)
 }
 

@@ -13,6 +13,12 @@
 //! caller's sink, which is how the chat step reads a token stream (SSE) and
 //! times each event. The sink is a type parameter, so the plain path
 //! compiles to what it was before streaming existed.
+//!
+//! A kept body is capped ([`MAX_KEPT_BODY`] for the journey's JSON, smaller
+//! caps for the guard and the scrapes): past the cap the rest is still read
+//! (the connection stays usable, the bytes are counted) but dropped, and
+//! [`Exchange::cut`] says how many bytes were, so a target answering without
+//! end costs a bounded amount of memory and the summary reports the cut.
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -28,6 +34,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+
+/// The most of a response body the journey keeps in memory to read its JSON
+/// (a login, a session list, a chat reply, a session's history): a chat
+/// reply of a few MiB fits comfortably, a body without end does not.
+pub const MAX_KEPT_BODY: usize = 16 * 1024 * 1024;
 
 /// Where requests go: scheme `http`, host, port and an optional base path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -182,23 +193,38 @@ pub trait BodySink {
     fn take_body(&mut self) -> Bytes {
         Bytes::new()
     }
+
+    /// Bytes the sink meant to keep but dropped at its cap ([`Exchange::cut`]).
+    fn cut(&self) -> u64 {
+        0
+    }
 }
 
-/// The plain sink: keeps the body in memory or only lets it be counted.
+/// The plain sink: keeps up to `limit` bytes of the body in memory (0: only
+/// lets it be counted) and counts the kept body's bytes past the limit.
 struct Collect {
-    keep: bool,
+    limit: usize,
     body: Vec<u8>,
+    cut: u64,
 }
 
 impl BodySink for Collect {
     fn data(&mut self, chunk: &[u8]) {
-        if self.keep {
-            self.body.extend_from_slice(chunk);
+        if self.limit == 0 {
+            return;
         }
+        let take = self.limit.saturating_sub(self.body.len()).min(chunk.len());
+        self.body
+            .extend_from_slice(chunk.get(..take).unwrap_or_default());
+        self.cut += (chunk.len() - take) as u64;
     }
 
     fn take_body(&mut self) -> Bytes {
         Bytes::from(std::mem::take(&mut self.body))
+    }
+
+    fn cut(&self) -> u64 {
+        self.cut
     }
 }
 
@@ -209,7 +235,8 @@ pub struct Reply {
     pub status: u16,
     /// Response headers.
     pub headers: HeaderMap,
-    /// The body, when the caller asked to keep it (else empty).
+    /// The body, when the caller asked to keep it (else empty), at most
+    /// the cap the caller gave ([`Exchange::cut`] says what was dropped).
     pub body: Bytes,
 }
 
@@ -232,6 +259,9 @@ pub struct Exchange {
     /// send, so its `duration` is the whole wait and `setup` zero); zero on
     /// other failures, whose `duration` already covers it.
     pub setup: Duration,
+    /// Body bytes the sink dropped at its cap (read and counted, not kept),
+    /// on a timeout or a broken body too; 0 when the body was kept whole.
+    pub cut: u64,
 }
 
 /// A client that owns one keep-alive connection to a target.
@@ -285,19 +315,21 @@ impl Client {
         })
     }
 
-    /// Sends one request. `keep_body` keeps the body in memory (the journey
-    /// parses it); otherwise it is read and counted, then dropped.
+    /// Sends one request. Up to `keep` bytes of the body are kept in memory
+    /// (the journey parses them; past that, [`Exchange::cut`] counts what was
+    /// dropped); with `keep` 0 the body is only read and counted.
     pub async fn send(
         &mut self,
         method: Method,
         path: &str,
         headers: &[(HeaderName, HeaderValue)],
         body: Option<Bytes>,
-        keep_body: bool,
+        keep: usize,
     ) -> Exchange {
         let mut sink = Collect {
-            keep: keep_body,
+            limit: keep,
             body: Vec::new(),
+            cut: 0,
         };
         self.send_to(method, path, headers, body, &mut sink).await
     }
@@ -315,7 +347,7 @@ impl Client {
         let started = Instant::now();
         let deadline = started + self.timeout;
         self.sent_at = None;
-        match tokio::time::timeout_at(
+        let mut ex = match tokio::time::timeout_at(
             deadline.into(),
             self.send_inner(method, path, headers, body, sink),
         )
@@ -325,14 +357,16 @@ impl Client {
             // The connection is in an unknown state: `failure` drops it.
             // Same origin as a completed request: from the moment it was
             // sent, the connect or readiness wait before it in `setup`
-            // (all of it, when the timeout struck while connecting).
+            // (none when the timeout struck while connecting).
             Err(_) => {
                 let sent_at = self.sent_at.unwrap_or(started);
                 let mut ex = self.failure("timeout", sent_at);
                 ex.setup = sent_at.duration_since(started);
                 ex
             }
-        }
+        };
+        ex.cut = sink.cut();
+        ex
     }
 
     fn counters_now(&self) -> (u64, u64) {
@@ -376,6 +410,7 @@ impl Client {
                     bytes_sent: 0,
                     bytes_received: 0,
                     setup: Duration::ZERO,
+                    cut: 0,
                 };
             }
         };
@@ -441,6 +476,7 @@ impl Client {
                         bytes_sent,
                         bytes_received,
                         setup: started.duration_since(connect_started),
+                        cut: 0,
                     };
                 }
                 Err(mut err) => {
@@ -473,6 +509,7 @@ impl Client {
             bytes_sent: sent.saturating_sub(self.mark.0),
             bytes_received: received.saturating_sub(self.mark.1),
             setup: Duration::ZERO,
+            cut: 0,
         };
         self.conn = None;
         ex
@@ -504,7 +541,7 @@ mod tests {
         let timeout = Duration::from_millis(300);
         let mut client = Client::new(target, timeout);
         for _ in 0..2 {
-            let ex = client.send(Method::GET, "/", &[], None, false).await;
+            let ex = client.send(Method::GET, "/", &[], None, 0).await;
             assert_eq!(ex.result.err(), Some("timeout"));
             assert!(ex.setup > Duration::ZERO, "the connect is setup");
             let total = ex.duration + ex.setup;

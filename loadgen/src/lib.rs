@@ -99,3 +99,6 @@ pub mod threshold;
 pub mod users;
 pub mod web;
 pub mod wire;
+
+#[cfg(test)]
+mod fuzz;

@@ -31,6 +31,11 @@ mod human {
     }
 }
 
+/// The most VUs one loadgen process runs: each is a task with its own
+/// connection (and a step of the plan per VU change), so a larger target is
+/// a typo or a job for `--segment`, refused before anything is built.
+pub const MAX_VUS: u32 = 1_000_000;
+
 /// Parses `--stages 30s:20,1m:50,30s:0`.
 pub fn parse_stages(spec: &str) -> Result<Vec<Stage>, String> {
     let stages =
@@ -45,6 +50,12 @@ pub fn parse_stages(spec: &str) -> Result<Vec<Stage>, String> {
                     .trim()
                     .parse()
                     .map_err(|_| format!("stage {part:?}: target {t:?} is not a VU count"))?;
+                if target > MAX_VUS {
+                    return Err(format!(
+                        "stage {part:?}: target {target} is past {MAX_VUS} VUs, the most one \
+                         loadgen runs (split the load with --segment)"
+                    ));
+                }
                 Ok(Stage { duration, target })
             })
             .collect::<Result<Vec<_>, String>>()?;

@@ -277,6 +277,15 @@ pub fn render(r: &Report) -> String {
             kinds.join(" ")
         );
     }
+    if a.truncated.responses > 0 {
+        let _ = writeln!(
+            o,
+            "  {} {} ({:.1} MiB read past the caps, not kept)",
+            dots("responses_truncated"),
+            a.truncated.responses,
+            a.truncated.bytes as f64 / (1024.0 * 1024.0)
+        );
+    }
     let _ = writeln!(
         o,
         "  {} {}",

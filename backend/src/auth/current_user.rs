@@ -32,7 +32,7 @@ pub struct CurrentUser {
     pub via: AuthVia,
 }
 
-fn bearer(parts: &Parts) -> Option<Result<String, ApiError>> {
+pub(super) fn bearer(parts: &Parts) -> Option<Result<String, ApiError>> {
     let value = parts.headers.get(header::AUTHORIZATION)?;
     let parsed = value
         .to_str()

@@ -7,4 +7,7 @@ pub mod routes;
 pub mod tokens;
 mod validate;
 
+#[cfg(test)]
+mod fuzz;
+
 pub use current_user::{AuthVia, ClientIp, CurrentUser};

@@ -121,6 +121,15 @@ pub fn provider_error(e: ProviderError) -> ApiError {
             ),
             retry_after_secs: Some(retry_after.map_or(1, |d| d.as_secs().max(1))),
         },
+        ProviderError::TooLarge { limit } => {
+            tracing::warn!(limit, "provider answer past its size cap");
+            ApiError::Provider {
+                status: StatusCode::BAD_GATEWAY,
+                code: "provider_reply_too_large",
+                detail: "The language model's answer was larger than this API accepts; nothing was stored".into(),
+                retry_after_secs: None,
+            }
+        }
         ProviderError::Upstream(cause) => {
             tracing::warn!(%cause, "provider upstream error");
             ApiError::Provider {

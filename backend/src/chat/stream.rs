@@ -8,7 +8,9 @@
 //! client goes away, hyper drops the body, which drops the provider stream
 //! (cancelling the call) before anything is written. A provider failure
 //! before the first token is an ordinary JSON error (502/503/504); one
-//! mid-stream ends the stream with an error event, never a silent cut.
+//! mid-stream ends the stream with an error event, never a silent cut; so
+//! does a reply growing past `llm::MAX_REPLY_BYTES` (code `too_large`,
+//! counted in `chatbot_provider_oversized_total{limit="reply"}`).
 
 use std::convert::Infallible;
 
@@ -24,7 +26,8 @@ use super::turn::{self, usage_json};
 use crate::auth::{ClientIp, CurrentUser};
 use crate::error::ApiResult;
 use crate::extract::Json;
-use crate::llm::{estimate_tokens, Completion, ProviderError, StreamEvent};
+use crate::llm::openai::count_cut;
+use crate::llm::{estimate_tokens, Completion, ProviderError, StreamEvent, MAX_REPLY_BYTES};
 use crate::rate_limit::Route;
 use crate::state::AppState;
 
@@ -81,6 +84,17 @@ pub async fn stream_chat(
                     if first_token {
                         m.first_token_latency.observe(call.elapsed().as_secs_f64());
                         first_token = false;
+                    }
+                    if content.len() + t.len() > MAX_REPLY_BYTES {
+                        // Refused, not assembled without bound (nor stored).
+                        count_cut(m, call.provider(), "reply", (content.len() + t.len()) as u64);
+                        let e = ProviderError::TooLarge { limit: "reply" };
+                        call.failed_mid_stream(&e);
+                        yield error_event(
+                            "The language model's reply was larger than this API accepts; nothing was stored",
+                            e.kind(),
+                        );
+                        return;
                     }
                     content.push_str(&t);
                     streamed += 1;

@@ -5,9 +5,12 @@
 //! while a provider works; providers know nothing of the database.
 
 pub mod breaker;
+#[cfg(test)]
+pub(crate) mod fuzz;
 mod mock;
 pub mod openai;
 pub mod retry;
+pub mod sse;
 
 use std::time::Duration;
 
@@ -16,6 +19,12 @@ use futures::stream::BoxStream;
 use serde::Serialize;
 
 pub use mock::MockLlm;
+
+/// The longest reply a turn accepts from a provider (UTF-8 bytes): a long
+/// answer is tens of KiB, so this is far past any real one, and a provider
+/// sending more is refused (`ProviderError::TooLarge`: 502, nothing stored)
+/// rather than assembled and stored without bound.
+pub const MAX_REPLY_BYTES: usize = 4 * 1024 * 1024;
 pub use mock_llm::mockmodel::{estimate_tokens, MockLlmConfig, MockSchedule};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -60,7 +69,7 @@ pub struct Completion {
     pub completion_tokens: u32,
 }
 
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum ProviderError {
     #[error("provider rate limit (429)")]
     RateLimited { retry_after: Option<Duration> },
@@ -74,6 +83,10 @@ pub enum ProviderError {
         reason: String,
         retry_after: Option<Duration>,
     },
+    /// The provider's answer passed a size cap (`limit`: which one, as in
+    /// `chatbot_provider_oversized_total`); it was not kept.
+    #[error("provider answer too large ({limit})")]
+    TooLarge { limit: &'static str },
 }
 
 impl ProviderError {
@@ -84,6 +97,7 @@ impl ProviderError {
             ProviderError::Upstream(_) => "upstream",
             ProviderError::Timeout => "timeout",
             ProviderError::Unavailable { .. } => "circuit_open",
+            ProviderError::TooLarge { .. } => "too_large",
         }
     }
 }

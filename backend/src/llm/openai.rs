@@ -16,25 +16,114 @@
 //! circuit breaker answers 503 fast while the provider keeps failing, and a
 //! semaphore caps concurrent calls (`PROVIDER_MAX_CONCURRENCY`). Every retry
 //! is logged with its reason and wait, and counted in the metrics.
+//!
+//! Nothing a provider sends is held without bound: a completion body is read
+//! up to [`MAX_COMPLETION_BODY`], an error body up to [`MAX_ERROR_BODY`] (the
+//! rest left unread), a stream through [`super::sse`]'s capped decoder, and
+//! a reply up to [`super::MAX_REPLY_BYTES`]. An answer past a cap is refused
+//! (`ProviderError::TooLarge`: 502 `provider_reply_too_large`, or an error
+//! event mid-stream; never retried, never stored) and counted in
+//! `chatbot_provider_oversized_total{limit}` and `chatbot_provider_bytes_cut_total`.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use eventsource_stream::{EventStreamError, Eventsource as _};
-use futures::StreamExt;
 use reqwest::{Client, StatusCode};
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
 use super::breaker::{Admitted, CircuitBreaker};
 use super::retry::{retry_after, RetryPolicy};
+use super::sse::SseDecoder;
 use super::{
     estimate_tokens, Completion, CompletionRequest, LlmProvider, ProviderError, StreamEvent,
-    TokenStream,
+    TokenStream, MAX_REPLY_BYTES,
 };
 use crate::config::{LlmProviderKind, ProviderSettings};
 use crate::metrics::Metrics;
+
+/// The most of a non-streamed completion body read: a reply at
+/// [`MAX_REPLY_BYTES`] fits even with every character `\u`-escaped.
+pub const MAX_COMPLETION_BODY: usize = 16 * 1024 * 1024;
+/// The most of an error body read: only its first 200 characters are
+/// logged, the rest is left unread.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
+
+/// A body read up to a cap.
+struct Capped {
+    /// The first `cap` bytes at most.
+    kept: Vec<u8>,
+    /// Bytes read past the cap (reading stopped there); `None`: the body
+    /// ended within the cap.
+    over: Option<u64>,
+}
+
+/// Reads `r`'s body up to `cap` bytes; stops at the first chunk past it.
+async fn read_capped(r: &mut reqwest::Response, cap: usize) -> Result<Capped, reqwest::Error> {
+    let mut kept = Vec::new();
+    while let Some(chunk) = r.chunk().await? {
+        let take = cap.saturating_sub(kept.len()).min(chunk.len());
+        kept.extend_from_slice(chunk.get(..take).unwrap_or_default());
+        if take < chunk.len() {
+            return Ok(Capped {
+                kept,
+                over: Some((chunk.len() - take) as u64),
+            });
+        }
+    }
+    Ok(Capped { kept, over: None })
+}
+
+/// One frame of an OpenAI stream, read.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Frame {
+    /// `[DONE]`: the stream completed.
+    Done,
+    /// Zero or more events (content, usage).
+    Events(Vec<StreamEvent>),
+    /// The stream failed: an unreadable frame or an error object.
+    Failed(ProviderError),
+}
+
+/// Reads one SSE event's data as an OpenAI chat completion chunk.
+pub fn read_frame(data: &str) -> Frame {
+    let data = data.trim();
+    if data == "[DONE]" {
+        return Frame::Done;
+    }
+    let Ok(v) = serde_json::from_str::<Value>(data) else {
+        return Frame::Failed(ProviderError::Upstream("unreadable stream frame".into()));
+    };
+    if let Some(err) = v.get("error") {
+        return Frame::Failed(ProviderError::Upstream(format!("error mid-stream: {err}")));
+    }
+    let mut events = Vec::new();
+    if let Some(t) = v
+        .pointer("/choices/0/delta/content")
+        .and_then(Value::as_str)
+    {
+        if !t.is_empty() {
+            events.push(StreamEvent::Token(t.to_owned()));
+        }
+    }
+    if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+        let count = |name: &str| {
+            u.get(name)
+                .and_then(Value::as_u64)
+                .and_then(|n| u32::try_from(n).ok())
+        };
+        if let (Some(prompt_tokens), Some(completion_tokens)) =
+            (count("prompt_tokens"), count("completion_tokens"))
+        {
+            events.push(StreamEvent::Usage {
+                prompt_tokens,
+                completion_tokens,
+            });
+        }
+    }
+    Frame::Events(events)
+}
 
 /// Where requests go and how they authenticate.
 #[derive(Debug, Clone)]
@@ -215,6 +304,20 @@ impl OpenAiProvider {
         }
     }
 
+    /// Counts an answer past a cap and the bytes read of it that were dropped.
+    fn count_cut(&self, limit: &'static str, bytes: u64) {
+        count_cut(&self.metrics, self.name, limit, bytes);
+    }
+
+    /// An error body, read up to [`MAX_ERROR_BODY`], for the log.
+    async fn error_body(&self, r: &mut reqwest::Response) -> Result<String, reqwest::Error> {
+        let body = read_capped(r, MAX_ERROR_BODY).await?;
+        if let Some(over) = body.over {
+            self.count_cut("error_body", over);
+        }
+        Ok(String::from_utf8_lossy(&body.kept).into_owned())
+    }
+
     fn set_breaker_gauge(&self) {
         self.metrics
             .provider_breaker_state
@@ -370,27 +473,46 @@ impl LlmProvider for OpenAiProvider {
             model,
         } = self
             .with_retries(|| async {
-                let r = self
+                let mut r = self
                     .request(&req, false)
                     .send()
                     .await
                     .map_err(|e| transport_error(&e))?;
                 let status = r.status();
-                let headers = r.headers().clone();
-                let text = r.text().await.map_err(|e| transport_error(&e))?;
                 if !status.is_success() {
+                    let headers = r.headers().clone();
+                    let text = self
+                        .error_body(&mut r)
+                        .await
+                        .map_err(|e| transport_error(&e))?;
                     return Err(classify_status(status, &headers, &text));
                 }
-                let body: Value = serde_json::from_str(&text).map_err(|e| {
+                let body = read_capped(&mut r, MAX_COMPLETION_BODY)
+                    .await
+                    .map_err(|e| transport_error(&e))?;
+                if let Some(over) = body.over {
+                    self.count_cut("completion_body", body.kept.len() as u64 + over);
+                    return Err(AttemptError::fatal(ProviderError::TooLarge {
+                        limit: "completion_body",
+                    }));
+                }
+                let body: Value = serde_json::from_slice(&body.kept).map_err(|e| {
                     AttemptError::fatal(ProviderError::Upstream(format!(
                         "unreadable completion: {e}"
                     )))
                 })?;
-                parse_completion(&body).ok_or_else(|| {
+                let parsed = parse_completion(&body).ok_or_else(|| {
                     AttemptError::fatal(ProviderError::Upstream(
                         "completion without choices[0].message.content".into(),
                     ))
-                })
+                })?;
+                if parsed.content.len() > MAX_REPLY_BYTES {
+                    self.count_cut("reply", parsed.content.len() as u64);
+                    return Err(AttemptError::fatal(ProviderError::TooLarge {
+                        limit: "reply",
+                    }));
+                }
+                Ok(parsed)
             })
             .await?;
         let prompt_estimate = req
@@ -411,9 +533,9 @@ impl LlmProvider for OpenAiProvider {
     /// Retries happen only before the stream starts (until a 200 arrives);
     /// once tokens flow, a failure is reported mid-stream, never replayed.
     async fn stream(&self, req: CompletionRequest) -> Result<TokenStream, ProviderError> {
-        let response = self
+        let mut response = self
             .with_retries(|| async {
-                let r = self
+                let mut r = self
                     .request(&req, true)
                     .send()
                     .await
@@ -423,53 +545,65 @@ impl LlmProvider for OpenAiProvider {
                 }
                 let status = r.status();
                 let headers = r.headers().clone();
-                let text = r.text().await.unwrap_or_default();
+                let text = self.error_body(&mut r).await.unwrap_or_default();
                 Err(classify_status(status, &headers, &text))
             })
             .await?;
-        // The SSE parser reassembles lines and UTF-8 characters that the
+        let (metrics, provider) = (self.metrics.clone(), self.name);
+        // The decoder reassembles lines and UTF-8 characters that the
         // network splits across chunks (a character cut in two used to come
-        // out as two U+FFFD).
-        let mut events = response.bytes_stream().eventsource();
+        // out as two U+FFFD), holding at most its caps.
         Ok(Box::pin(async_stream::stream! {
-            while let Some(frame) = events.next().await {
-                let frame = match frame {
-                    Ok(f) => f,
-                    Err(EventStreamError::Transport(e)) => {
+            let mut decoder = SseDecoder::default();
+            let mut frames = Vec::new();
+            loop {
+                let chunk = match response.chunk().await {
+                    Ok(Some(c)) => c,
+                    Ok(None) => break,
+                    Err(e) => {
                         yield Err(ProviderError::Upstream(format!("stream broke: {e}")));
                         return;
                     }
-                    Err(e) => {
-                        yield Err(ProviderError::Upstream(format!("unreadable stream: {e}")));
-                        return;
-                    }
                 };
-                let data = frame.data.trim();
-                if data == "[DONE]" {
-                    return;
-                }
-                let Ok(v) = serde_json::from_str::<Value>(data) else {
-                    yield Err(ProviderError::Upstream("unreadable stream frame".into()));
-                    return;
-                };
-                if let Some(err) = v.get("error") {
-                    yield Err(ProviderError::Upstream(format!("error mid-stream: {err}")));
-                    return;
-                }
-                if let Some(t) = v.pointer("/choices/0/delta/content").and_then(Value::as_str) {
-                    if !t.is_empty() {
-                        yield Ok(StreamEvent::Token(t.to_owned()));
+                if let Err(e) = decoder.feed(&chunk, &mut frames) {
+                    match e.limit() {
+                        Some(limit) => {
+                            count_cut(&metrics, provider, limit, decoder.buffered() as u64 + chunk.len() as u64);
+                            yield Err(ProviderError::TooLarge { limit });
+                        }
+                        None => yield Err(ProviderError::Upstream(format!("unreadable stream: {e:?}"))),
                     }
+                    return;
                 }
-                if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-                    let p = u.get("prompt_tokens").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
-                    let c = u.get("completion_tokens").and_then(Value::as_u64).and_then(|n| u32::try_from(n).ok());
-                    if let (Some(prompt_tokens), Some(completion_tokens)) = (p, c) {
-                        yield Ok(StreamEvent::Usage { prompt_tokens, completion_tokens });
+                for data in frames.drain(..) {
+                    match read_frame(&data) {
+                        Frame::Done => return,
+                        Frame::Failed(e) => {
+                            yield Err(e);
+                            return;
+                        }
+                        Frame::Events(events) => {
+                            for event in events {
+                                yield Ok(event);
+                            }
+                        }
                     }
                 }
             }
             yield Err(ProviderError::Upstream("stream ended without [DONE]".into()));
         }))
     }
+}
+
+/// Counts an answer past a cap (`chatbot_provider_oversized_total`) and the
+/// bytes read of it that were dropped (`chatbot_provider_bytes_cut_total`).
+pub fn count_cut(metrics: &Metrics, provider: &str, limit: &str, bytes: u64) {
+    metrics
+        .provider_oversized
+        .with_label_values(&[provider, limit])
+        .inc();
+    metrics
+        .provider_bytes_cut
+        .with_label_values(&[provider])
+        .inc_by(bytes);
 }

@@ -5,6 +5,7 @@
 mod helpers;
 
 mod auth;
+mod caps;
 mod chat;
 mod concurrency;
 mod health;

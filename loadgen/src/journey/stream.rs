@@ -10,6 +10,13 @@
 //! stream ended. What those offsets mean (TTFT, ITL, ...) is defined once,
 //! in [`crate::stats::StreamRecord`].
 //!
+//! Memory per stream is bounded whatever the target sends: an unfinished
+//! line is kept up to [`MAX_SSE_LINE`], one event's data up to
+//! [`MAX_SSE_EVENT`], and content offsets up to [`MAX_CONTENT_EVENTS`].
+//! Past a cap the line (and the event it belongs to) or the offset is
+//! dropped and its bytes counted in [`SseSink::cut`], which the journey
+//! records as a truncated response.
+//!
 //! [`http::BodySink`]: crate::http::BodySink
 
 use crate::http::BodySink;
@@ -17,6 +24,15 @@ use crate::stats::StreamEnd;
 use hyper::HeaderMap;
 use serde::Deserialize;
 use std::time::{Duration, Instant};
+
+/// Longest SSE line kept while it is incomplete: a token event is tens of
+/// bytes, a `done` event with its sources a few KiB.
+pub const MAX_SSE_LINE: usize = 256 * 1024;
+/// Most `data:` bytes of one event (its lines joined).
+pub const MAX_SSE_EVENT: usize = 1024 * 1024;
+/// Most content events timed per stream (16 bytes each: 2 MiB), far past
+/// the longest reply a model writes (tens of thousands of tokens).
+pub const MAX_CONTENT_EVENTS: usize = 128 * 1024;
 
 /// One event's JSON, as far as the metrics read it.
 #[derive(Deserialize)]
@@ -48,8 +64,16 @@ pub struct SseSink {
     pending: Vec<u8>,
     /// The last line ended in CR: a LF right after it belongs to it.
     after_cr: bool,
+    /// Inside a line longer than [`MAX_SSE_LINE`]: bytes are dropped up to
+    /// its end.
+    skipping: bool,
+    /// The event being read lost a line or data to a cap: it is dropped
+    /// at its end.
+    event_cut: bool,
     /// `data:` lines of the event being read.
     data: String,
+    /// Bytes dropped at a cap (lines, events, content offsets).
+    pub cut: u64,
     /// Offset of every content event (a token event with a non-empty token).
     pub content_at: Vec<Duration>,
     /// Some token had a non-blank character.
@@ -74,18 +98,35 @@ impl BodySink for SseSink {
         // One clock reading per chunk: every event completed by this chunk
         // arrived now, as far as the client can tell.
         let now = Instant::now();
+        let mut chunk = chunk;
+        if self.skipping {
+            // The rest of an over-long line: dropped up to its terminator,
+            // which ends it as any other.
+            let Some(at) = chunk.iter().position(|&b| b == b'\n' || b == b'\r') else {
+                self.cut += chunk.len() as u64;
+                return;
+            };
+            self.cut += at as u64;
+            self.skipping = false;
+            self.after_cr = chunk.get(at) == Some(&b'\r');
+            chunk = chunk.get(at + 1..).unwrap_or_default();
+        }
         let mut buf = std::mem::take(&mut self.pending);
+        // The unfinished line holds no terminator: only the new bytes are
+        // searched (rescanning it on every chunk was quadratic).
+        let mut from = buf.len();
         buf.extend_from_slice(chunk);
         let mut start = 0;
         while let Some(rel) = buf
-            .get(start..)
+            .get(from..)
             .and_then(|rest| rest.iter().position(|&b| b == b'\n' || b == b'\r'))
         {
-            let at = start + rel;
+            let at = from + rel;
             let term = buf.get(at).copied();
-            if self.after_cr && rel == 0 && term == Some(b'\n') {
+            if self.after_cr && at == start && term == Some(b'\n') {
                 self.after_cr = false;
                 start = at + 1;
+                from = start;
                 continue;
             }
             self.after_cr = term == Some(b'\r');
@@ -93,12 +134,23 @@ impl BodySink for SseSink {
                 self.line(line, now);
             }
             start = at + 1;
+            from = start;
             if self.end.is_some() {
                 return;
             }
         }
         buf.drain(..start.min(buf.len()));
+        if buf.len() > MAX_SSE_LINE {
+            self.cut += buf.len() as u64;
+            self.skipping = true;
+            self.event_cut = true;
+            buf.clear();
+        }
         self.pending = buf;
+    }
+
+    fn cut(&self) -> u64 {
+        self.cut
     }
 }
 
@@ -111,10 +163,19 @@ impl SseSink {
 
     fn line(&mut self, line: &[u8], now: Instant) {
         if line.is_empty() {
-            if !self.data.is_empty() {
+            if std::mem::take(&mut self.event_cut) {
+                self.data.clear();
+            } else if !self.data.is_empty() {
                 let data = std::mem::take(&mut self.data);
                 self.dispatch(data.trim_end_matches('\n'), now);
             }
+            return;
+        }
+        if line.len() > MAX_SSE_LINE {
+            // As when it arrives in pieces (`skipping`): the line and its
+            // event are dropped, however the network cut the bytes.
+            self.cut += line.len() as u64;
+            self.event_cut = true;
             return;
         }
         if line.first() == Some(&b':') {
@@ -125,7 +186,15 @@ impl SseSink {
         };
         let (field, value) = line.split_once(':').unwrap_or((line, ""));
         if field == "data" {
-            self.data.push_str(value.strip_prefix(' ').unwrap_or(value));
+            let value = value.strip_prefix(' ').unwrap_or(value);
+            if self.event_cut || self.data.len() + value.len() >= MAX_SSE_EVENT {
+                // The event cannot be read whole: drop all of it.
+                self.cut += (self.data.len() + value.len()) as u64;
+                self.data.clear();
+                self.event_cut = true;
+                return;
+            }
+            self.data.push_str(value);
             self.data.push('\n');
         }
     }
@@ -139,7 +208,11 @@ impl SseSink {
             "token" => {
                 if let Some(token) = event.token.filter(|t| !t.is_empty()) {
                     self.text_seen |= token.chars().any(|c| !c.is_whitespace());
-                    self.content_at.push(offset);
+                    if self.content_at.len() < MAX_CONTENT_EVENTS {
+                        self.content_at.push(offset);
+                    } else {
+                        self.cut += data.len() as u64;
+                    }
                 }
             }
             "done" => {

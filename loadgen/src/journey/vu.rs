@@ -4,7 +4,7 @@ use super::spec::{AuthMode, LoginMode};
 use super::stream::SseSink;
 use super::{Journey, UserTypePlan};
 use crate::engine::Vu;
-use crate::http::{Client, Reply};
+use crate::http::{Client, Exchange, Reply, MAX_KEPT_BODY};
 use crate::stats::{Name, Record, RequestRecord, StreamEnd, StreamRecord};
 use bytes::Bytes;
 use cookie::Cookie;
@@ -130,6 +130,14 @@ impl State<'_> {
         });
     }
 
+    /// A response cut at its cap (a body past [`MAX_KEPT_BODY`], a stream
+    /// line or event past its cap) is counted in the summary.
+    fn record_cut(&self, ex: &Exchange) {
+        if ex.cut > 0 {
+            self.vu.record(Record::Truncated { bytes: ex.cut });
+        }
+    }
+
     fn auth_headers(&self, write: bool) -> Vec<(HeaderName, HeaderValue)> {
         let plan = &self.journey.plan;
         let mut h = Vec::new();
@@ -176,7 +184,11 @@ impl State<'_> {
             headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
             Bytes::from(b.to_string())
         });
-        let ex = self.client.send(method, path, &headers, bytes, true).await;
+        let ex = self
+            .client
+            .send(method, path, &headers, bytes, MAX_KEPT_BODY)
+            .await;
+        self.record_cut(&ex);
         self.vu.record(Record::Request(RequestRecord {
             phase: phase.clone(),
             endpoint: endpoint.into(),
@@ -213,6 +225,7 @@ impl State<'_> {
                 &mut sink,
             )
             .await;
+        self.record_cut(&ex);
         let status = ex.result.as_ref().ok().map(|r| r.status);
         let mut request = RequestRecord {
             phase: phase.clone(),

@@ -14,7 +14,7 @@ use crate::server::Finding;
 use crate::server::ServerSeries;
 use crate::stats::{
     new_histogram, Aggregate, CheckCounts, CheckKey, Name, RequestKey, RequestStats, StatusClass,
-    StreamKey, StreamMetric, StreamStats, Timeline, STREAM_ERROR_KINDS,
+    StreamKey, StreamMetric, StreamStats, Timeline, Truncation, STREAM_ERROR_KINDS,
 };
 use chrono::{DateTime, Utc};
 use hdrhistogram::Histogram;
@@ -42,6 +42,9 @@ struct FileSummary {
     iterations: FileIterations,
     checks: FileChecks,
     errors: BTreeMap<String, u64>,
+    /// Absent in summaries written before the memory caps.
+    #[serde(default)]
+    truncated: FileTruncated,
     series: Vec<FileSeries>,
     thresholds: Vec<FileThreshold>,
     skipped_thresholds: Vec<String>,
@@ -65,6 +68,12 @@ struct FileSummary {
     /// they were recorded, and when there were none).
     #[serde(default)]
     health: Vec<HealthNote>,
+}
+
+#[derive(Deserialize, Default)]
+struct FileTruncated {
+    responses: u64,
+    bytes: u64,
 }
 
 #[derive(Deserialize)]
@@ -316,6 +325,10 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
             .entry(kind(&REQUEST_ERROR_KINDS, k))
             .or_default() += n;
     }
+    aggregate.truncated = Truncation {
+        responses: f.truncated.responses,
+        bytes: f.truncated.bytes,
+    };
     for s in f.streaming.iter().flat_map(|st| &st.series) {
         let what = format!("streaming series {}/{}", s.phase, s.endpoint);
         let mut stats = StreamStats {

@@ -406,6 +406,13 @@ fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
             "the load shape never starts a VU (every target is 0)",
         ));
     }
+    if scheduler::max_vus(start_vus, &stages) > scheduler::MAX_VUS {
+        return Err(usage(format!(
+            "the load shape asks for {} VUs, past {}, the most one loadgen runs              (split the load with --segment)",
+            scheduler::max_vus(start_vus, &stages),
+            scheduler::MAX_VUS
+        )));
+    }
     let grace = |flag: &str, cli: &Option<String>, file: Option<crate::duration::HumanDuration>| {
         cli.as_deref()
             .map(|v| duration_arg(flag, v))

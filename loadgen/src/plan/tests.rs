@@ -31,6 +31,22 @@ fn usage_text(extra: &[&str]) -> String {
 }
 
 #[test]
+fn a_load_shape_past_the_vus_one_loadgen_runs_is_refused_before_anything_is_built() {
+    // 4e9 VUs used to be planned as 4e9 steps (an allocation that aborts).
+    for flags in [
+        &["--stages", "1s:4000000000"][..],
+        &["--vus", "4000000000", "--duration", "1s"][..],
+    ] {
+        let m = usage_text(flags);
+        assert!(
+            m.contains("1000000") && m.contains("--segment"),
+            "{flags:?}: {m}"
+        );
+    }
+    assert!(resolve(&["--stages", "1s:1000000,1s:0"]).is_ok());
+}
+
+#[test]
 fn conflicting_shape_flags_are_refused_naming_both_flags() {
     let cases: [(&[&str], &str); 5] = [
         (

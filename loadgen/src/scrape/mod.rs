@@ -187,9 +187,22 @@ impl Shared {
     }
 }
 
+/// The most of one metrics answer read: a chatbot backend's exposition is
+/// tens of KiB, a large exporter's a few MiB. A larger answer is a failed
+/// scrape (counted, its reason in `last_error`), never kept.
+pub const MAX_SCRAPE_BODY: usize = 16 * 1024 * 1024;
+
 /// One scrape: the reading, or why there is none.
 async fn scrape_once(client: &mut Client, path: &str) -> Result<parse::Reading, String> {
-    let ex = client.send(Method::GET, path, &[], None, true).await;
+    let ex = client
+        .send(Method::GET, path, &[], None, MAX_SCRAPE_BODY)
+        .await;
+    if ex.cut > 0 {
+        return Err(format!(
+            "the answer passed {} MiB (the scrape cap) and was not read",
+            MAX_SCRAPE_BODY / (1024 * 1024)
+        ));
+    }
     let reply = ex.result.map_err(|kind| {
         match kind {
             "connect" => "connection failed",

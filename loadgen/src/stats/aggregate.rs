@@ -88,6 +88,16 @@ pub struct CheckCounts {
     pub fails: u64,
 }
 
+/// Responses cut at a memory cap (`http::MAX_KEPT_BODY`, the SSE caps in
+/// `journey::stream`): how many, and the bytes read but not kept.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Truncation {
+    /// Responses cut.
+    pub responses: u64,
+    /// Bytes dropped.
+    pub bytes: u64,
+}
+
 /// Everything recorded, for one shard or merged over all of them.
 #[derive(Debug, Clone)]
 pub struct Aggregate {
@@ -101,6 +111,8 @@ pub struct Aggregate {
     pub iterations: Histogram<u64>,
     /// Token-level series of streamed requests (empty unless streaming).
     pub streams: BTreeMap<StreamKey, StreamStats>,
+    /// Responses cut at a memory cap.
+    pub truncated: Truncation,
 }
 
 impl Default for Aggregate {
@@ -111,6 +123,7 @@ impl Default for Aggregate {
             errors: BTreeMap::new(),
             iterations: new_histogram(),
             streams: BTreeMap::new(),
+            truncated: Truncation::default(),
         }
     }
 }
@@ -200,6 +213,10 @@ impl Aggregate {
                     c.fails += 1;
                 }
             }
+            Record::Truncated { bytes } => {
+                self.truncated.responses += 1;
+                self.truncated.bytes += bytes;
+            }
             Record::Iteration { duration } => record_value(&mut self.iterations, micros(*duration)),
         }
     }
@@ -259,6 +276,8 @@ impl Aggregate {
             *self.errors.entry(k).or_default() += n;
         }
         add_into(&mut self.iterations, &other.iterations);
+        self.truncated.responses += other.truncated.responses;
+        self.truncated.bytes += other.truncated.bytes;
     }
 
     /// Total requests.

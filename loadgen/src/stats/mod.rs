@@ -14,6 +14,7 @@ pub mod timeline;
 
 pub use aggregate::{
     add_into, new_histogram, Aggregate, CheckCounts, CheckKey, RequestKey, RequestStats, Summary,
+    Truncation,
 };
 pub use recorder::{Collector, Gauges, Recorder};
 pub use stream::{
@@ -140,6 +141,12 @@ pub enum Record {
         name: Name,
         /// Whether it held.
         passed: bool,
+    },
+    /// A response whose body (or stream) passed a memory cap: its bytes
+    /// past the cap were read and dropped, not kept.
+    Truncated {
+        /// Bytes dropped.
+        bytes: u64,
     },
     /// A VU finished one iteration of its journey.
     Iteration {

@@ -215,6 +215,12 @@ pub(super) fn parse_head(b: &[u8]) -> Result<Option<(usize, Head)>, ()> {
     let (Some(status), Some(version)) = (response.code, response.version) else {
         return Err(());
     };
+    // httparse takes any three digits; a status below 100 is no HTTP
+    // status (hyper, the journey's client, refuses it too), and recording
+    // `000` would file an answer under "no response" (found by `fuzz.rs`).
+    if status < 100 {
+        return Err(());
+    }
     let mut fields = HeadFields::default();
     for h in response.headers.iter() {
         fields.header(h.name.as_bytes(), h.value)?;

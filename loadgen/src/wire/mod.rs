@@ -385,4 +385,6 @@ fn is_stale(e: &io::Error) -> bool {
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;

@@ -37,6 +37,10 @@ pub struct Config {
     pub chat_delay: Duration,
     /// How `/api/chat/stream` answers.
     pub stream: StreamScript,
+    /// Bytes of padding in every chat reply (0: none): the whole turn's
+    /// `assistant_message.content` grows by that many, and a stream sends
+    /// one extra token event that long before its first token.
+    pub padding: usize,
 }
 
 impl Default for Config {
@@ -48,6 +52,7 @@ impl Default for Config {
             token_max_uses: None,
             chat_delay: Duration::from_millis(5),
             stream: StreamScript::default(),
+            padding: 0,
         }
     }
 }
@@ -312,7 +317,7 @@ async fn chat(State(app): State<App>, headers: HeaderMap, Json(body): Json<Value
     Json(json!({
         "session_id": body["session_id"],
         "user_message": {"id": 1, "content": content, "role": "user"},
-        "assistant_message": {"id": 2, "content": format!("You said: {content}"), "role": "assistant", "metadata": {"sources": []}},
+        "assistant_message": {"id": 2, "content": format!("You said: {content}{}", "x".repeat(app.config.padding)), "role": "assistant", "metadata": {"sources": []}},
     }))
     .into_response()
 }
@@ -385,8 +390,16 @@ async fn chat_stream(
         })
         .or_default() += 1;
     let (tx, rx) = mpsc::channel(64);
+    let padding = app.config.padding;
     tokio::spawn(async move {
         let _ = tx.send(Ok(Bytes::from_static(b": keep-alive\n\n"))).await;
+        if padding > 0 {
+            let _ = tx
+                .send(frame(
+                    json!({"type": "token", "token": "x".repeat(padding)}),
+                ))
+                .await;
+        }
         let _ = tx.send(frame(json!({"type": "token", "token": ""}))).await;
         let tokens = if ending == Ending::Done {
             script.tokens
