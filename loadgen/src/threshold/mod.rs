@@ -426,7 +426,7 @@ fn parse_expr(expr: &str) -> Result<(Agg, Op, f64, bool), String> {
         Ok(v) => (v, false),
         Err(_) if value_text.ends_with(|c: char| c.is_ascii_alphabetic()) => {
             let d = crate::duration::parse_duration(value_text)
-                .map_err(|e| format!("{value_text:?} is neither a number nor a duration: {e}"))?;
+                .map_err(|e| format!("{value_text:?} is not a number (nor a duration: {e})"))?;
             (d.as_secs_f64() * 1000.0, true)
         }
         Err(_) => return Err(format!("{value_text:?} is not a number")),
