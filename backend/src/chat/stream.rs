@@ -8,7 +8,8 @@
 //! client goes away, hyper drops the body, which drops the provider stream
 //! (cancelling the call) before anything is written. A provider failure
 //! before the first token is an ordinary JSON error (502/503/504); one
-//! mid-stream ends the stream with an error event, never a silent cut.
+//! mid-stream ends the stream with an error event, never a silent cut, and
+//! so does the shutdown's drain deadline (code `shutting_down`).
 
 use std::convert::Infallible;
 
@@ -69,9 +70,24 @@ pub async fn stream_chat(
         let mut first_token = true;
         loop {
             // The provider timeout bounds each wait: a stalled stream ends.
-            let next = tokio::time::timeout(timeout, tokens.next())
-                .await
-                .unwrap_or(Some(Err(ProviderError::Timeout)));
+            // So does the shutdown's drain deadline (`crate::shutdown`):
+            // dropping the provider stream cancels the call, nothing is
+            // stored, and the client is told to retry.
+            let next = tokio::select! {
+                biased;
+                () = state.drain.expired() => None,
+                next = tokio::time::timeout(timeout, tokens.next()) => {
+                    Some(next.unwrap_or(Some(Err(ProviderError::Timeout))))
+                }
+            };
+            let Some(next) = next else {
+                tracing::warn!("drain deadline passed mid-stream; nothing stored");
+                yield error_event(
+                    "The server is shutting down; nothing was stored, retry the message",
+                    "shutting_down",
+                );
+                return;
+            };
             match next {
                 None => break,
                 Some(Ok(StreamEvent::Token(t))) => {

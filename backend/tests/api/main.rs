@@ -11,5 +11,6 @@ mod health;
 mod live_provider;
 mod robustness;
 mod sessions;
+mod shutdown;
 mod split_chars;
 mod stream;
