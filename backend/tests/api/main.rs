@@ -7,6 +7,7 @@ mod helpers;
 mod auth;
 mod chat;
 mod concurrency;
+mod database_faults;
 mod health;
 mod live_provider;
 mod robustness;
