@@ -32,9 +32,10 @@ pub fn secs(d: Duration) -> String {
 }
 
 /// The scenarios by name, in the order they run.
-pub const ALL: [&str; 7] = [
+pub const ALL: [&str; 8] = [
     "provider-hang",
     "sigterm",
+    "drain",
     "pg-terminate",
     "pg-outage",
     "aborts",
@@ -46,6 +47,7 @@ pub async fn run(name: &str, ctx: &Ctx) -> Vec<Row> {
     let result = match name {
         "provider-hang" => hang::run(ctx).await,
         "sigterm" => sigterm::run(ctx).await,
+        "drain" => sigterm::held_streams(ctx).await,
         "pg-terminate" => database::terminate(ctx).await,
         "pg-outage" => database::outage(ctx).await,
         "aborts" => aborts::run(ctx).await,
