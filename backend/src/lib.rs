@@ -252,7 +252,9 @@ impl Application {
                 state.drain.expire();
                 match tokio::time::timeout(STREAM_END_GRACE, &mut serve).await {
                     Ok(served) => served?,
-                    Err(_) => tracing::warn!("connections still open after the drain deadline: abandoned"),
+                    Err(_) => tracing::warn!(
+                        "connections still open after the drain deadline: abandoned"
+                    ),
                 }
             }
         }

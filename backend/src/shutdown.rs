@@ -26,10 +26,6 @@ impl Drain {
         self.0.send_replace(true);
     }
 
-    pub fn has_expired(&self) -> bool {
-        *self.0.borrow()
-    }
-
     /// Resolves once the deadline has passed (at once if it already has).
     pub async fn expired(&self) {
         let mut rx = self.0.subscribe();
