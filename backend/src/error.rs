@@ -102,18 +102,36 @@ impl ApiError {
 }
 
 /// Database errors: pool exhaustion and lost connections are "unavailable"
-/// (503, retry soon); anything else is a bug or a broken schema (500).
+/// (503, retry soon), and so is the server ending or refusing the session
+/// (see [`server_unavailable`]); anything else is a bug or a broken schema
+/// (500).
 impl From<sqlx::Error> for ApiError {
     fn from(e: sqlx::Error) -> Self {
-        match e {
+        let unavailable = match &e {
             sqlx::Error::PoolTimedOut
             | sqlx::Error::PoolClosed
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => ApiError::Unavailable(e),
-            other => ApiError::Internal(anyhow::Error::new(other).context("database query")),
+            | sqlx::Error::WorkerCrashed => true,
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| server_unavailable(&c)),
+            _ => false,
+        };
+        if unavailable {
+            ApiError::Unavailable(e)
+        } else {
+            ApiError::Internal(anyhow::Error::new(e).context("database query"))
         }
     }
+}
+
+/// SQLSTATEs that say the server went away or will not take work now, not
+/// that the statement was wrong: class 08 (connection exception), 57P01
+/// `admin_shutdown` (`pg_terminate_backend`, a fast shutdown), 57P02
+/// `crash_shutdown`, 57P03 `cannot_connect_now` (starting up or shutting
+/// down) and 53300 `too_many_connections`. Found by the fault suite
+/// (`scripts/faults`): these were 500s during an outage.
+fn server_unavailable(sqlstate: &str) -> bool {
+    sqlstate.starts_with("08") || matches!(sqlstate, "57P01" | "57P02" | "57P03" | "53300")
 }
 
 pub fn json_error(status: StatusCode, code: &str, detail: impl Serialize) -> Response {

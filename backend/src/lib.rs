@@ -17,7 +17,9 @@
 //! shared with the `mock-llm` server; throwaway clusters in the `pgtemp` crate.
 //!
 //! `Application::build` connects, migrates and binds; `run_until` serves
-//! until the shutdown future resolves, letting in-flight requests finish.
+//! until the shutdown future resolves, letting in-flight requests finish
+//! for at most `SHUTDOWN_DRAIN_SECONDS` (`shutdown`: open chat streams end
+//! with an error event at that deadline).
 
 pub mod auth;
 pub mod chat;
@@ -31,12 +33,13 @@ pub mod metrics;
 pub mod process_metrics;
 pub mod rate_limit;
 pub mod retriever;
+pub mod shutdown;
 pub mod state;
 pub mod telemetry;
 #[cfg(feature = "test-support")]
 pub mod testing;
 
-use std::future::Future;
+use std::future::{Future, IntoFuture as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -186,6 +189,7 @@ impl Application {
             metrics,
             limits: Limiters::new(&config.rate_limits),
             started: Instant::now(),
+            drain: shutdown::Drain::default(),
             llm,
             retriever,
             pool,
@@ -207,23 +211,69 @@ impl Application {
     }
 
     /// Serves until `shutdown` resolves, then stops accepting and lets
-    /// in-flight requests finish; finally closes the pool.
+    /// in-flight requests finish, for at most the drain deadline
+    /// (`SHUTDOWN_DRAIN_SECONDS`): then open chat streams are told to end
+    /// (an `error` event, `shutting_down`), given [`STREAM_END_GRACE`] to
+    /// write it, and whatever is still open is abandoned. Finally closes
+    /// the pool, bounded the same way.
     pub async fn run_until(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let pool = self.state.pool.clone();
-        axum::serve(
+        let state = self.state.clone();
+        let drain_for = state.config.shutdown_drain;
+        let (signalled, heard) = tokio::sync::oneshot::channel::<()>();
+        let serve = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
-        .await?;
-        pool.close().await;
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            let _ = signalled.send(());
+        })
+        .into_future();
+        tokio::pin!(serve);
+        // Armed only once the signal is heard; a serve that ends on its own
+        // (an accept error) never waits for it.
+        let deadline = async move {
+            if heard.await.is_err() {
+                return std::future::pending().await;
+            }
+            tokio::time::sleep(drain_for).await;
+        };
+        tokio::select! {
+            served = &mut serve => served?,
+            () = deadline => {
+                tracing::warn!(
+                    drain_seconds = drain_for.as_secs_f64(),
+                    "drain deadline passed: ending open streams"
+                );
+                state.drain.expire();
+                match tokio::time::timeout(STREAM_END_GRACE, &mut serve).await {
+                    Ok(served) => served?,
+                    Err(_) => tracing::warn!(
+                        "connections still open after the drain deadline: abandoned"
+                    ),
+                }
+            }
+        }
+        // A request abandoned above may still hold a connection: closing
+        // waits for it, so bound the wait too.
+        let pool = state.pool.clone();
+        if tokio::time::timeout(STREAM_END_GRACE, pool.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("database connections still checked out at exit");
+        }
         Ok(())
     }
 }
+
+/// How long open streams get, after the drain deadline, to write their
+/// `shutting_down` event and close; also the bound on closing the pool.
+pub const STREAM_END_GRACE: Duration = Duration::from_millis(500);
 
 /// Listens for SIGTERM and SIGINT (ctrl-c) from the moment it is called,
 /// not from the first poll: called before the start-up line is logged, a

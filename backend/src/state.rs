@@ -28,6 +28,8 @@ pub struct Inner {
     pub metrics: Metrics,
     pub limits: Limiters,
     pub started: Instant,
+    /// Expires at the shutdown's drain deadline: open chat streams end then.
+    pub drain: crate::shutdown::Drain,
 }
 
 impl AppState {

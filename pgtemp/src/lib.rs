@@ -11,11 +11,15 @@
 //! says `ready`, then waits for its stdin to close. Our end of that pipe
 //! closes when the owner drops the handle or when this process dies by any
 //! means, so the cluster and its directory never outlive their user.
+//! The same pipe carries `stop` and `start` lines ([`TempPostgres::stop_server`],
+//! [`TempPostgres::start_server`]): the fault suite takes the server down
+//! and brings it back on the same port and data, as an outage would.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write as _};
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
+use std::process::ChildStdout;
 use std::process::{Child, Command, Stdio};
 
 use anyhow::{bail, Context as _};
@@ -27,20 +31,28 @@ trap 'if [ -n "$pg" ]; then kill -INT "$pg" 2>/dev/null; wait "$pg" 2>/dev/null;
 if ! "$bin/initdb" -D "$d/data" -U postgres --auth=trust -E UTF8 --no-sync >"$d/initdb.log" 2>&1; then
   echo "initdb failed: $(tail -n 5 "$d/initdb.log" | tr '\n' ' ')"; exit 1
 fi
-"$bin/postgres" -D "$d/data" -p "$port" -k "$d" -c listen_addresses=127.0.0.1 \
-  -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
-  -c max_connections=500 -c shared_buffers=128MB >"$d/postgres.log" 2>&1 &
-pg=$!
-i=0
-until "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; do
-  if ! kill -0 "$pg" 2>/dev/null; then
-    echo "postgres exited: $(tail -n 5 "$d/postgres.log" | tr '\n' ' ')"; pg=; exit 1
-  fi
-  i=$((i + 1)); [ "$i" -gt 600 ] && { echo "postgres did not become ready in 60 s"; exit 1; }
-  sleep 0.1
+start() {
+  "$bin/postgres" -D "$d/data" -p "$port" -k "$d" -c listen_addresses=127.0.0.1 \
+    -c fsync=off -c synchronous_commit=off -c full_page_writes=off \
+    -c max_connections=500 -c shared_buffers=128MB >>"$d/postgres.log" 2>&1 &
+  pg=$!
+  i=0
+  until "$bin/pg_isready" -q -h 127.0.0.1 -p "$port"; do
+    if ! kill -0 "$pg" 2>/dev/null; then
+      echo "postgres exited: $(tail -n 5 "$d/postgres.log" | tr '\n' ' ')"; pg=; exit 1
+    fi
+    i=$((i + 1)); [ "$i" -gt 600 ] && { echo "postgres did not become ready in 60 s"; exit 1; }
+    sleep 0.1
+  done
+  echo ready
+}
+start
+while read -r cmd; do
+  case "$cmd" in
+    stop) if [ -n "$pg" ]; then kill -INT "$pg" 2>/dev/null; wait "$pg" 2>/dev/null; pg=; fi; echo stopped ;;
+    start) [ -n "$pg" ] || start ;;
+  esac
 done
-echo ready
-cat >/dev/null
 "#;
 
 /// A running throwaway cluster; dropping it stops the server and deletes it.
@@ -49,6 +61,8 @@ pub struct TempPostgres {
     bindir: PathBuf,
     dir: PathBuf,
     supervisor: Option<Child>,
+    /// The supervisor's answers (`ready`, `stopped`) to `start` and `stop`.
+    replies: Option<BufReader<ChildStdout>>,
 }
 
 /// The directory holding `initdb`, `postgres` and `pg_isready`: `PG_BIN`,
@@ -156,7 +170,8 @@ impl TempPostgres {
         let mut child = cmd.spawn().context("starting the Postgres supervisor")?;
         let stdout = child.stdout.take().context("supervisor stdout")?;
         let mut line = String::new();
-        BufReader::new(stdout)
+        let mut replies = BufReader::new(stdout);
+        replies
             .read_line(&mut line)
             .context("reading the supervisor")?;
         if line.trim() != "ready" {
@@ -169,6 +184,7 @@ impl TempPostgres {
             bindir: bindir.to_owned(),
             dir,
             supervisor: Some(child),
+            replies: Some(replies),
         })
     }
 
@@ -208,8 +224,41 @@ impl TempPostgres {
         Ok(())
     }
 
+    /// Sends the supervisor one command and waits for its one-line answer.
+    fn command(&mut self, command: &str, expect: &str) -> anyhow::Result<()> {
+        let child = self
+            .supervisor
+            .as_mut()
+            .context("the cluster was stopped")?;
+        let stdin = child.stdin.as_mut().context("supervisor stdin")?;
+        writeln!(stdin, "{command}").context("writing to the supervisor")?;
+        stdin.flush().context("writing to the supervisor")?;
+        let replies = self.replies.as_mut().context("supervisor stdout")?;
+        let mut line = String::new();
+        replies
+            .read_line(&mut line)
+            .context("reading the supervisor")?;
+        if line.trim() != expect {
+            bail!("Postgres {command}: {}", line.trim());
+        }
+        Ok(())
+    }
+
+    /// Stops the server (a fast shutdown: sessions are ended, as in an
+    /// outage) and keeps its data; blocks until it has exited.
+    pub fn stop_server(&mut self) -> anyhow::Result<()> {
+        self.command("stop", "stopped")
+    }
+
+    /// Starts a stopped server again on the same port and data; blocks
+    /// until it accepts connections.
+    pub fn start_server(&mut self) -> anyhow::Result<()> {
+        self.command("start", "ready")
+    }
+
     /// Stops the server and removes its directory; waits for both.
     pub fn stop(&mut self) {
+        self.replies = None;
         if let Some(mut child) = self.supervisor.take() {
             drop(child.stdin.take());
             let _ = child.wait();

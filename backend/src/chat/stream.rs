@@ -10,7 +10,8 @@
 //! before the first token is an ordinary JSON error (502/503/504); one
 //! mid-stream ends the stream with an error event, never a silent cut; so
 //! does a reply growing past `llm::MAX_REPLY_BYTES` (code `too_large`,
-//! counted in `chatbot_provider_oversized_total{limit="reply"}`).
+//! counted in `chatbot_provider_oversized_total{limit="reply"}`), and so
+//! does the shutdown's drain deadline (code `shutting_down`).
 
 use std::convert::Infallible;
 
@@ -72,9 +73,24 @@ pub async fn stream_chat(
         let mut first_token = true;
         loop {
             // The provider timeout bounds each wait: a stalled stream ends.
-            let next = tokio::time::timeout(timeout, tokens.next())
-                .await
-                .unwrap_or(Some(Err(ProviderError::Timeout)));
+            // So does the shutdown's drain deadline (`crate::shutdown`):
+            // dropping the provider stream cancels the call, nothing is
+            // stored, and the client is told to retry.
+            let next = tokio::select! {
+                biased;
+                () = state.drain.expired() => None,
+                next = tokio::time::timeout(timeout, tokens.next()) => {
+                    Some(next.unwrap_or(Some(Err(ProviderError::Timeout))))
+                }
+            };
+            let Some(next) = next else {
+                tracing::warn!("drain deadline passed mid-stream; nothing stored");
+                yield error_event(
+                    "The server is shutting down; nothing was stored, retry the message",
+                    "shutting_down",
+                );
+                return;
+            };
             match next {
                 None => break,
                 Some(Ok(StreamEvent::Token(t))) => {

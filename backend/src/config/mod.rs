@@ -180,6 +180,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Extra pause after each streamed token (the original's demo knob).
     pub stream_artificial_delay: Duration,
+    /// How long a graceful shutdown lets in-flight requests finish
+    /// (`SHUTDOWN_DRAIN_SECONDS`, 25 s: inside a pod's 30 s grace); open
+    /// chat streams then end with a `shutting_down` error event.
+    pub shutdown_drain: Duration,
 }
 
 /// Where variables come from: the process environment, or a map in tests.
@@ -612,6 +616,7 @@ impl Config {
             stream_artificial_delay: Duration::from_millis(
                 r.parse(&["STREAM_ARTIFICIAL_DELAY_MS"], 0u64)?,
             ),
+            shutdown_drain: r.secs(&["SHUTDOWN_DRAIN_SECONDS"], 25.0)?,
             app_env,
         })
     }

@@ -131,6 +131,7 @@ fn non_finite_floats_are_refused_naming_their_variable() {
         "REQUEST_TIMEOUT_SECONDS",
         "PROVIDER_RETRY_AFTER_CAP_SECONDS",
         "PROVIDER_CB_OPEN_SECONDS",
+        "SHUTDOWN_DRAIN_SECONDS",
         "PROVIDER_CB_FAILURE_RATIO",
         "MOCK_LLM_ERROR_RATE",
         "MOCK_LLM_JITTER",
@@ -161,6 +162,7 @@ fn durations_that_overflow_are_refused_naming_their_variable() {
         ("REQUEST_TIMEOUT_SECONDS", "1e300"),
         ("PROVIDER_CB_OPEN_SECONDS", "1e300"),
         ("PROVIDER_RETRY_AFTER_CAP_SECONDS", "1e300"),
+        ("SHUTDOWN_DRAIN_SECONDS", "1e300"),
     ];
     for (var, value) in cases {
         let got = std::panic::catch_unwind(|| config(&[("APP_ENV", "test"), (var, value)]));
@@ -224,5 +226,18 @@ fn the_hash_queue_is_bounded_per_hashing_thread_by_default() {
     for bad in ["0", "-1", "many"] {
         let err = config(&[("APP_ENV", "test"), ("HASH_QUEUE_MAX", bad)]).unwrap_err();
         assert_eq!(err.var, "HASH_QUEUE_MAX", "{bad}");
+    }
+}
+
+#[test]
+fn the_drain_deadline_defaults_inside_a_pods_grace_and_must_be_positive() {
+    let c = config(&[("APP_ENV", "test")]).unwrap();
+    assert_eq!(c.shutdown_drain, Duration::from_secs(25));
+    assert!(c.shutdown_drain < Duration::from_secs(30));
+    let c = config(&[("APP_ENV", "test"), ("SHUTDOWN_DRAIN_SECONDS", "2.5")]).unwrap();
+    assert_eq!(c.shutdown_drain, Duration::from_millis(2500));
+    for bad in ["0", "-1", "soon"] {
+        let err = config(&[("APP_ENV", "test"), ("SHUTDOWN_DRAIN_SECONDS", bad)]).unwrap_err();
+        assert_eq!(err.var, "SHUTDOWN_DRAIN_SECONDS", "{bad}: {err}");
     }
 }
