@@ -5,6 +5,6 @@ pub mod current_user;
 pub mod password;
 pub mod routes;
 pub mod tokens;
-mod validate;
+pub mod validate;
 
 pub use current_user::{AuthVia, ClientIp, CurrentUser};
