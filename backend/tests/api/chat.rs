@@ -365,4 +365,20 @@ async fn whole_floats_are_accepted_as_integer_ids() {
     assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(v["detail"][0]["loc"], json!(["body", "rating"]));
     assert_eq!(v["detail"][0]["type"], "type_error");
+    // Path and query integers as a client formats a whole float.
+    for path in [
+        format!("/api/chat/sessions/{sid}.0"),
+        format!("/api/chat/messages/{mid}.00/sources"),
+        "/api/chat/sessions?limit=2.0&offset=0.0".to_owned(),
+    ] {
+        let (s, v) = bearer(&app, &who, Method::GET, &path, None).await;
+        assert_eq!(s, StatusCode::OK, "{path}: {v}");
+    }
+    for path in [
+        format!("/api/chat/sessions/{sid}.5"),
+        "/api/chat/sessions?limit=1e1".to_owned(),
+    ] {
+        let (s, v) = bearer(&app, &who, Method::GET, &path, None).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{path}: {v}");
+    }
 }
