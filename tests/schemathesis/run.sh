@@ -2,20 +2,24 @@
 # schemathesis against the live backend: the OpenAPI document it serves
 # (/api/openapi.json, generated from the code by utoipa) is the test plan.
 #
-#   tests/schemathesis/run.sh            bounded (CI): SCHEMATHESIS_MAX_EXAMPLES
-#                                        (default 15) cases per operation and phase
-#   tests/schemathesis/run.sh --long     a longer search (200 per operation)
-#   tests/schemathesis/run.sh -- ARGS    extra arguments for `schemathesis run`
+#   tests/schemathesis/run.sh          bounded, as CI runs it: 15 examples per
+#                                      operation (SCHEMATHESIS_MAX_EXAMPLES),
+#                                      fuzzing + stateful within 100 s
+#                                      (SCHEMATHESIS_MAX_TIME), seed 1
+#                                      (SCHEMATHESIS_SEED)
+#   tests/schemathesis/run.sh --long   200 examples per operation, 30 min
+#   tests/schemathesis/run.sh -- ARGS  extra arguments for `schemathesis run`
 #
-# Self-sufficient: installs schemathesis into chatbench's venv
-# (scripts/lib/python-venv.sh), builds the debug backend and pgtemp, starts a
-# throwaway Postgres (or uses DATABASE_URL), the backend on a free loopback
-# port in test mode with the mock LLM and retriever, registers a user and
-# logs in for a bearer token, then runs every phase (examples, coverage,
-# fuzzing, stateful) with every check. Exits non-zero on any failure or
-# error; everything it started is stopped on exit. Traffic stays on
-# 127.0.0.1. The report (JUnit XML, NDJSON) goes to
-# results/schemathesis-<time>/.
+# Self-sufficient: installs schemathesis and openapi-spec-validator into
+# chatbench's venv (scripts/lib/python-venv.sh), builds the debug backend and
+# pgtemp, starts a throwaway Postgres (or uses DATABASE_URL) and the backend
+# on a free loopback port (test mode, mock LLM and retriever), checks the
+# served document against the OpenAPI 3.1 meta-schema, registers a user and
+# takes a bearer token, then runs every phase (examples, coverage, fuzzing,
+# stateful) with every check. Exits non-zero on any failure or error; stops
+# everything it started; traffic stays on 127.0.0.1; the whole run is
+# bounded by SCHEMATHESIS_TIMEOUT (20 min; 45 with --long). Reports (JUnit,
+# NDJSON) and the document go to results/schemathesis-<time>/.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 cd "$root"
@@ -27,7 +31,7 @@ if [ -z "${CHATBENCH_ST_INNER:-}" ]; then
     case "$1" in
       --long) long=1 ;;
       --) shift; extra=("$@"); break ;;
-      -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+      -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
       *) echo "schemathesis/run.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
     esac
     shift
@@ -35,12 +39,13 @@ if [ -z "${CHATBENCH_ST_INNER:-}" ]; then
   . scripts/lib/ensure-postgres.sh
   ensure_postgres
   . scripts/lib/python-venv.sh
-  ensure_python_venv schemathesis
+  ensure_python_venv schemathesis openapi-spec-validator
   cargo build --quiet -p backend -p pgtemp
   bin="${CARGO_TARGET_DIR:-target}/debug"
   if [ "$long" = 1 ]; then
     export SCHEMATHESIS_MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-200}"
     export SCHEMATHESIS_MAX_TIME="${SCHEMATHESIS_MAX_TIME:-1800}"
+    export SCHEMATHESIS_TIMEOUT="${SCHEMATHESIS_TIMEOUT:-2700}"
   fi
   export CHATBENCH_ST_INNER=1 CHATBENCH_BIN="$bin"
   # pgtemp runs this script again inside, with DATABASE_URL set.
@@ -77,17 +82,27 @@ for _ in $(seq 600); do
   sleep 0.1
 done
 
+# The document itself first: valid OpenAPI 3.1 (the OAS 3.1 meta-schema,
+# by openapi-spec-validator), kept with the report.
+python3 -c "import urllib.request; print(urllib.request.urlopen('$base/api/openapi.json', timeout=10).read().decode())" \
+  >"$out/openapi.json"
+openapi-spec-validator --schema 3.1 "$out/openapi.json"
+
 # One user of our own, registered through the API; its bearer token goes on
 # every request (schemathesis' ignored_auth check drops it to see the 401).
 token="$(python3 - "$base" <<'PY'
-import json, sys, urllib.parse, urllib.request
+import json, sys, urllib.error, urllib.parse, urllib.request
 base = sys.argv[1]
 def post(path, data, ctype):
     req = urllib.request.Request(base + path, data=data, headers={"Content-Type": ctype})
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.load(r)
 user = {"username": "schemathesis_user", "password": "schemathesis-pass-1"}
-post("/api/auth/register", json.dumps(user).encode(), "application/json")
+try:
+    post("/api/auth/register", json.dumps(user).encode(), "application/json")
+except urllib.error.HTTPError as e:
+    if e.code != 400:  # 400: already registered (a reused DATABASE_URL)
+        raise
 tok = post("/api/auth/token", urllib.parse.urlencode(user).encode(), "application/x-www-form-urlencoded")
 print(tok["access_token"])
 PY
