@@ -4,7 +4,8 @@
 //! wrappers turn every rejection into the FastAPI-shaped JSON error with the
 //! right status: 415 for a wrong content type, 413 for an oversized body, 422
 //! with `{"loc","msg","type"}` entries for malformed or invalid input
-//! (trailing characters after the JSON value included).
+//! (trailing characters after the JSON value included, and a body that is
+//! not a JSON object).
 //!
 //! Text Postgres cannot store is refused here, once for every handler: a NUL
 //! character (valid JSON as `"\u0000"`, valid form/query input as `%00`)
@@ -197,8 +198,24 @@ where
         // Only whitespace may follow the value: `{"a":1} xyz` is as
         // malformed as any other broken JSON, not a valid object.
         de.end().map_err(|e| json_invalid(&e))?;
+        refuse_non_object(&bytes)?;
         refuse_nul_in_json(&bytes)?;
         Ok(Json(value))
+    }
+}
+
+/// Every body this API takes is a JSON object. serde's derived structs also
+/// accept an array of the fields in order (`["hi"]` as `{"content":"hi"}`),
+/// which no client means and the OpenAPI document does not allow: a
+/// well-formed array or scalar is refused as pydantic refuses it.
+fn refuse_non_object(bytes: &[u8]) -> Result<(), ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => Err(ApiError::Validation(vec![FieldError {
+            loc: vec![json!("body")],
+            msg: "Input should be a valid dictionary or object to extract fields from".into(),
+            kind: "model_attributes_type".into(),
+        }])),
     }
 }
 

@@ -41,7 +41,12 @@ if [ -z "${CHATBENCH_ST_INNER:-}" ]; then
   . scripts/lib/python-venv.sh
   ensure_python_venv schemathesis openapi-spec-validator
   cargo build --quiet -p backend -p pgtemp
-  bin="${CARGO_TARGET_DIR:-target}/debug"
+  # A private copy of what was just built: with a target directory shared
+  # between checkouts, another build may replace target/debug/backend
+  # while this run goes on.
+  bin="$(mktemp -d "${TMPDIR:-/tmp}/chatbench-schemathesis.XXXXXX")"
+  cp "${CARGO_TARGET_DIR:-target}/debug/backend" "${CARGO_TARGET_DIR:-target}/debug/pgtemp" "$bin/"
+  trap 'rm -rf "$bin"' EXIT
   if [ "$long" = 1 ]; then
     export SCHEMATHESIS_MAX_EXAMPLES="${SCHEMATHESIS_MAX_EXAMPLES:-200}"
     export SCHEMATHESIS_MAX_TIME="${SCHEMATHESIS_MAX_TIME:-1800}"
@@ -49,8 +54,10 @@ if [ -z "${CHATBENCH_ST_INNER:-}" ]; then
   fi
   export CHATBENCH_ST_INNER=1 CHATBENCH_BIN="$bin"
   # pgtemp runs this script again inside, with DATABASE_URL set.
-  exec timeout --signal=TERM --kill-after=30 "${SCHEMATHESIS_TIMEOUT:-1200}" \
-    "$bin/pgtemp" --db chatbench_schemathesis -- "$0" "${extra[@]}"
+  code=0
+  timeout --signal=TERM --kill-after=30 "${SCHEMATHESIS_TIMEOUT:-1200}" \
+    "$bin/pgtemp" --db chatbench_schemathesis -- "$0" "${extra[@]}" || code=$?
+  exit "$code"
 fi
 
 bin="${CHATBENCH_BIN:?}"

@@ -357,7 +357,8 @@ fn finish(doc: &mut Value) {
                 if has_body || has_params {
                     add("422", error_response(
                         "Invalid input: a missing or mistyped field, a rule broken, malformed JSON \
-                         (`json_invalid`), a NUL character anywhere (`string_nul`)",
+                         (`json_invalid`), a body that is not an object (`model_attributes_type`), \
+                         a NUL character anywhere (`string_nul`)",
                         "ValidationError",
                     ));
                 }
