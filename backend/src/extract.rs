@@ -4,7 +4,8 @@
 //! wrappers turn every rejection into the FastAPI-shaped JSON error with the
 //! right status: 415 for a wrong content type, 413 for an oversized body, 422
 //! with `{"loc","msg","type"}` entries for malformed or invalid input
-//! (trailing characters after the JSON value included).
+//! (trailing characters after the JSON value included, and a body that is
+//! not a JSON object).
 //!
 //! Text Postgres cannot store is refused here, once for every handler: a NUL
 //! character (valid JSON as `"\u0000"`, valid form/query input as `%00`)
@@ -197,8 +198,24 @@ where
         // Only whitespace may follow the value: `{"a":1} xyz` is as
         // malformed as any other broken JSON, not a valid object.
         de.end().map_err(|e| json_invalid(&e))?;
+        refuse_non_object(&bytes)?;
         refuse_nul_in_json(&bytes)?;
         Ok(Json(value))
+    }
+}
+
+/// Every body this API takes is a JSON object. serde's derived structs also
+/// accept an array of the fields in order (`["hi"]` as `{"content":"hi"}`),
+/// which no client means and the OpenAPI document does not allow: a
+/// well-formed array or scalar is refused as pydantic refuses it.
+fn refuse_non_object(bytes: &[u8]) -> Result<(), ApiError> {
+    match bytes.iter().find(|b| !b.is_ascii_whitespace()) {
+        Some(b'{') => Ok(()),
+        _ => Err(ApiError::Validation(vec![FieldError {
+            loc: vec![json!("body")],
+            msg: "Input should be a valid dictionary or object to extract fields from".into(),
+            kind: "model_attributes_type".into(),
+        }])),
     }
 }
 
@@ -332,5 +349,192 @@ where
 impl<T: serde::Serialize> axum::response::IntoResponse for Json<T> {
     fn into_response(self) -> axum::response::Response {
         axum::Json(self.0).into_response()
+    }
+}
+
+/// Integers as JSON Schema (and pydantic, the original's validator) read
+/// them: `3` and `3.0` are the same integer, `3.5` is not one. serde's own
+/// `i64` refuses `3.0`, which a client serialising numbers as floats (most
+/// JavaScript and Python JSON code can) would be told is a type error.
+/// Use with `#[serde(deserialize_with = "crate::extract::lax_int::...")]`.
+pub mod lax_int {
+    use std::fmt;
+
+    use serde::de::{self, Deserializer, Unexpected, Visitor};
+
+    struct Int<const MIN: i64, const MAX: i64>(&'static str);
+
+    impl<'de, const MIN: i64, const MAX: i64> Visitor<'de> for Int<MIN, MAX> {
+        type Value = i64;
+
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str(self.0)
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<i64, E> {
+            if (MIN..=MAX).contains(&v) {
+                Ok(v)
+            } else {
+                Err(E::invalid_value(Unexpected::Signed(v), &self))
+            }
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<i64, E> {
+            match i64::try_from(v) {
+                Ok(v) => self.visit_i64(v),
+                Err(_) => Err(E::invalid_value(Unexpected::Unsigned(v), &self)),
+            }
+        }
+
+        fn visit_f64<E: de::Error>(self, v: f64) -> Result<i64, E> {
+            // Whole and within -2^63 <= v < 2^63, so the cast is exact.
+            const I64_RANGE: std::ops::Range<f64> =
+                -9_223_372_036_854_775_808.0..9_223_372_036_854_775_808.0;
+            if v.fract() == 0.0 && I64_RANGE.contains(&v) {
+                #[allow(clippy::cast_possible_truncation)]
+                self.visit_i64(v as i64)
+            } else if v.fract() == 0.0 {
+                Err(E::invalid_value(Unexpected::Float(v), &self))
+            } else {
+                Err(E::invalid_type(Unexpected::Float(v), &self))
+            }
+        }
+    }
+
+    pub fn i64<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+        d.deserialize_any(Int::<{ i64::MIN }, { i64::MAX }>("i64"))
+    }
+
+    pub fn i16<'de, D: Deserializer<'de>>(d: D) -> Result<i16, D::Error> {
+        let v = d.deserialize_any(Int::<{ i16::MIN as i64 }, { i16::MAX as i64 }>("i16"))?;
+        // In range by the visitor's bounds.
+        Ok(i16::try_from(v).unwrap_or_default())
+    }
+
+    pub fn opt_i64<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        struct Opt;
+        impl<'de> Visitor<'de> for Opt {
+            type Value = Option<i64>;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("i64 or null")
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(None)
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                i64(d).map(Some)
+            }
+        }
+        d.deserialize_option(Opt)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[derive(serde::Deserialize, Debug)]
+        struct Body {
+            #[serde(deserialize_with = "super::i64")]
+            a: i64,
+            #[serde(default, deserialize_with = "super::opt_i64")]
+            b: Option<i64>,
+            #[serde(default, deserialize_with = "super::i16")]
+            c: i16,
+        }
+
+        fn parse(s: &str) -> Result<Body, String> {
+            serde_json::from_str(s).map_err(|e| e.to_string())
+        }
+
+        #[test]
+        fn whole_floats_are_integers_and_fractions_are_not() {
+            let b = parse(r#"{"a": 7.0, "b": -30.0, "c": 5.0}"#).expect("whole floats");
+            assert_eq!((b.a, b.b, b.c), (7, Some(-30), 5));
+            let b = parse(r#"{"a": 7, "b": null}"#).expect("plain");
+            assert_eq!((b.a, b.b, b.c), (7, None, 0));
+            let e = parse(r#"{"a": 1.5}"#).err().unwrap_or_default();
+            assert!(
+                e.starts_with("invalid type: floating point `1.5`, expected i64"),
+                "{e}"
+            );
+            for bad in [
+                r#"{"a": 1e30}"#,
+                r#"{"a": 9223372036854775808}"#,
+                r#"{"a": 1, "c": 40000}"#,
+                r#"{"a": "1"}"#,
+            ] {
+                assert!(parse(bad).is_err(), "{bad}");
+            }
+            assert_eq!(
+                parse(r#"{"a": -9223372036854775808}"#).map(|b| b.a),
+                Ok(i64::MIN)
+            );
+        }
+    }
+}
+
+/// An integer read from a path segment or a query value: `544` or, as a
+/// client that formats a whole float writes it, `544.0` (JSON Schema's
+/// `integer`, which the document declares, takes both; pydantic too).
+/// Anything else (`5.5`, `1e3`, `x`) is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IntParam(pub i64);
+
+impl<'de> serde::Deserialize<'de> for IntParam {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = IntParam;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("i64")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<IntParam, E> {
+                Ok(IntParam(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<IntParam, E> {
+                i64::try_from(v)
+                    .map(IntParam)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Unsigned(v), &self))
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<IntParam, E> {
+                let whole = match v.split_once('.') {
+                    Some((int, zeros)) if !zeros.is_empty() && zeros.bytes().all(|b| b == b'0') => {
+                        int
+                    }
+                    _ => v,
+                };
+                whole
+                    .parse::<i64>()
+                    .map(IntParam)
+                    .map_err(|_| E::custom(format!("Input should be a valid i64, got {v:?}")))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+#[cfg(test)]
+mod int_param_tests {
+    use super::IntParam;
+
+    #[test]
+    fn whole_numbers_with_or_without_zero_decimals() {
+        let parse = |s: &str| serde_json::from_value::<IntParam>(serde_json::json!(s)).ok();
+        assert_eq!(parse("544"), Some(IntParam(544)));
+        assert_eq!(parse("544.0"), Some(IntParam(544)));
+        assert_eq!(parse("-3.00"), Some(IntParam(-3)));
+        for bad in [
+            "5.5",
+            "1e3",
+            "x",
+            "",
+            ".0",
+            "5.",
+            "9223372036854775808",
+            "1.0.0",
+        ] {
+            assert_eq!(parse(bad), None, "{bad}");
+        }
     }
 }

@@ -46,7 +46,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -85,11 +84,9 @@ pub fn router(state: AppState) -> Router {
     use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
     use tower_http::trace::TraceLayer;
     let max_body = state.config.max_body_bytes;
-    Router::new()
-        .merge(http::ops::router())
-        .merge(auth::routes::router())
-        .merge(chat::routes::router())
-        .route("/api/openapi.json", get(http::openapi::openapi))
+    // Every route comes with its OpenAPI operation (`http::openapi::api`).
+    let (routes, _document) = http::openapi::api().split_for_parts();
+    routes
         .layer(DefaultBodyLimit::max(max_body))
         .layer(from_fn_with_state(state.clone(), http::middleware::timeout))
         .layer(CatchPanicLayer::custom(http::middleware::panic_response))

@@ -5,7 +5,7 @@ pub mod current_user;
 pub mod password;
 pub mod routes;
 pub mod tokens;
-mod validate;
+pub mod validate;
 
 #[cfg(test)]
 mod fuzz;

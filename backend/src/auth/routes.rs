@@ -3,11 +3,11 @@
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
-use axum::Router;
 use cookie::Cookie;
-use serde::Deserialize;
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use super::current_user::COOKIE_NAME;
 use super::password::QueueFull;
@@ -16,32 +16,63 @@ use crate::config::SameSite;
 use crate::db::users::{self, InsertUserError};
 use crate::error::{ApiError, ApiResult};
 use crate::extract::{Form, Json};
+use crate::http::openapi::{rules, Error};
 use crate::rate_limit::Route;
 use crate::state::AppState;
 
-pub fn router() -> Router<AppState> {
-    Router::new()
-        .route("/api/auth/register", post(register))
-        .route("/api/auth/login-json", post(login_json))
-        .route("/api/auth/login", post(login_form))
-        .route("/api/auth/token", post(token_form))
-        .route("/api/auth/logout", post(logout))
-        .route("/api/auth/me", get(me))
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login_json))
+        .routes(routes!(login_form))
+        .routes(routes!(token_form))
+        .routes(routes!(logout))
+        .routes(routes!(me))
 }
 
-#[derive(Deserialize)]
-struct RegisterBody {
+#[derive(Deserialize, ToSchema)]
+pub struct RegisterBody {
+    #[schema(schema_with = rules::username)]
     username: String,
     #[serde(default)]
+    #[schema(schema_with = rules::email)]
     email: Option<String>,
+    #[schema(schema_with = rules::password)]
     password: String,
 }
 
+#[derive(Serialize, ToSchema)]
+pub struct Registered {
+    /// "User registered successfully"
+    message: &'static str,
+    id: i64,
+    username: String,
+    email: Option<String>,
+}
+
+/// Login and registration share the hashing queue: a full queue answers at
+/// once with 503 `hashing_overloaded` and Retry-After; a database in trouble
+/// answers 503 `database_unavailable` with Retry-After too.
+const HASHING_503: &str = "`hashing_overloaded` (the password-hashing queue is full) or \
+                           `database_unavailable`: retry after Retry-After seconds";
+
+/// Registers an account. A duplicate username or e-mail is a 400 with the
+/// original's words, which its seeding script relies on.
+#[utoipa::path(post, path = "/api/auth/register", tag = "auth",
+    request_body = RegisterBody,
+    responses(
+        (status = 200, description = "Registered", body = Registered),
+        (status = 400, description = "`username_taken` (\"Username already registered\") or `email_taken`", body = Error),
+        (status = 429, description = "Rate limited (`rate_limited`)", body = Error,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = HASHING_503, body = Error,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 async fn register(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
     Json(body): Json<RegisterBody>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<Registered>> {
     state.limits.check(Route::Register, ip, &state.metrics)?;
     let username = body.username.trim();
     let email = body
@@ -80,12 +111,12 @@ async fn register(
             InsertUserError::Db(e) => e.into(),
         })?;
     tracing::info!(user_id = id, %username, "user registered");
-    Ok(Json(json!({
-        "message": "User registered successfully",
-        "id": id,
-        "username": username,
-        "email": email,
-    })))
+    Ok(Json(Registered {
+        message: "User registered successfully",
+        id,
+        username: username.to_owned(),
+        email: email.map(str::to_owned),
+    }))
 }
 
 fn username_taken() -> ApiError {
@@ -117,7 +148,7 @@ fn hashing_failed(e: anyhow::Error) -> ApiError {
 }
 
 #[derive(Deserialize)]
-struct LoginBody {
+pub struct LoginBody {
     #[serde(default)]
     username: Option<String>,
     #[serde(default)]
@@ -125,12 +156,66 @@ struct LoginBody {
     password: String,
 }
 
+/// The body's rules span fields (username, else email): the document takes
+/// them from `rules::login_json` as JSON; this is the name's placeholder.
+impl utoipa::PartialSchema for LoginBody {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new().into()
+    }
+}
+
+impl ToSchema for LoginBody {}
+
 /// The OAuth2 password form (`grant_type`, `scope` and client fields are
 /// accepted and ignored, as FastAPI's `OAuth2PasswordRequestForm` does).
-#[derive(Deserialize)]
-struct LoginForm {
+#[derive(Deserialize, ToSchema)]
+pub struct LoginForm {
+    /// Username or e-mail address.
+    #[schema(schema_with = rules::text)]
     username: String,
+    #[schema(schema_with = rules::text)]
     password: String,
+}
+
+/// The login body (with the `access_token` cookie).
+#[derive(Serialize, ToSchema)]
+pub struct LoginResponse {
+    user_id: i64,
+    username: String,
+    /// "success"
+    status: &'static str,
+    access_token: String,
+    /// "bearer"
+    token_type: &'static str,
+    /// Seconds.
+    expires_in: u64,
+    /// Send it back as `X-CSRF-Token` on cookie-authenticated writes.
+    csrf_token: String,
+}
+
+/// The OAuth2 password flow's answer: a bearer token, no cookie.
+#[derive(Serialize, ToSchema)]
+pub struct TokenResponse {
+    access_token: String,
+    /// "bearer"
+    token_type: &'static str,
+    /// Seconds.
+    expires_in: u64,
+    user_id: i64,
+    username: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LoggedOut {
+    message: &'static str,
+    status: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    id: i64,
+    username: String,
+    email: Option<String>,
 }
 
 struct Authenticated {
@@ -213,18 +298,30 @@ fn login_response(state: &AppState, who: Authenticated) -> ApiResult<impl IntoRe
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok((
         headers,
-        Json(json!({
-            "user_id": who.user_id,
-            "username": who.username,
-            "status": "success",
-            "access_token": issued.token,
-            "token_type": "bearer",
-            "expires_in": issued.expires_in,
-            "csrf_token": issued.csrf_token,
-        })),
+        Json(LoginResponse {
+            user_id: who.user_id,
+            username: who.username,
+            status: "success",
+            access_token: issued.token,
+            token_type: "bearer",
+            expires_in: issued.expires_in,
+            csrf_token: issued.csrf_token,
+        }),
     ))
 }
 
+/// Logs in with JSON: sets the cookie and returns the token and CSRF token.
+#[utoipa::path(post, path = "/api/auth/login-json", tag = "auth",
+    request_body = LoginBody,
+    responses(
+        (status = 200, description = "Logged in; the `access_token` cookie is set", body = LoginResponse,
+            headers(("Set-Cookie" = String, description = "access_token=<jwt>; HttpOnly; Path=/; SameSite; Max-Age"))),
+        (status = 401, description = "`invalid_credentials`: \"Incorrect username or password\", the same for an unknown user and a wrong password", body = Error),
+        (status = 429, description = "Rate limited (`rate_limited`)", body = Error,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = HASHING_503, body = Error,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 async fn login_json(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -242,6 +339,18 @@ async fn login_json(
     login_response(&state, who)
 }
 
+/// Logs in with the OAuth2 password form: sets the cookie, as login-json.
+#[utoipa::path(post, path = "/api/auth/login", tag = "auth",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Logged in; the `access_token` cookie is set", body = LoginResponse,
+            headers(("Set-Cookie" = String, description = "access_token=<jwt>; HttpOnly; Path=/; SameSite; Max-Age"))),
+        (status = 401, description = "`invalid_credentials`: \"Incorrect username or password\", the same for an unknown user and a wrong password", body = Error),
+        (status = 429, description = "Rate limited (`rate_limited`)", body = Error,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = HASHING_503, body = Error,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 async fn login_form(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -251,6 +360,17 @@ async fn login_form(
     login_response(&state, who)
 }
 
+/// OAuth2 password flow: a bearer token, no cookie.
+#[utoipa::path(post, path = "/api/auth/token", tag = "auth",
+    request_body(content = LoginForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A bearer token", body = TokenResponse),
+        (status = 401, description = "`invalid_credentials`: \"Incorrect username or password\"", body = Error),
+        (status = 429, description = "Rate limited (`rate_limited`)", body = Error,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 503, description = HASHING_503, body = Error,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
 async fn token_form(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,
@@ -260,16 +380,22 @@ async fn token_form(
     let issued = state.tokens.issue(who.user_id, &who.username)?;
     Ok((
         [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-        Json(json!({
-            "access_token": issued.token,
-            "token_type": "bearer",
-            "expires_in": issued.expires_in,
-            "user_id": who.user_id,
-            "username": who.username,
-        })),
+        Json(TokenResponse {
+            access_token: issued.token,
+            token_type: "bearer",
+            expires_in: issued.expires_in,
+            user_id: who.user_id,
+            username: who.username,
+        }),
     ))
 }
 
+/// Clears the cookie. Needs no credentials: a JWT is stateless, so there
+/// is nothing to revoke server-side.
+#[utoipa::path(post, path = "/api/auth/logout", tag = "auth", responses(
+    (status = 200, description = "The cookie is cleared", body = LoggedOut,
+        headers(("Set-Cookie" = String, description = "access_token=; Max-Age=0"))),
+))]
 async fn logout(State(state): State<AppState>) -> impl IntoResponse {
     // Same name, path and attributes, empty, `Max-Age=0` and an `Expires` in
     // the past: the browser drops it.
@@ -277,17 +403,28 @@ async fn logout(State(state): State<AppState>) -> impl IntoResponse {
     cleared.make_removal();
     (
         [(header::SET_COOKIE, set_cookie(&cleared))],
-        Json(json!({"message": "Logged out successfully", "status": "success"})),
+        Json(LoggedOut {
+            message: "Logged out successfully",
+            status: "success",
+        }),
     )
 }
 
-async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<Value>> {
+/// The caller.
+#[utoipa::path(get, path = "/api/auth/me", tag = "auth",
+    security(("bearer" = []), ("cookie" = [])),
+    responses(
+        (status = 200, description = "The caller", body = Me),
+        (status = 503, description = "`database_unavailable`", body = Error,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+    ))]
+async fn me(State(state): State<AppState>, user: CurrentUser) -> ApiResult<Json<Me>> {
     let row = users::find_by_id(&state.pool, user.id)
         .await?
         .ok_or_else(|| ApiError::unauthorized("invalid_token", "User no longer exists"))?;
-    Ok(Json(json!({
-        "id": row.id,
-        "username": row.username,
-        "email": row.email,
-    })))
+    Ok(Json(Me {
+        id: row.id,
+        username: row.username,
+        email: row.email,
+    }))
 }

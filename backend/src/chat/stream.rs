@@ -32,10 +32,13 @@ use crate::llm::{estimate_tokens, Completion, ProviderError, StreamEvent, MAX_RE
 use crate::rate_limit::Route;
 use crate::state::AppState;
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::ToSchema)]
 pub struct StreamBody {
+    #[schema(schema_with = crate::http::openapi::rules::content)]
     content: String,
-    #[serde(default)]
+    /// The session to continue; absent or null creates one.
+    #[serde(default, deserialize_with = "crate::extract::lax_int::opt_i64")]
+    #[schema(schema_with = crate::http::openapi::rules::id_or_null)]
     session_id: Option<i64>,
 }
 
@@ -47,6 +50,20 @@ fn error_event(message: &str, code: &str) -> Result<Event, Infallible> {
     event(json!({"type": "error", "message": message, "code": code}))
 }
 
+/// A chat turn streamed as server-sent events.
+#[utoipa::path(post, path = "/api/chat/stream", tag = "chat",
+    security(("bearer" = []), ("cookie" = [], "csrf" = [])),
+    request_body = StreamBody,
+    responses(
+        (status = 200, description = "`text/event-stream` of `data: {json}` frames: `{\"type\":\"token\",\"token\"}` per token, then `{\"type\":\"done\",\"session_id\",\"message_id\",\"user_message_id\",\"sources\",\"usage\"}`, or `{\"type\":\"error\",\"message\",\"code\"}` when the provider fails mid-reply (nothing stored)",
+            body = String, content_type = "text/event-stream"),
+        (status = 403, description = "`session_forbidden` (another user's session), or `csrf_missing` / `csrf_invalid`: a cookie-authenticated write without the matching X-CSRF-Token", body = crate::http::openapi::Error),
+        (status = 404, description = "`session_not_found`", body = crate::http::openapi::Error),
+        (status = 429, description = "Rate limited (`rate_limited`)", body = crate::http::openapi::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 502, description = "`provider_error`: the language model failed; nothing was stored", body = crate::http::openapi::Error),
+        (status = 503, description = "`provider_unavailable` (circuit breaker open, upstream down), `provider_rate_limited`, or `database_unavailable`; nothing was stored", body = crate::http::openapi::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 504, description = "`provider_timeout`: the language model did not answer in time (or `request_timeout`); nothing was stored", body = crate::http::openapi::Error),
+    ))]
 pub async fn stream_chat(
     State(state): State<AppState>,
     ClientIp(ip): ClientIp,

@@ -9,14 +9,18 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::{FromRow, PgConnection, PgPool, Postgres, QueryBuilder};
 
-#[derive(Debug, Clone, FromRow, Serialize)]
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
 pub struct Message {
     pub id: i64,
     pub session_id: i64,
     #[serde(skip)]
     pub seq: i32,
+    /// `user` or `assistant`.
+    #[schema(pattern = "^(user|assistant|system)$")]
     pub role: String,
     pub content: String,
+    /// The assistant's `sources`, `model`, `usage`, latency, ...
+    #[schema(value_type = Object)]
     pub metadata: serde_json::Value,
     pub created_at: DateTime<Utc>,
 }

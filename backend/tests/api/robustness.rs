@@ -449,3 +449,26 @@ async fn a_lone_surrogate_in_a_text_field_is_a_422() {
     }
     assert_eq!(count(&app, "messages").await, 0);
 }
+
+/// A request body is a JSON object. serde's derived structs also take an
+/// array of the fields in order, so `[]` created a session and `["hi"]` was
+/// a chat turn, although the document (and FastAPI) says object (found by
+/// schemathesis). Arrays and scalars are a 422 `model_attributes_type`.
+#[tokio::test]
+async fn a_body_that_is_not_an_object_is_refused() {
+    let app = app().await;
+    let who = user(&app, "arr").await;
+    for (path, body) in [
+        ("/api/chat/sessions", json!([])),
+        ("/api/chat/sessions", json!(["a title"])),
+        ("/api/chat/chat", json!(["hi"])),
+        ("/api/auth/register", json!(["someone", null, "password1"])),
+    ] {
+        let (s, v) = bearer(&app, &who, reqwest::Method::POST, path, Some(body.clone())).await;
+        assert_eq!(s, StatusCode::UNPROCESSABLE_ENTITY, "{path} {body}: {v}");
+        assert_eq!(v["detail"][0]["type"], "model_attributes_type", "{v}");
+        assert_eq!(v["detail"][0]["loc"], json!(["body"]), "{v}");
+    }
+    assert_eq!(count(&app, "chat_sessions").await, 0);
+    assert_eq!(count(&app, "users").await, 1);
+}
