@@ -60,7 +60,7 @@ fn error_event(message: &str, code: &str) -> Result<Event, Infallible> {
         (status = 403, description = "`session_forbidden` (another user's session), or `csrf_missing` / `csrf_invalid`: a cookie-authenticated write without the matching X-CSRF-Token", body = crate::http::openapi::Error),
         (status = 404, description = "`session_not_found`", body = crate::http::openapi::Error),
         (status = 429, description = "Rate limited (`rate_limited`)", body = crate::http::openapi::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))),
-        (status = 502, description = "`provider_error`: the language model failed; nothing was stored", body = crate::http::openapi::Error),
+        (status = 502, description = "`provider_error`: the language model failed, or `provider_reply_too_large`: its answer passed a size cap; nothing was stored", body = crate::http::openapi::Error),
         (status = 503, description = "`provider_unavailable` (circuit breaker open, upstream down), `provider_rate_limited`, or `database_unavailable`; nothing was stored", body = crate::http::openapi::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 504, description = "`provider_timeout`: the language model did not answer in time (or `request_timeout`); nothing was stored", body = crate::http::openapi::Error),
     ))]

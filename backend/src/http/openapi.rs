@@ -220,7 +220,8 @@ pub mod rules {
                             "usage": {"type": "object", "required": ["prompt_tokens", "completion_tokens", "total_tokens"], "properties": {
                                 "prompt_tokens": {"type": "integer"}, "completion_tokens": {"type": "integer"}, "total_tokens": {"type": "integer"}}}}},
                         {"type": "object", "required": ["type", "message", "code"], "properties": {
-                            "type": {"const": "error"}, "message": {"type": "string"}, "code": {"type": "string"}}},
+                            "type": {"const": "error"}, "message": {"type": "string"},
+                            "code": {"type": "string", "description": "why the stream ended: the provider error's kind (e.g. `timeout`, `too_large` past a size cap), `store_failed`, or `shutting_down` (the server's drain deadline passed); nothing of the turn was stored"}}},
                     ]},
                 },
             },
