@@ -41,6 +41,12 @@ impl Vu {
         self.recorder.record(record);
     }
 
+    /// A handle on this VU's recorder, for what must be recorded even when
+    /// the VU's task is interrupted (from a drop guard).
+    pub fn recorder(&self) -> Recorder {
+        self.recorder.clone()
+    }
+
     /// Sleeps `d` (think time); returns false if asked to stop meanwhile.
     pub async fn pause(&mut self, d: Duration) -> bool {
         if self.stopping() {

@@ -271,6 +271,10 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
         },
         "errors": errors,
         "truncated": {"responses": a.truncated.responses, "bytes": a.truncated.bytes},
+        "dropped_iterations": {
+            "count": a.dropped_iterations,
+            "rate": a.dropped_iterations as f64 / secs
+        },
         "endpoints": endpoints,
         "series": series,
         "thresholds": thresholds,

@@ -10,7 +10,10 @@
 //! send time, so a server that falls behind shows its queueing in the
 //! percentiles instead of silently slowing the generator (no coordinated
 //! omission). If `c` connections cannot carry `N`/s the achieved req/s in
-//! the summary is lower than asked, and the latencies say why.
+//! the summary is lower than asked, and the latencies say why; the sends
+//! that were due before the end but never made (their connection still
+//! busy) are counted as `dropped_iterations`, so intended = made + dropped
+//! (+ the requests in flight at the end, which are interrupted, as k6's).
 //!
 //! Requests go through [`crate::wire`], a lean HTTP/1.1 client made for this
 //! one fixed GET (the journey uses [`crate::http`]): `hit` is what loadgen
@@ -18,7 +21,7 @@
 
 use crate::engine::{Vu, Workload};
 use crate::http::Target;
-use crate::stats::{Name, Record, RequestRecord};
+use crate::stats::{Name, Record, Recorder, RequestRecord};
 use crate::wire;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -80,6 +83,29 @@ impl Hit {
     }
 }
 
+/// The next send time of a paced connection; when the connection ends
+/// (stopped, or interrupted at the deadline) the sends already due are
+/// recorded as dropped.
+struct Pace {
+    next: Instant,
+    every: Duration,
+    recorder: Recorder,
+    /// Only a run bounded by time owes its schedule; with `-n` the count is
+    /// what is owed, and late sends are still made.
+    counts_drops: bool,
+}
+
+impl Drop for Pace {
+    fn drop(&mut self) {
+        let now = Instant::now();
+        if self.counts_drops && self.next <= now && !self.every.is_zero() {
+            let behind = now.duration_since(self.next).as_nanos() / self.every.as_nanos();
+            let count = u64::try_from(behind).unwrap_or(u64::MAX).saturating_add(1);
+            self.recorder.record(Record::Dropped { count });
+        }
+    }
+}
+
 async fn run_vu(hit: Arc<Hit>, mut vu: Vu) {
     let mut client = wire::Client::new(
         Arc::clone(&hit.target),
@@ -87,12 +113,17 @@ async fn run_vu(hit: Arc<Hit>, mut vu: Vu) {
         hit.timeout,
     );
     // Open model: stagger the connections evenly over one pace interval.
-    let mut next = hit.pace.map(|p| {
-        Instant::now() + p.mul_f64(f64::from(vu.id % hit.connections) / f64::from(hit.connections))
+    let mut next = hit.pace.map(|p| Pace {
+        next: Instant::now()
+            + p.mul_f64(f64::from(vu.id % hit.connections) / f64::from(hit.connections)),
+        every: p,
+        recorder: vu.recorder(),
+        counts_drops: hit.remaining.is_none(),
     });
     while !vu.stopping() {
         let scheduled = match (next.as_mut(), hit.pace) {
-            (Some(at), Some(pace)) => {
+            (Some(pace_state), Some(pace)) => {
+                let at = &mut pace_state.next;
                 let scheduled = *at;
                 *at += pace;
                 let now = Instant::now();

@@ -277,6 +277,15 @@ pub fn render(r: &Report) -> String {
             kinds.join(" ")
         );
     }
+    if a.dropped_iterations > 0 {
+        let _ = writeln!(
+            o,
+            "  {} {} {:.2}/s (scheduled, never started before the end: no free VU or connection)",
+            dots("dropped_iterations"),
+            a.dropped_iterations,
+            a.dropped_iterations as f64 / r.duration.as_secs_f64().max(1e-9)
+        );
+    }
     if a.truncated.responses > 0 {
         let _ = writeln!(
             o,

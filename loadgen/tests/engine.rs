@@ -290,3 +290,43 @@ async fn an_open_model_counts_latency_from_the_scheduled_send_time() {
     assert!(ms(d.med) > 200.0, "p50 {}", ms(d.med));
     assert!(ms(w.max) > 500.0, "waiting max {}", ms(w.max));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_model_that_falls_behind_counts_the_sends_it_never_made() {
+    // One connection, a 50 ms server, 100 requests/s for 1 s: about 20 can
+    // be made; the sends due before the deadline but never made are
+    // dropped_iterations, so made + dropped (+ the one in flight at the
+    // end) is the 100 the schedule asked for.
+    let b = Behaviour {
+        delay: Duration::from_millis(50),
+        ..Behaviour::default()
+    };
+    let (addr, seen) = counting_server(b).await;
+    let url = format!("http://{addr}/work");
+    let report =
+        loadgen::app::hit(hit_plan(&[&url, "-c", "1", "-d", "1s", "--rate", "100/s"])).await;
+    let sent = seen.arrived.load(Ordering::SeqCst);
+    let dropped = report.aggregate.dropped_iterations;
+    assert!((15..=25).contains(&sent), "sent {sent}");
+    assert!(
+        (98..=101).contains(&(sent + dropped)),
+        "sent {sent} + dropped {dropped}: the schedule asked for 100"
+    );
+    let t = loadgen::threshold::parse("dropped_iterations: count<1").unwrap();
+    assert!(!loadgen::threshold::evaluate(&t, &report.aggregate, report.duration).passed);
+    // Keeping up: nothing dropped.
+    let (addr, _) = counting_server(Behaviour::default()).await;
+    let url = format!("http://{addr}/work");
+    let report =
+        loadgen::app::hit(hit_plan(&[&url, "-c", "2", "-d", "1s", "--rate", "50/s"])).await;
+    assert_eq!(report.aggregate.dropped_iterations, 0);
+    // With -n the budget ends the sends: what is left is not owed.
+    let b = Behaviour {
+        delay: Duration::from_millis(50),
+        ..Behaviour::default()
+    };
+    let (addr, _) = counting_server(b).await;
+    let url = format!("http://{addr}/work");
+    let report = loadgen::app::hit(hit_plan(&[&url, "-c", "1", "-n", "5", "--rate", "100"])).await;
+    assert_eq!(report.aggregate.dropped_iterations, 0);
+}

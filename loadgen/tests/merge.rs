@@ -482,11 +482,18 @@ async fn timelines_merge_by_start_offset_and_a_v1_summary_still_merges_without_o
     assert_eq!(history.len(), 2 * want.len());
 
     // A v1 summary (the same file without its timeline, nor the later
-    // `truncated`) is still read; the merged summary then has an empty
-    // timeline, and says why.
+    // `truncated`, `dropped_iterations`, `health` and `recovery`) is still
+    // read; the merged summary then has an empty timeline, and says why.
     let mut v1 = va.clone();
-    v1.as_object_mut().unwrap().remove("timeline");
-    v1.as_object_mut().unwrap().remove("truncated");
+    for later in [
+        "timeline",
+        "truncated",
+        "dropped_iterations",
+        "health",
+        "recovery",
+    ] {
+        v1.as_object_mut().unwrap().remove(later);
+    }
     v1["schema"] = json!("chatbench.loadgen.summary/v1");
     let v1_schema: Value = serde_json::from_str(loadgen::export::SCHEMA_V1).unwrap();
     assert!(jsonschema::validator_for(&v1_schema).unwrap().is_valid(&v1));

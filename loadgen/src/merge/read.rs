@@ -45,6 +45,9 @@ struct FileSummary {
     /// Absent in summaries written before the memory caps.
     #[serde(default)]
     truncated: FileTruncated,
+    /// Absent in summaries written before it was counted.
+    #[serde(default)]
+    dropped_iterations: FileDropped,
     series: Vec<FileSeries>,
     thresholds: Vec<FileThreshold>,
     skipped_thresholds: Vec<String>,
@@ -68,6 +71,11 @@ struct FileSummary {
     /// they were recorded, and when there were none).
     #[serde(default)]
     health: Vec<HealthNote>,
+}
+
+#[derive(Deserialize, Default)]
+struct FileDropped {
+    count: u64,
 }
 
 #[derive(Deserialize, Default)]
@@ -325,6 +333,7 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
             .entry(kind(&REQUEST_ERROR_KINDS, k))
             .or_default() += n;
     }
+    aggregate.dropped_iterations = f.dropped_iterations.count;
     aggregate.truncated = Truncation {
         responses: f.truncated.responses,
         bytes: f.truncated.bytes,

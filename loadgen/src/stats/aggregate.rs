@@ -113,6 +113,8 @@ pub struct Aggregate {
     pub streams: BTreeMap<StreamKey, StreamStats>,
     /// Responses cut at a memory cap.
     pub truncated: Truncation,
+    /// Scheduled iterations or sends that never started (open model).
+    pub dropped_iterations: u64,
 }
 
 impl Default for Aggregate {
@@ -124,6 +126,7 @@ impl Default for Aggregate {
             iterations: new_histogram(),
             streams: BTreeMap::new(),
             truncated: Truncation::default(),
+            dropped_iterations: 0,
         }
     }
 }
@@ -217,6 +220,7 @@ impl Aggregate {
                 self.truncated.responses += 1;
                 self.truncated.bytes += bytes;
             }
+            Record::Dropped { count } => self.dropped_iterations += count,
             Record::Iteration { duration } => record_value(&mut self.iterations, micros(*duration)),
         }
     }
@@ -278,6 +282,7 @@ impl Aggregate {
         add_into(&mut self.iterations, &other.iterations);
         self.truncated.responses += other.truncated.responses;
         self.truncated.bytes += other.truncated.bytes;
+        self.dropped_iterations += other.dropped_iterations;
     }
 
     /// Total requests.

@@ -148,6 +148,13 @@ pub enum Record {
         /// Bytes dropped.
         bytes: u64,
     },
+    /// Iterations (or `hit --rate` sends) the arrival schedule asked for
+    /// that could not start before the end: no free VU or connection
+    /// (k6's `dropped_iterations`).
+    Dropped {
+        /// How many.
+        count: u64,
+    },
     /// A VU finished one iteration of its journey.
     Iteration {
         /// Wall time of the iteration, think time included.

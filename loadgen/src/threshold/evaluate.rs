@@ -138,6 +138,10 @@ pub fn evaluate(t: &Threshold, agg: &Aggregate, elapsed: Duration) -> Verdict {
         }
         // Read from the time series: see `evaluate_run`.
         Metric::Recovery => None,
+        Metric::Dropped => {
+            let n = agg.dropped_iterations as f64;
+            Some(if t.agg == Agg::Rate { n / secs } else { n })
+        }
     };
     let passed = actual.is_some_and(|a| t.op.holds(a, t.value));
     Verdict {

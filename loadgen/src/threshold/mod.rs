@@ -12,6 +12,7 @@
 //! | `chat_ttfb`, `chat_ttft`, `chat_itl`, `chat_tpot`, `chat_e2e` | trend (ms) | avg min max med p(N) count | phase endpoint |
 //! | `chat_tokens_per_s` | trend (tokens/s) | avg min max med p(N) count | phase endpoint |
 //! | `stream_errors` | counter | count, rate (fraction of streams) | phase endpoint kind |
+//! | `dropped_iterations` | counter | count rate | (none) |
 //! | `recovery_time` | time (ms) from a spike's end until p95 and errors are back ([`crate::recovery`]) | max | (none) |
 //!
 //! Time limits are milliseconds, or a duration with its unit
@@ -56,6 +57,8 @@ pub enum Metric {
     StreamErrors,
     /// `recovery_time`: after a spike, until latency and errors are back.
     Recovery,
+    /// `dropped_iterations`: scheduled, never started (open model).
+    Dropped,
 }
 
 impl Metric {
@@ -69,6 +72,7 @@ impl Metric {
             "iterations" => Metric::Iterations,
             "stream_errors" => Metric::StreamErrors,
             "recovery_time" => Metric::Recovery,
+            "dropped_iterations" => Metric::Dropped,
             other => Metric::Stream(StreamMetric::parse(other)?),
         })
     }
@@ -90,6 +94,7 @@ impl Metric {
             Metric::Stream(m) => m.name(),
             Metric::StreamErrors => "stream_errors",
             Metric::Recovery => "recovery_time",
+            Metric::Dropped => "dropped_iterations",
         }
     }
 
@@ -106,7 +111,7 @@ impl Metric {
     fn allowed_tags(self) -> &'static [&'static str] {
         match self {
             Metric::Checks => &["phase", "check"],
-            Metric::Iterations | Metric::Recovery => &[],
+            Metric::Iterations | Metric::Recovery | Metric::Dropped => &[],
             Metric::Stream(_) => &["phase", "endpoint"],
             Metric::StreamErrors => &["phase", "endpoint", "kind"],
             _ => &["phase", "endpoint", "status"],
@@ -117,7 +122,7 @@ impl Metric {
         match self {
             Metric::Duration | Metric::Waiting | Metric::Stream(_) => !matches!(agg, Agg::Rate),
             Metric::Failed | Metric::Checks => matches!(agg, Agg::Rate),
-            Metric::Reqs | Metric::Iterations | Metric::StreamErrors => {
+            Metric::Reqs | Metric::Iterations | Metric::StreamErrors | Metric::Dropped => {
                 matches!(agg, Agg::Count | Agg::Rate)
             }
             Metric::Recovery => matches!(agg, Agg::Max),
