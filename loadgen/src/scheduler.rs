@@ -33,7 +33,8 @@ mod human {
 
 /// The most VUs one loadgen process runs: each is a task with its own
 /// connection (and a step of the plan per VU change), so a larger target is
-/// a typo or a job for `--segment`, refused before anything is built.
+/// a typo or a job for several loadgen processes (their summaries added
+/// with `loadgen merge`), refused before anything is built.
 pub const MAX_VUS: u32 = 1_000_000;
 
 /// Parses `--stages 30s:20,1m:50,30s:0`.
@@ -53,7 +54,8 @@ pub fn parse_stages(spec: &str) -> Result<Vec<Stage>, String> {
                 if target > MAX_VUS {
                     return Err(format!(
                         "stage {part:?}: target {target} is past {MAX_VUS} VUs, the most one \
-                         loadgen runs (split the load with --segment)"
+                         loadgen runs (split the load over several loadgen processes and \
+                         add their summaries with `loadgen merge`)"
                     ));
                 }
                 Ok(Stage { duration, target })

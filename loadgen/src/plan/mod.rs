@@ -408,7 +408,8 @@ fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
     }
     if scheduler::max_vus(start_vus, &stages) > scheduler::MAX_VUS {
         return Err(usage(format!(
-            "the load shape asks for {} VUs, past {}, the most one loadgen runs              (split the load with --segment)",
+            "the load shape asks for {} VUs, past {}, the most one loadgen runs (split the load over several loadgen processes and \
+             add their summaries with `loadgen merge`)",
             scheduler::max_vus(start_vus, &stages),
             scheduler::MAX_VUS
         )));

@@ -39,7 +39,7 @@ fn a_load_shape_past_the_vus_one_loadgen_runs_is_refused_before_anything_is_buil
     ] {
         let m = usage_text(flags);
         assert!(
-            m.contains("1000000") && m.contains("--segment"),
+            m.contains("1000000") && m.contains("loadgen merge"),
             "{flags:?}: {m}"
         );
     }
