@@ -377,6 +377,8 @@ pub async fn hit(plan: HitPlan) -> Report {
         graceful_stop: Duration::ZERO,
         // With -n, the last requests are waited for so the count is exact.
         drain: plan.timeout + Duration::from_secs(1),
+        arrivals: None,
+        seed: 0,
     };
     let (abort_tx, abort_rx) = watch::channel(false);
     let abort_tx = Arc::new(abort_tx);

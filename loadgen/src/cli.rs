@@ -257,6 +257,15 @@ pub enum LoginArg {
     Once,
 }
 
+/// `--arrivals` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ArrivalsArg {
+    /// Evenly spaced arrivals.
+    Uniform,
+    /// Poisson arrivals (exponential gaps), as LLM serving benchmarks use.
+    Poisson,
+}
+
 /// Options shared by `run` and `hit`.
 #[derive(Debug, Clone, Args)]
 pub struct CommonArgs {
@@ -317,6 +326,25 @@ pub struct RunArgs {
     /// Ramping stages DURATION:TARGET,..., e.g. 30s:20,1m:50,30s:0.
     #[arg(long, value_name = "SPEC")]
     pub stages: Option<String>,
+    /// Open model: a constant arrival rate of iterations (10/s, 600/m), for
+    /// --duration; latency counts from each iteration's scheduled start.
+    #[arg(long, value_name = "RATE")]
+    pub rate: Option<String>,
+    /// Open model: ramping arrival-rate stages DURATION:RATE,..., from 0,
+    /// e.g. 30s:5/s,2m:20/s,30s:0/s.
+    #[arg(long, value_name = "SPEC")]
+    pub rate_stages: Option<String>,
+    /// Open model: VUs started before the first arrival (default: the peak
+    /// rate's arrivals in 1 s, at least 1).
+    #[arg(long, value_name = "N")]
+    pub pre_allocated_vus: Option<u32>,
+    /// Open model: the most VUs; an arrival that finds none free with this
+    /// many running is a dropped iteration (default: 10 x pre-allocated).
+    #[arg(long, value_name = "N")]
+    pub max_vus: Option<u32>,
+    /// Open model: evenly spaced or Poisson arrivals.
+    #[arg(long, value_enum, default_value_t = ArrivalsArg::Uniform)]
+    pub arrivals: ArrivalsArg,
     /// Grace for in-flight iterations when a stage lowers VUs.
     #[arg(long, value_name = "DURATION")]
     pub graceful_ramp_down: Option<String>,

@@ -11,14 +11,22 @@
 //!
 //! An interrupted request is not recorded (as k6), so no number is made up.
 //! VU ids are reused lowest-first, so VU `i` keeps account `users[i % n]`.
+//!
+//! The open model (`Schedule::arrivals`, k6's `ramping-arrival-rate`): the
+//! engine hands each due arrival ([`crate::arrivals`]) to an idle VU, which
+//! gets it from [`Vu::next_iteration`] as the iteration's scheduled start;
+//! with none idle it starts a VU (up to `max_vus`), and past that the
+//! arrival is recorded as dropped (`dropped_iterations`). Idle VUs queue
+//! their own one-shot channel, so an arrival goes to exactly one VU.
 
+use crate::arrivals::Arrivals;
 use crate::scheduler::{self, Stage};
 use crate::stats::{Collector, Gauges, Record, Recorder};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
@@ -28,6 +36,16 @@ pub struct Vu {
     pub id: u32,
     recorder: Recorder,
     stop: watch::Receiver<bool>,
+    /// Open model: where this VU asks for its next arrival.
+    open: Option<OpenSlot>,
+}
+
+/// A VU's link to the open model's dispatcher.
+struct OpenSlot {
+    /// The arrival the VU was started for.
+    first: Option<Instant>,
+    /// Where an idle VU leaves the channel its next arrival comes on.
+    idle: mpsc::UnboundedSender<oneshot::Sender<Instant>>,
 }
 
 impl Vu {
@@ -45,6 +63,32 @@ impl Vu {
     /// the VU's task is interrupted (from a drop guard).
     pub fn recorder(&self) -> Recorder {
         self.recorder.clone()
+    }
+
+    /// Whether iterations start on an arrival schedule (open model).
+    pub fn is_open(&self) -> bool {
+        self.open.is_some()
+    }
+
+    /// The scheduled start of this VU's next iteration, or `None` when it
+    /// is to stop. Closed model: now, unless stopping. Open model: the next
+    /// arrival handed to it (waiting idle until one comes).
+    pub async fn next_iteration(&mut self) -> Option<Instant> {
+        if self.stopping() {
+            return None;
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Some(Instant::now());
+        };
+        if let Some(first) = open.first.take() {
+            return Some(first);
+        }
+        let (tx, rx) = oneshot::channel();
+        open.idle.send(tx).ok()?;
+        tokio::select! {
+            at = rx => at.ok(),
+            _ = self.stop.wait_for(|s| *s) => None,
+        }
     }
 
     /// Sleeps `d` (think time); returns false if asked to stop meanwhile.
@@ -87,6 +131,11 @@ pub struct Schedule {
     pub graceful_stop: Duration,
     /// How long VUs may take to finish once the workload is exhausted.
     pub drain: Duration,
+    /// Open model: iterations start on this arrival schedule instead of
+    /// VUs looping (`start_vus` and `stages` are then unused).
+    pub arrivals: Option<Arrivals>,
+    /// Seeds the arrival times (Poisson).
+    pub seed: u64,
 }
 
 /// How a run ended.
@@ -129,10 +178,17 @@ struct Pool<W: Workload> {
     active: BTreeMap<u32, VuHandle>,
     retiring: Vec<JoinHandle<()>>,
     retiring_aborts: Vec<tokio::task::AbortHandle>,
+    /// Open model: handed to each VU started.
+    idle: Option<mpsc::UnboundedSender<oneshot::Sender<Instant>>>,
 }
 
 impl<W: Workload> Pool<W> {
     fn spawn_one(&mut self) {
+        self.spawn_for(None);
+    }
+
+    /// Starts a VU; in the open model with `first` as its first arrival.
+    fn spawn_for(&mut self, first: Option<Instant>) {
         let id = {
             let mut busy = self.busy.lock().unwrap_or_else(PoisonError::into_inner);
             // The lowest free id. Without gaps (every ramp-up) that is the
@@ -155,6 +211,10 @@ impl<W: Workload> Pool<W> {
             id,
             recorder: self.collector.recorder(id as usize),
             stop: stop_rx,
+            open: self.idle.as_ref().map(|idle| OpenSlot {
+                first,
+                idle: idle.clone(),
+            }),
         };
         let slot = Slot {
             id,
@@ -272,7 +332,11 @@ pub async fn run<W: Workload>(
         active: BTreeMap::new(),
         retiring: Vec::new(),
         retiring_aborts: Vec::new(),
+        idle: None,
     };
+    if let Some(arrivals) = &schedule.arrivals {
+        return run_open(pool, arrivals, schedule, collector, abort).await;
+    }
     let steps = scheduler::steps(schedule.start_vus, &schedule.stages);
     let end = start + scheduler::total_duration(&schedule.stages);
     let mut ended = None;
@@ -286,7 +350,17 @@ pub async fn run<W: Workload>(
     if ended.is_none() {
         ended = wait_until(end, &*workload, &mut abort).await;
     }
-    let ended = ended.unwrap_or(Ended::Completed);
+    finish(pool, ended.unwrap_or(Ended::Completed), schedule, abort).await
+}
+
+/// Ends a run: interrupts every VU on an abort, else asks them to stop and
+/// waits for them within the grace (an abort meanwhile still wins).
+async fn finish<W: Workload>(
+    mut pool: Pool<W>,
+    ended: Ended,
+    schedule: &Schedule,
+    mut abort: watch::Receiver<bool>,
+) -> Ended {
     match ended {
         Ended::Aborted => pool.interrupt_all().await,
         Ended::Exhausted | Ended::Completed => {
@@ -317,4 +391,51 @@ pub async fn run<W: Workload>(
         }
     }
     ended
+}
+
+/// The open model: arrivals on `arrivals`' schedule, each handed to an idle
+/// VU, else to a new one (up to `max_vus`), else dropped.
+async fn run_open<W: Workload>(
+    mut pool: Pool<W>,
+    arrivals: &Arrivals,
+    schedule: &Schedule,
+    collector: &Collector,
+    mut abort: watch::Receiver<bool>,
+) -> Ended {
+    let start = Instant::now();
+    let (idle_tx, mut idle_rx) = mpsc::unbounded_channel::<oneshot::Sender<Instant>>();
+    pool.idle = Some(idle_tx);
+    for _ in 0..arrivals.pre_allocated_vus.min(arrivals.max_vus) {
+        pool.spawn_one();
+    }
+    let drops = collector.recorder(0);
+    let end = start + arrivals.duration();
+    let mut ended = None;
+    for offset in arrivals.times(schedule.seed) {
+        let at = start + offset;
+        if let Some(e) = wait_until(at, &*pool.workload, &mut abort).await {
+            ended = Some(e);
+            break;
+        }
+        // An idle VU, if one is waiting (a VU that stopped meanwhile left a
+        // closed channel: try the next).
+        let mut pending = Some(at);
+        while let Some(at) = pending {
+            match idle_rx.try_recv() {
+                Ok(vu) => pending = vu.send(at).err(),
+                Err(_) => break,
+            }
+        }
+        if let Some(at) = pending {
+            if pool.active.len() < arrivals.max_vus as usize {
+                pool.spawn_for(Some(at));
+            } else {
+                drops.record(Record::Dropped { count: 1 });
+            }
+        }
+    }
+    if ended.is_none() {
+        ended = wait_until(end, &*pool.workload, &mut abort).await;
+    }
+    finish(pool, ended.unwrap_or(Ended::Completed), schedule, abort).await
 }

@@ -69,6 +69,7 @@
 //! unreachable, 1 any other error.
 
 pub mod app;
+pub mod arrivals;
 pub mod chart;
 pub mod cli;
 pub mod compare;

@@ -15,7 +15,6 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use std::sync::Arc;
-use std::time::Instant;
 
 /// Credentials after a successful login.
 #[derive(Debug, Clone, Default)]
@@ -66,14 +65,19 @@ pub(super) async fn run(journey: Arc<Journey>, vu: Vu) {
         },
         iteration: 0,
     };
-    while !st.vu.stopping() {
-        let started = Instant::now();
+    // Closed model: the next iteration starts now, after the think time.
+    // Open model: at its scheduled arrival, which also starts its clock, so
+    // an iteration that waited for a free VU shows the wait.
+    while let Some(scheduled) = st.vu.next_iteration().await {
         st.iteration(user_type.turns).await;
-        // Stopping during think time ends the loop; the iteration's requests
-        // are all done, so it still counts (its duration is what it was).
-        let _ = st.vu.pause(user_type.think).await;
+        if !st.vu.is_open() {
+            // Stopping during think time ends the loop; the iteration's
+            // requests are all done, so it still counts (its duration is
+            // what it was).
+            let _ = st.vu.pause(user_type.think).await;
+        }
         st.vu.record(Record::Iteration {
-            duration: started.elapsed(),
+            duration: scheduled.elapsed(),
         });
         st.iteration += 1;
     }

@@ -10,9 +10,10 @@
 //! --baseline` reads its baseline here ([`Baseline`]), so a bad file stops
 //! the run before any load.
 
+use crate::arrivals::{Arrivals, RateStage};
 use crate::cli::{
-    AuthArg, Command, CommonArgs, CompareArgs, CompareFormat, HitArgs, LatencyArg, LoginArg,
-    MergeArgs, ReportArgs, RunArgs, ToleranceArgs,
+    ArrivalsArg, AuthArg, Command, CommonArgs, CompareArgs, CompareFormat, HitArgs, LatencyArg,
+    LoginArg, MergeArgs, ReportArgs, RunArgs, ToleranceArgs,
 };
 use crate::duration::parse_duration;
 use crate::engine::Schedule;
@@ -374,7 +375,119 @@ fn latency_profile(args: &RunArgs, env: &Env) -> Result<LatencyProfile, Failure>
     }
 }
 
+/// The open model's shape from `--rate`/`--rate-stages`, `None` without.
+fn arrivals(args: &RunArgs) -> Result<Option<Arrivals>, Failure> {
+    let open = args.rate.is_some() || args.rate_stages.is_some();
+    if !open {
+        if args.pre_allocated_vus.is_some() || args.max_vus.is_some() {
+            return Err(usage(
+                "--pre-allocated-vus and --max-vus are for the open model: add --rate or --rate-stages",
+            ));
+        }
+        return Ok(None);
+    }
+    if args.rate.is_some() && args.rate_stages.is_some() {
+        return Err(usage(
+            "--rate and --rate-stages cannot be combined: one constant rate, or stages",
+        ));
+    }
+    if args.vus.is_some() || args.stages.is_some() {
+        return Err(usage(
+            "--rate/--rate-stages (open model: iterations arrive at a rate) cannot be combined with \
+             --vus or --stages (closed model: VUs loop); use --pre-allocated-vus/--max-vus for the VUs",
+        ));
+    }
+    if args.profile.is_some() || args.profile_file.is_some() {
+        return Err(usage(
+            "--rate/--rate-stages cannot be combined with --profile/--profile-file yet: \
+             give the thresholds with --threshold",
+        ));
+    }
+    let (start_rate, stages) = match (&args.rate, &args.rate_stages) {
+        (Some(rate), _) => {
+            let r = crate::arrivals::parse_rate(rate).map_err(|e| usage(format!("--rate: {e}")))?;
+            let d = args
+                .duration
+                .as_deref()
+                .ok_or_else(|| usage("--rate needs --duration (e.g. --rate 10/s --duration 1m)"))?;
+            let duration = duration_arg("--duration", d)?;
+            (
+                r,
+                vec![RateStage {
+                    duration,
+                    target: r,
+                }],
+            )
+        }
+        (None, Some(spec)) => {
+            if args.duration.is_some() {
+                return Err(usage(
+                    "--rate-stages cannot be combined with --duration: the stages give the length",
+                ));
+            }
+            (
+                0.0,
+                crate::arrivals::parse_rate_stages(spec)
+                    .map_err(|e| usage(format!("--rate-stages: {e}")))?,
+            )
+        }
+        (None, None) => return Ok(None),
+    };
+    let mut a = Arrivals {
+        start_rate,
+        stages,
+        pre_allocated_vus: 0,
+        max_vus: 0,
+        poisson: args.arrivals == ArrivalsArg::Poisson,
+    };
+    if a.expected() < 1.0 {
+        return Err(usage(
+            "the arrival rate never asks for an iteration (every rate is 0, or too short)",
+        ));
+    }
+    let pre = args
+        .pre_allocated_vus
+        .unwrap_or_else(|| (a.peak_rate().ceil() as u32).max(1));
+    let max = args.max_vus.unwrap_or(pre.saturating_mul(10)).max(1);
+    if max < pre {
+        return Err(usage(format!(
+            "--max-vus {max} is below --pre-allocated-vus {pre}"
+        )));
+    }
+    if max > scheduler::MAX_VUS {
+        return Err(usage(format!(
+            "--max-vus {max} is past {}, the most one loadgen runs",
+            scheduler::MAX_VUS
+        )));
+    }
+    a.pre_allocated_vus = pre;
+    a.max_vus = max;
+    Ok(Some(a))
+}
+
 fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
+    if let Some(a) = arrivals(args)? {
+        let grace = args
+            .graceful_stop
+            .as_deref()
+            .map(|v| duration_arg("--graceful-stop", v))
+            .transpose()?
+            .unwrap_or(DEFAULT_GRACE);
+        return Ok(Schedule {
+            // What the live view and the report plan for: the VUs it may
+            // start, over the schedule's length.
+            start_vus: a.pre_allocated_vus,
+            stages: vec![Stage {
+                duration: a.duration(),
+                target: a.max_vus,
+            }],
+            graceful_ramp_down: DEFAULT_GRACE,
+            graceful_stop: grace,
+            drain: Duration::ZERO,
+            arrivals: Some(a),
+            seed: 0,
+        });
+    }
     let (start_vus, stages) = if let Some(spec) = &args.stages {
         (
             0,
@@ -434,6 +547,8 @@ fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
             profile.graceful_stop,
         )?,
         drain: Duration::ZERO,
+        arrivals: None,
+        seed: 0,
     })
 }
 
@@ -648,6 +763,8 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
             })
         })
         .transpose()?;
+    let seed = args.seed.unwrap_or_else(rand::random);
+    let schedule = Schedule { seed, ..schedule };
     Ok(RunPlan {
         target,
         profile: profile.name.clone(),
@@ -656,7 +773,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         thresholds,
         skipped_thresholds,
         journey,
-        seed: args.seed.unwrap_or_else(rand::random),
+        seed,
         allow_non_test: args.allow_non_test_backend || env.k6_allow_non_test,
         guard_interval: guard_interval.max(Duration::from_millis(100)),
         dashboard: args.dashboard.as_deref().map(dashboard_addr).transpose()?,
