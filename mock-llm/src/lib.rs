@@ -19,6 +19,7 @@
 //! - `wire`: request bodies read, OpenAI error bodies written.
 //! - `limits`: the rolling-minute budgets.
 //! - `chat`, `embeddings`: the handlers.
+//! - `signal`: the SIGTERM/SIGINT shutdown future, shared with the backend.
 //!
 //! Faults are drawn per admitted chat request from one ChaCha8 generator
 //! seeded from `--seed`: a sequential client sees the same fault sequence on
@@ -31,6 +32,7 @@ mod embeddings;
 mod layered;
 pub mod limits;
 pub mod mockmodel;
+pub mod signal;
 mod wire;
 
 use std::future::Future;

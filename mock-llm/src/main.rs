@@ -10,6 +10,7 @@ use std::io::IsTerminal as _;
 use std::process::ExitCode;
 
 use mock_llm::config::{self, Command, Config};
+use mock_llm::signal::shutdown_signal;
 use tracing_subscriber::EnvFilter;
 
 fn main() -> ExitCode {
@@ -93,36 +94,4 @@ fn init_logging() {
         .with_target(false)
         .with_ansi(!no_color && std::io::stdout().is_terminal())
         .init();
-}
-
-/// Listens for SIGTERM and SIGINT (ctrl-c) from the moment it is called,
-/// not from the first poll: called before the start-up line is logged, a
-/// supervisor that signals as soon as it reads that line is heard instead of
-/// killing the process. The future resolves on the first signal; a signal
-/// that cannot be listened for is logged and never fires.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
-    use tokio::signal::unix::{signal, SignalKind};
-    let listen = |kind: SignalKind, name: &'static str| {
-        let registered = signal(kind);
-        if let Err(e) = &registered {
-            tracing::error!(error = %e, "cannot listen for {name}");
-        }
-        async move {
-            match registered {
-                Ok(mut s) => {
-                    s.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
-        }
-    };
-    let term = listen(SignalKind::terminate(), "SIGTERM");
-    let int = listen(SignalKind::interrupt(), "SIGINT");
-    async move {
-        tokio::select! {
-            () = term => {},
-            () = int => {},
-        }
-        tracing::info!("shutdown signal received, draining in-flight requests");
-    }
 }

@@ -11,8 +11,8 @@ use backend::llm::sse::MAX_SSE_LINE;
 use backend::llm::MAX_REPLY_BYTES;
 use reqwest::StatusCode;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
 
 use crate::helpers::*;
 
@@ -30,30 +30,6 @@ enum Script {
     ErrorBody(usize),
 }
 
-/// Reads one HTTP request (head and `content-length` body) off `socket`.
-async fn read_request(socket: &mut TcpStream) -> bool {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = match socket.read(&mut chunk).await {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => n,
-        };
-        buf.extend_from_slice(&chunk[..n]);
-        let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().unwrap());
-        if buf.len() >= head_end + 4 + length {
-            return true;
-        }
-    }
-}
-
 /// Writes `bytes` in 64 KiB pieces; false once the client has gone.
 async fn send(socket: &mut TcpStream, bytes: &[u8]) -> bool {
     for piece in bytes.chunks(64 * 1024) {
@@ -65,7 +41,7 @@ async fn send(socket: &mut TcpStream, bytes: &[u8]) -> bool {
 }
 
 async fn serve(mut socket: TcpStream, script: Script) {
-    if !read_request(&mut socket).await {
+    if read_request(&mut socket).await.is_none() {
         return;
     }
     let sse_head =
@@ -122,26 +98,12 @@ async fn serve(mut socket: TcpStream, script: Script) {
     let _ = socket.shutdown().await;
 }
 
-/// Starts the upstream; returns its base URL.
-async fn upstream(script: Script) -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((socket, _)) = listener.accept().await {
-            tokio::spawn(serve(socket, script));
-        }
-    });
-    format!("http://{addr}")
-}
-
 async fn app_against(script: Script) -> backend::testing::TestApp {
-    let base = upstream(script).await;
-    app_with(&[
-        ("LLM_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &base),
-        ("OPENAI_MODEL", "big"),
-        ("PROVIDER_MAX_RETRIES", "0"),
-    ])
+    let addr = raw_server(move |socket| serve(socket, script)).await;
+    openai_app(
+        &format!("http://{addr}"),
+        &[("OPENAI_MODEL", "big"), ("PROVIDER_MAX_RETRIES", "0")],
+    )
     .await
 }
 
@@ -153,13 +115,13 @@ fn metric(text: &str, prefix: &str) -> f64 {
 }
 
 async fn stream_events(app: &backend::testing::TestApp, who: &Login) -> Vec<serde_json::Value> {
-    let r = client()
-        .post(format!("{}/api/chat/stream", app.base_url))
-        .bearer_auth(&who.token)
-        .json(&json!({"content": "tell me everything"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_as(
+        app,
+        who,
+        "/api/chat/stream",
+        json!({"content": "tell me everything"}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     sse_events(&r.text().await.unwrap())
 }
@@ -168,7 +130,7 @@ async fn stream_events(app: &backend::testing::TestApp, who: &Login) -> Vec<serd
 async fn a_completion_body_past_its_cap_is_a_502_and_nothing_is_stored() {
     let app = app_against(Script::Completion(MAX_COMPLETION_BODY)).await;
     let who = user(&app, "flooded").await;
-    let (s, v) = post_chat(&app, &who).await;
+    let (s, v) = chat_as(&app, &who, "tell me everything").await;
     assert_eq!(s, StatusCode::BAD_GATEWAY, "{v}");
     assert_eq!(v["code"], "provider_reply_too_large", "{v}");
     assert!(v["detail"].as_str().unwrap().contains("nothing was stored"));
@@ -201,7 +163,7 @@ async fn a_completion_body_past_its_cap_is_a_502_and_nothing_is_stored() {
 async fn a_whole_reply_past_the_reply_cap_is_a_502() {
     let app = app_against(Script::Completion(MAX_REPLY_BYTES + 1)).await;
     let who = user(&app, "verbose").await;
-    let (s, v) = post_chat(&app, &who).await;
+    let (s, v) = chat_as(&app, &who, "tell me everything").await;
     assert_eq!(s, StatusCode::BAD_GATEWAY, "{v}");
     assert_eq!(v["code"], "provider_reply_too_large", "{v}");
     assert_eq!(count(&app, "messages").await, 0);
@@ -271,7 +233,7 @@ async fn a_streamed_reply_past_the_reply_cap_ends_with_an_error_event_not_a_stor
 async fn an_error_body_past_its_cap_is_left_unread_and_the_status_still_answers() {
     let app = app_against(Script::ErrorBody(MAX_ERROR_BODY * 16)).await;
     let who = user(&app, "refused").await;
-    let (s, v) = post_chat(&app, &who).await;
+    let (s, v) = chat_as(&app, &who, "tell me everything").await;
     // A 400 from the provider is our request's fault: 502 provider_error, as before.
     assert_eq!(s, StatusCode::BAD_GATEWAY, "{v}");
     assert_eq!(v["code"], "provider_error", "{v}");
@@ -284,18 +246,4 @@ async fn an_error_body_past_its_cap_is_left_unread_and_the_status_still_answers(
         1.0,
         "{m}"
     );
-}
-
-async fn post_chat(
-    app: &backend::testing::TestApp,
-    who: &Login,
-) -> (StatusCode, serde_json::Value) {
-    let r = client()
-        .post(format!("{}/api/chat/chat", app.base_url))
-        .bearer_auth(&who.token)
-        .json(&json!({"content": "tell me everything"}))
-        .send()
-        .await
-        .unwrap();
-    json_of(r).await
 }

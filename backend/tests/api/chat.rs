@@ -137,13 +137,7 @@ async fn a_failed_provider_call_stores_nothing_and_says_so() {
             json!({"content": "hi"}),
             json!({"content": "hi", "session_id": sid}),
         ] {
-            let r = client()
-                .post(format!("{}/api/chat/chat", app.base_url))
-                .bearer_auth(&who.token)
-                .json(&body)
-                .send()
-                .await
-                .unwrap();
+            let r = post_as(&app, &who, "/api/chat/chat", body).await;
             if code == "provider_rate_limited" {
                 assert_eq!(r.headers()["retry-after"], "7");
             }

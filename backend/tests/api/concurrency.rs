@@ -108,13 +108,7 @@ async fn an_exhausted_pool_answers_503_quickly_instead_of_hanging() {
     let who = user(&app, "starved").await;
     let held = app.pool.acquire().await.unwrap();
     let started = std::time::Instant::now();
-    let r = client()
-        .post(format!("{}/api/chat/sessions", app.base_url))
-        .bearer_auth(&who.token)
-        .json(&json!({"title": "t"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_as(&app, &who, "/api/chat/sessions", json!({"title": "t"})).await;
     assert_eq!(r.headers()["retry-after"], "1");
     let (s, v) = json_of(r).await;
     assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");

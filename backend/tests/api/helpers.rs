@@ -1,5 +1,8 @@
-//! A typed client for the tests, and providers that fail or record on cue.
+//! A typed client for the tests, providers that fail or record on cue, and
+//! stand-in upstreams on loopback for the live provider to talk to.
 
+use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -10,6 +13,8 @@ use backend::testing::{spawn_app, spawn_app_with, TestApp};
 use backend::Overrides;
 use reqwest::{Client, Response, StatusCode};
 use serde_json::{json, Value};
+use tokio::io::AsyncReadExt as _;
+use tokio::net::{TcpListener, TcpStream};
 
 pub const PASSWORD: &str = "correct-horse-battery";
 
@@ -26,6 +31,14 @@ pub async fn app() -> TestApp {
 
 pub async fn app_with(env: &[(&str, &str)]) -> TestApp {
     spawn_app(env).await.expect("spawn app")
+}
+
+/// An app whose provider is the OpenAI-compatible server at `base`
+/// (`LLM_PROVIDER=openai`), with `env` on top.
+pub async fn openai_app(base: &str, env: &[(&str, &str)]) -> TestApp {
+    let mut all = vec![("LLM_PROVIDER", "openai"), ("OPENAI_BASE_URL", base)];
+    all.extend_from_slice(env);
+    app_with(&all).await
 }
 
 pub async fn app_with_provider(env: &[(&str, &str)], llm: Arc<dyn LlmProvider>) -> TestApp {
@@ -141,6 +154,30 @@ pub async fn bearer(
     json_of(rb.send().await.unwrap()).await
 }
 
+/// A bearer-authenticated JSON POST, its response as it came (for its
+/// headers or an event-stream body).
+pub async fn post_as(app: &TestApp, who: &Login, path: &str, body: Value) -> Response {
+    client()
+        .post(format!("{}{path}", app.base_url))
+        .bearer_auth(&who.token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// One chat turn (`POST /api/chat/chat`) saying `content`.
+pub async fn chat_as(app: &TestApp, who: &Login, content: &str) -> (StatusCode, Value) {
+    bearer(
+        app,
+        who,
+        reqwest::Method::POST,
+        "/api/chat/chat",
+        Some(json!({"content": content})),
+    )
+    .await
+}
+
 pub async fn create_session(app: &TestApp, who: &Login, title: &str) -> i64 {
     let (s, v) = bearer(
         app,
@@ -223,4 +260,55 @@ pub fn sse_events(body: &str) -> Vec<Value> {
         .filter_map(|frame| frame.lines().find_map(|l| l.strip_prefix("data: ")))
         .map(|d| serde_json::from_str(d).unwrap())
         .collect()
+}
+
+/// Serves `router` on a free loopback port, for as long as the test runs.
+pub async fn serve_router(router: axum::Router) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    addr
+}
+
+/// A raw TCP server on a free loopback port: each connection goes to
+/// `handle` in a task of its own, so the bytes and their boundaries are the
+/// test's, not a framework's.
+pub async fn raw_server<F, Fut>(handle: F) -> SocketAddr
+where
+    F: Fn(TcpStream) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            tokio::spawn(handle(socket));
+        }
+    });
+    addr
+}
+
+/// Reads one HTTP request (head and `content-length` body) off `socket`;
+/// its head in lower case, or `None` if the client went away first.
+pub async fn read_request(socket: &mut TcpStream) -> Option<String> {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = match socket.read(&mut chunk).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => n,
+        };
+        buf.extend_from_slice(&chunk[..n]);
+        let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
+            continue;
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+        let length: usize = head
+            .lines()
+            .find_map(|l| l.strip_prefix("content-length:"))
+            .map_or(0, |v| v.trim().parse().unwrap());
+        if buf.len() >= head_end + 4 + length {
+            return Some(head);
+        }
+    }
 }

@@ -45,21 +45,9 @@ async fn mock_stats(base: &str) -> Value {
 async fn the_live_provider_speaks_the_openai_protocol_whole_and_streamed() {
     let llm = mock_llm(quick_model(0.0)).await;
     let base = format!("{llm}/v1");
-    let app = app_with(&[
-        ("LLM_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &base),
-        ("OPENAI_MODEL", "mock-llm"),
-    ])
-    .await;
+    let app = openai_app(&base, &[("OPENAI_MODEL", "mock-llm")]).await;
     let who = user(&app, "live").await;
-    let (s, v) = bearer(
-        &app,
-        &who,
-        Method::POST,
-        "/api/chat/chat",
-        Some(json!({"content": "hello"})),
-    )
-    .await;
+    let (s, v) = chat_as(&app, &who, "hello").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let whole = v["assistant_message"]["content"]
         .as_str()
@@ -75,13 +63,13 @@ async fn the_live_provider_speaks_the_openai_protocol_whole_and_streamed() {
             > 0
     );
 
-    let r = client()
-        .post(format!("{}/api/chat/stream", app.base_url))
-        .bearer_auth(&who.token)
-        .json(&json!({"content": "hello again"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_as(
+        &app,
+        &who,
+        "/api/chat/stream",
+        json!({"content": "hello again"}),
+    )
+    .await;
     let body = r.text().await.unwrap();
     let events = sse_events(&body);
     let streamed: String = events
@@ -112,23 +100,18 @@ async fn the_live_provider_speaks_the_openai_protocol_whole_and_streamed() {
 async fn a_429_storm_is_retried_no_sooner_than_retry_after_then_answered_503() {
     let llm = mock_llm(quick_model(1.0)).await;
     let base = format!("{llm}/v1");
-    let app = app_with(&[
-        ("LLM_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &base),
-        ("PROVIDER_MAX_RETRIES", "2"),
-        ("PROVIDER_RETRY_BASE_MS", "10"),
-        ("PROVIDER_CB_MIN_CALLS", "100"),
-    ])
+    let app = openai_app(
+        &base,
+        &[
+            ("PROVIDER_MAX_RETRIES", "2"),
+            ("PROVIDER_RETRY_BASE_MS", "10"),
+            ("PROVIDER_CB_MIN_CALLS", "100"),
+        ],
+    )
     .await;
     let who = user(&app, "stormy").await;
     let started = Instant::now();
-    let r = client()
-        .post(format!("{}/api/chat/chat", app.base_url))
-        .bearer_auth(&who.token)
-        .json(&json!({"content": "hi"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_as(&app, &who, "/api/chat/chat", json!({"content": "hi"})).await;
     let elapsed = started.elapsed();
     assert!(r.headers().contains_key("retry-after"));
     let (s, v) = json_of(r).await;
@@ -153,6 +136,26 @@ async fn a_429_storm_is_retried_no_sooner_than_retry_after_then_answered_503() {
     );
 }
 
+/// A stub's 429, to be retried at once (`Retry-After: 0`).
+fn slow_down() -> axum::response::Response {
+    (
+        AxumStatus::TOO_MANY_REQUESTS,
+        [("retry-after", "0")],
+        "{\"error\":{\"message\":\"slow down\"}}",
+    )
+        .into_response()
+}
+
+/// A stub's whole completion saying `content`.
+fn stub_completion(content: &str) -> axum::response::Response {
+    axum::Json(json!({
+        "id": "x", "object": "chat.completion", "model": "stub",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
+    }))
+    .into_response()
+}
+
 /// An OpenAI-compatible stub that answers 429 (Retry-After: 0) while
 /// `failing` is set, and counts every call.
 async fn flaky_upstream(failing: Arc<AtomicBool>, calls: Arc<AtomicUsize>) -> String {
@@ -161,26 +164,28 @@ async fn flaky_upstream(failing: Arc<AtomicBool>, calls: Arc<AtomicUsize>) -> St
         async move {
             calls.fetch_add(1, Ordering::SeqCst);
             if failing.load(Ordering::SeqCst) {
-                return (
-                    AxumStatus::TOO_MANY_REQUESTS,
-                    [("retry-after", "0")],
-                    "{\"error\":{\"message\":\"slow down\"}}",
-                )
-                    .into_response();
+                return slow_down();
             }
-            axum::Json(json!({
-                "id": "x", "object": "chat.completion", "model": "stub",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "recovered"}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
-            }))
-            .into_response()
+            stub_completion("recovered")
         }
     };
     let router = axum::Router::new().route("/v1/chat/completions", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}/v1")
+    format!("http://{}/v1", serve_router(router).await)
+}
+
+/// No retries, and a breaker that opens on 2 failures in 4 calls for 1 s.
+async fn breaker_app(base: &str) -> backend::testing::TestApp {
+    openai_app(
+        base,
+        &[
+            ("PROVIDER_MAX_RETRIES", "0"),
+            ("PROVIDER_CB_WINDOW", "4"),
+            ("PROVIDER_CB_MIN_CALLS", "4"),
+            ("PROVIDER_CB_FAILURE_RATIO", "0.5"),
+            ("PROVIDER_CB_OPEN_SECONDS", "1"),
+        ],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -188,26 +193,9 @@ async fn the_breaker_opens_under_a_storm_answers_fast_and_recovers() {
     let failing = Arc::new(AtomicBool::new(true));
     let calls = Arc::new(AtomicUsize::new(0));
     let base = flaky_upstream(Arc::clone(&failing), Arc::clone(&calls)).await;
-    let app = app_with(&[
-        ("LLM_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &base),
-        ("PROVIDER_MAX_RETRIES", "0"),
-        ("PROVIDER_CB_WINDOW", "4"),
-        ("PROVIDER_CB_MIN_CALLS", "4"),
-        ("PROVIDER_CB_FAILURE_RATIO", "0.5"),
-        ("PROVIDER_CB_OPEN_SECONDS", "1"),
-    ])
-    .await;
+    let app = breaker_app(&base).await;
     let who = user(&app, "breaker").await;
-    let chat = || {
-        bearer(
-            &app,
-            &who,
-            Method::POST,
-            "/api/chat/chat",
-            Some(json!({"content": "hi"})),
-        )
-    };
+    let chat = || chat_as(&app, &who, "hi");
     for _ in 0..4 {
         let (s, v) = chat().await;
         assert_eq!(
@@ -259,14 +247,7 @@ async fn azure_urls_headers_and_api_version_reach_the_deployment() {
     ])
     .await;
     let who = user(&app, "azure").await;
-    let (s, v) = bearer(
-        &app,
-        &who,
-        Method::POST,
-        "/api/chat/chat",
-        Some(json!({"content": "hello azure"})),
-    )
-    .await;
+    let (s, v) = chat_as(&app, &who, "hello azure").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["assistant_message"]["metadata"]["provider"], "azure");
     assert_eq!(
@@ -280,26 +261,20 @@ async fn azure_urls_headers_and_api_version_reach_the_deployment() {
 async fn a_429_storm_from_mock_llm_opens_the_breaker_and_spares_the_provider() {
     let llm = mock_llm(quick_model(1.0)).await;
     let base = format!("{llm}/v1");
-    let app = app_with(&[
-        ("LLM_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &base),
-        ("PROVIDER_MAX_RETRIES", "0"),
-        ("PROVIDER_CB_WINDOW", "3"),
-        ("PROVIDER_CB_MIN_CALLS", "3"),
-        ("PROVIDER_CB_OPEN_SECONDS", "30"),
-    ])
+    let app = openai_app(
+        &base,
+        &[
+            ("PROVIDER_MAX_RETRIES", "0"),
+            ("PROVIDER_CB_WINDOW", "3"),
+            ("PROVIDER_CB_MIN_CALLS", "3"),
+            ("PROVIDER_CB_OPEN_SECONDS", "30"),
+        ],
+    )
     .await;
     let who = user(&app, "storm_breaker").await;
     let mut codes = Vec::new();
     for _ in 0..6 {
-        let (s, v) = bearer(
-            &app,
-            &who,
-            Method::POST,
-            "/api/chat/chat",
-            Some(json!({"content": "hi"})),
-        )
-        .await;
+        let (s, v) = chat_as(&app, &who, "hi").await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE, "{v}");
         codes.push(v["code"].as_str().unwrap().to_owned());
     }
@@ -320,19 +295,10 @@ async fn turn_against_a_hang(env: &[(&str, &str)]) -> (StatusCode, Value, Durati
     c.hang_rate = 1.0;
     let llm = mock_llm(c).await;
     let base = format!("{llm}/v1");
-    let mut all = vec![("LLM_PROVIDER", "openai"), ("OPENAI_BASE_URL", &base)];
-    all.extend_from_slice(env);
-    let app = app_with(&all).await;
+    let app = openai_app(&base, env).await;
     let who = user(&app, "hung").await;
     let started = Instant::now();
-    let (s, v) = bearer(
-        &app,
-        &who,
-        Method::POST,
-        "/api/chat/chat",
-        Some(json!({"content": "are you there?"})),
-    )
-    .await;
+    let (s, v) = chat_as(&app, &who, "are you there?").await;
     let waited = started.elapsed();
     assert_eq!(count(&app, "messages").await, 0, "nothing stored");
     (s, v, waited)
@@ -381,30 +347,17 @@ async fn moody_upstream(mode: Arc<AtomicUsize>) -> String {
         let mode = Arc::clone(&mode);
         async move {
             match mode.load(Ordering::SeqCst) {
-                0 => (
-                    AxumStatus::TOO_MANY_REQUESTS,
-                    [("retry-after", "0")],
-                    "{\"error\":{\"message\":\"slow down\"}}",
-                )
-                    .into_response(),
+                0 => slow_down(),
                 1 => {
                     tokio::time::sleep(Duration::from_secs(30)).await;
                     AxumStatus::GATEWAY_TIMEOUT.into_response()
                 }
-                _ => axum::Json(json!({
-                    "id": "x", "object": "chat.completion", "model": "stub",
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": "back"}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 3, "completion_tokens": 1, "total_tokens": 4}
-                }))
-                .into_response(),
+                _ => stub_completion("back"),
             }
         }
     };
     let router = axum::Router::new().route("/v1/chat/completions", axum::routing::post(handler));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await });
-    format!("http://{addr}/v1")
+    format!("http://{}/v1", serve_router(router).await)
 }
 
 /// The half-open trial's client hangs up mid-call: the breaker used to stay
@@ -415,26 +368,9 @@ async fn moody_upstream(mode: Arc<AtomicUsize>) -> String {
 async fn a_trial_whose_client_hung_up_does_not_leave_the_breaker_stuck() {
     let mode = Arc::new(AtomicUsize::new(0));
     let base = moody_upstream(Arc::clone(&mode)).await;
-    let app = app_with(&[
-        ("LLM_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &base),
-        ("PROVIDER_MAX_RETRIES", "0"),
-        ("PROVIDER_CB_WINDOW", "4"),
-        ("PROVIDER_CB_MIN_CALLS", "4"),
-        ("PROVIDER_CB_FAILURE_RATIO", "0.5"),
-        ("PROVIDER_CB_OPEN_SECONDS", "1"),
-    ])
-    .await;
+    let app = breaker_app(&base).await;
     let who = user(&app, "hangup").await;
-    let chat = || {
-        bearer(
-            &app,
-            &who,
-            Method::POST,
-            "/api/chat/chat",
-            Some(json!({"content": "hi"})),
-        )
-    };
+    let chat = || chat_as(&app, &who, "hi");
     for _ in 0..4 {
         let (s, _) = chat().await;
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);

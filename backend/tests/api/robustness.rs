@@ -392,26 +392,14 @@ impl backend::llm::LlmProvider for NulLlm {
 async fn a_provider_reply_with_nul_is_stored_safely_not_a_500() {
     let app = app_with_provider(&[], std::sync::Arc::new(NulLlm)).await;
     let who = user(&app, "nulreply").await;
-    let r = client()
-        .post(format!("{}/api/chat/chat", app.base_url))
-        .bearer_auth(&who.token)
-        .json(&json!({"content": "hi"}))
-        .send()
-        .await
-        .unwrap();
-    let (s, v) = json_of(r).await;
+    let (s, v) = chat_as(&app, &who, "hi").await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(
         v["assistant_message"]["content"], "before\u{FFFD}after",
         "{v}"
     );
-    let body = client()
-        .post(format!("{}/api/chat/stream", app.base_url))
-        .bearer_auth(&who.token)
-        .json(&json!({"content": "again"}))
-        .send()
+    let body = post_as(&app, &who, "/api/chat/stream", json!({"content": "again"}))
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

@@ -8,8 +8,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::AsyncWriteExt;
 
 use crate::helpers::*;
 
@@ -47,53 +46,28 @@ fn pieces(body: &[u8]) -> Vec<&[u8]> {
     out
 }
 
-/// Reads one HTTP request (head and `content-length` body) off `socket`.
-async fn read_request(socket: &mut TcpStream) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let n = socket.read(&mut chunk).await.unwrap();
-        assert!(n > 0, "client closed before sending a request");
-        buf.extend_from_slice(&chunk[..n]);
-        let Some(head_end) = buf.windows(4).position(|w| w == b"\r\n\r\n") else {
-            continue;
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
-        let length: usize = head
-            .lines()
-            .find_map(|l| l.strip_prefix("content-length:"))
-            .map_or(0, |v| v.trim().parse().unwrap());
-        if buf.len() >= head_end + 4 + length {
-            assert!(head.starts_with("post /chat/completions "), "{head}");
-            return;
-        }
-    }
-}
-
 /// Serves one streamed completion per connection, each piece its own TCP
 /// write, flushed, with a pause so the client reads them one by one.
 async fn splitting_provider() -> String {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                socket.set_nodelay(true).unwrap();
-                read_request(&mut socket).await;
-                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
-                            cache-control: no-cache\r\nconnection: close\r\n\r\n";
-                socket.write_all(head.as_bytes()).await.unwrap();
-                socket.flush().await.unwrap();
-                let body = sse_body();
-                for piece in pieces(&body) {
-                    tokio::time::sleep(Duration::from_millis(15)).await;
-                    socket.write_all(piece).await.unwrap();
-                    socket.flush().await.unwrap();
-                }
-                socket.shutdown().await.unwrap();
-            });
+    let addr = raw_server(|mut socket| async move {
+        socket.set_nodelay(true).unwrap();
+        let head = read_request(&mut socket)
+            .await
+            .expect("client closed before sending a request");
+        assert!(head.starts_with("post /chat/completions "), "{head}");
+        let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\
+                    cache-control: no-cache\r\nconnection: close\r\n\r\n";
+        socket.write_all(head.as_bytes()).await.unwrap();
+        socket.flush().await.unwrap();
+        let body = sse_body();
+        for piece in pieces(&body) {
+            tokio::time::sleep(Duration::from_millis(15)).await;
+            socket.write_all(piece).await.unwrap();
+            socket.flush().await.unwrap();
         }
-    });
+        socket.shutdown().await.unwrap();
+    })
+    .await;
     format!("http://{addr}")
 }
 
@@ -115,21 +89,19 @@ fn the_pieces_really_cut_characters() {
 #[tokio::test]
 async fn characters_split_across_provider_chunks_reach_the_client_and_the_database_whole() {
     let provider = splitting_provider().await;
-    let app = app_with(&[
-        ("LLM_PROVIDER", "openai"),
-        ("OPENAI_BASE_URL", &provider),
-        ("OPENAI_MODEL", "splitter"),
-        ("PROVIDER_MAX_RETRIES", "0"),
-    ])
+    let app = openai_app(
+        &provider,
+        &[("OPENAI_MODEL", "splitter"), ("PROVIDER_MAX_RETRIES", "0")],
+    )
     .await;
     let who = user(&app, "polyglot").await;
-    let r = client()
-        .post(format!("{}/api/chat/stream", app.base_url))
-        .bearer_auth(&who.token)
-        .json(&json!({"content": "say something international"}))
-        .send()
-        .await
-        .unwrap();
+    let r = post_as(
+        &app,
+        &who,
+        "/api/chat/stream",
+        json!({"content": "say something international"}),
+    )
+    .await;
     assert_eq!(r.status(), StatusCode::OK);
     let events = sse_events(&r.text().await.unwrap());
     let streamed: Vec<&str> = events

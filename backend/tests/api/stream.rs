@@ -9,13 +9,7 @@ use serde_json::{json, Value};
 use crate::helpers::*;
 
 async fn stream(app: &backend::testing::TestApp, who: &Login, body: Value) -> reqwest::Response {
-    client()
-        .post(format!("{}/api/chat/stream", app.base_url))
-        .bearer_auth(&who.token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
+    post_as(app, who, "/api/chat/stream", body).await
 }
 
 #[tokio::test]
