@@ -24,6 +24,7 @@ use crate::scheduler::{self, Stage};
 use crate::stats::{Collector, Gauges, Record, Recorder};
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -46,6 +47,11 @@ struct OpenSlot {
     first: Option<Instant>,
     /// Where an idle VU leaves the channel its next arrival comes on.
     idle: mpsc::UnboundedSender<oneshot::Sender<Instant>>,
+    /// The active-VU gauge counts busy VUs only: `vus` in the open model is
+    /// the iterations running, as k6's `vus` (the allocated ones are
+    /// `max_vus`), so a spike's end shows in the time series.
+    gauges: Arc<Gauges>,
+    counted: Arc<AtomicBool>,
 }
 
 impl Vu {
@@ -85,10 +91,17 @@ impl Vu {
         }
         let (tx, rx) = oneshot::channel();
         open.idle.send(tx).ok()?;
-        tokio::select! {
+        if open.counted.swap(false, Ordering::SeqCst) {
+            open.gauges.vu_ended();
+        }
+        let at = tokio::select! {
             at = rx => at.ok(),
             _ = self.stop.wait_for(|s| *s) => None,
+        }?;
+        if !open.counted.swap(true, Ordering::SeqCst) {
+            open.gauges.vu_started();
         }
+        Some(at)
     }
 
     /// Sleeps `d` (think time); returns false if asked to stop meanwhile.
@@ -159,6 +172,9 @@ struct Slot {
     id: u32,
     busy: Arc<Mutex<BTreeSet<u32>>>,
     gauges: Arc<Gauges>,
+    /// Counted in the active-VU gauge now (an open-model VU waiting idle
+    /// for its next arrival is not).
+    counted: Arc<AtomicBool>,
 }
 
 impl Drop for Slot {
@@ -167,7 +183,9 @@ impl Drop for Slot {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&self.id);
-        self.gauges.vu_ended();
+        if self.counted.swap(false, Ordering::SeqCst) {
+            self.gauges.vu_ended();
+        }
     }
 }
 
@@ -207,6 +225,7 @@ impl<W: Workload> Pool<W> {
             id
         };
         let (stop, stop_rx) = watch::channel(false);
+        let counted = Arc::new(AtomicBool::new(true));
         let vu = Vu {
             id,
             recorder: self.collector.recorder(id as usize),
@@ -214,12 +233,15 @@ impl<W: Workload> Pool<W> {
             open: self.idle.as_ref().map(|idle| OpenSlot {
                 first,
                 idle: idle.clone(),
+                gauges: Arc::clone(&self.collector.gauges),
+                counted: Arc::clone(&counted),
             }),
         };
         let slot = Slot {
             id,
             busy: Arc::clone(&self.busy),
             gauges: Arc::clone(&self.collector.gauges),
+            counted,
         };
         self.collector.gauges.vu_started();
         let workload = Arc::clone(&self.workload);

@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 /// Names of the built-in profiles.
-pub const BUILTIN: [&str; 5] = ["smoke", "ramp", "stress", "spike", "soak"];
+pub const BUILTIN: [&str; 6] = ["smoke", "ramp", "stress", "spike", "spike-open", "soak"];
 
 fn builtin_text(name: &str) -> Option<&'static str> {
     Some(match name {
@@ -35,6 +35,7 @@ fn builtin_text(name: &str) -> Option<&'static str> {
         "ramp" => include_str!("../defaults/profiles/ramp.toml"),
         "stress" => include_str!("../defaults/profiles/stress.toml"),
         "spike" => include_str!("../defaults/profiles/spike.toml"),
+        "spike-open" => include_str!("../defaults/profiles/spike-open.toml"),
         "soak" => include_str!("../defaults/profiles/soak.toml"),
         _ => return None,
     })
@@ -90,6 +91,16 @@ impl LatencyThresholds {
     }
 }
 
+/// One stage of an open-model profile.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateStageSpec {
+    /// How long the stage lasts.
+    pub duration: HumanDuration,
+    /// The arrival rate at its end (`"20/s"`, `"600/m"`).
+    pub target: String,
+}
+
 /// A profile file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -106,6 +117,19 @@ pub struct Profile {
     /// Ramping stages (instead of `vus`/`duration`).
     #[serde(default)]
     pub stages: Vec<Stage>,
+    /// Open model: a constant arrival rate of iterations (`"10/s"`), for
+    /// `duration` (instead of `vus`).
+    pub rate: Option<String>,
+    /// Open model: arrival-rate stages from 0, each `{ duration, target }`
+    /// with a rate target (`"20/s"`).
+    #[serde(default)]
+    pub rate_stages: Vec<RateStageSpec>,
+    /// Open model: VUs started before the first arrival.
+    pub pre_allocated_vus: Option<u32>,
+    /// Open model: the most VUs (past it, arrivals are dropped).
+    pub max_vus: Option<u32>,
+    /// Open model: `uniform` (default) or `poisson`.
+    pub arrivals: Option<String>,
     /// How long a VU retired by a lower stage may finish its iteration (k6: 30s).
     pub graceful_ramp_down: Option<HumanDuration>,
     /// How long VUs may finish their iteration at the end of the run (k6: 30s).
@@ -155,6 +179,16 @@ impl Profile {
     }
 
     fn validate(&self) -> Result<(), String> {
+        let open = self.rate.is_some() || !self.rate_stages.is_empty();
+        if open {
+            return self.validate_open();
+        }
+        if self.pre_allocated_vus.is_some() || self.max_vus.is_some() || self.arrivals.is_some() {
+            return Err(
+                "pre_allocated_vus, max_vus and arrivals are for the open model (rate or rate_stages)"
+                    .into(),
+            );
+        }
         let constant = self.vus.is_some() || self.duration.is_some();
         match (constant, self.stages.is_empty()) {
             (true, false) => return Err("give either vus/duration or stages, not both".into()),
@@ -164,6 +198,40 @@ impl Profile {
             }
             _ => {}
         }
+        self.validate_journey()
+    }
+
+    /// An open-model profile: `rate` with `duration`, or `rate_stages`;
+    /// no VU shape.
+    fn validate_open(&self) -> Result<(), String> {
+        if self.vus.is_some() || !self.stages.is_empty() {
+            return Err(
+                "give either a VU shape (vus/duration, stages) or a rate (rate/duration, \
+                        rate_stages), not both"
+                    .into(),
+            );
+        }
+        match (&self.rate, self.rate_stages.is_empty(), self.duration) {
+            (Some(_), false, _) => return Err("give either rate/duration or rate_stages".into()),
+            (Some(_), true, None) => return Err("rate needs duration".into()),
+            (None, false, Some(_)) => return Err("rate_stages give the length: no duration".into()),
+            _ => {}
+        }
+        if let Some(r) = &self.rate {
+            crate::arrivals::parse_rate(r)?;
+        }
+        for s in &self.rate_stages {
+            crate::arrivals::parse_rate(&s.target)?;
+        }
+        if let Some(a) = self.arrivals.as_deref() {
+            if a != "uniform" && a != "poisson" {
+                return Err(format!("arrivals {a:?} is not uniform or poisson"));
+            }
+        }
+        self.validate_journey()
+    }
+
+    fn validate_journey(&self) -> Result<(), String> {
         let p = self.journey.other_probability;
         if !(0.0..=1.0).contains(&p) {
             return Err(format!("journey.other_probability {p} is outside 0..1"));
@@ -192,7 +260,13 @@ mod tests {
         for name in BUILTIN {
             let p = Profile::builtin(name).unwrap();
             assert_eq!(p.name, name);
-            assert!(p.vus.is_some() || !p.stages.is_empty(), "{name}");
+            assert!(
+                p.vus.is_some()
+                    || !p.stages.is_empty()
+                    || p.rate.is_some()
+                    || !p.rate_stages.is_empty(),
+                "{name}"
+            );
             for t in p
                 .thresholds
                 .iter()

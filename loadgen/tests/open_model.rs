@@ -144,3 +144,31 @@ async fn open_model_flags_refuse_what_means_nothing() {
         assert!(o.stderr.contains(says), "{flags:?}: {}", o.stderr);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spike_open_profile_holds_an_arrival_rate() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path(), 4);
+    let o = loadgen_bin(
+        &[
+            "run",
+            "--profile",
+            "spike-open",
+            "--users-file",
+            users.to_str().unwrap(),
+            "--dry-run",
+        ],
+        &[],
+    )
+    .await;
+    assert_eq!(o.code, 0, "{o:?}");
+    for line in [
+        "model:            open",
+        "3. 10s -> 50/s",
+        "4375 expected",
+        "50 pre-allocated, at most 500",
+        "recovery_time: max<60000",
+    ] {
+        assert!(o.stdout.contains(line), "no {line:?} in {}", o.stdout);
+    }
+}

@@ -28,25 +28,52 @@ impl RunPlan {
                 )
             }
         );
-        let _ = writeln!(out, "  start VUs:        {}", s.start_vus);
-        let _ = writeln!(out, "  stages:");
-        for (i, st) in s.stages.iter().enumerate() {
+        if let Some(a) = &s.arrivals {
             let _ = writeln!(
                 out,
-                "    {}. {} -> {} VUs",
-                i + 1,
-                format_duration(st.duration),
-                st.target
+                "  model:            open ({} arrivals; an iteration's time counts from its scheduled start)",
+                if a.poisson { "Poisson" } else { "evenly spaced" }
+            );
+            let _ = writeln!(out, "  rate stages (from {}/s):", a.start_rate);
+            for (i, st) in a.stages.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "    {}. {} -> {}/s",
+                    i + 1,
+                    format_duration(st.duration),
+                    st.target
+                );
+            }
+            let _ = writeln!(
+                out,
+                "  iterations:       {:.0} expected (past --max-vus busy VUs, arrivals are dropped_iterations)\n  VUs:              {} pre-allocated, at most {}\n  total duration:   {} (+ up to {} graceful stop)",
+                a.expected(),
+                a.pre_allocated_vus,
+                a.max_vus,
+                format_duration(a.duration()),
+                format_duration(s.graceful_stop),
+            );
+        } else {
+            let _ = writeln!(out, "  start VUs:        {}", s.start_vus);
+            let _ = writeln!(out, "  stages:");
+            for (i, st) in s.stages.iter().enumerate() {
+                let _ = writeln!(
+                    out,
+                    "    {}. {} -> {} VUs",
+                    i + 1,
+                    format_duration(st.duration),
+                    st.target
+                );
+            }
+            let _ = writeln!(
+                out,
+                "  max VUs:          {}\n  total duration:   {} (+ up to {} graceful stop)\n  graceful ramp-down: {}",
+                scheduler::max_vus(s.start_vus, &s.stages),
+                format_duration(scheduler::total_duration(&s.stages)),
+                format_duration(s.graceful_stop),
+                format_duration(s.graceful_ramp_down),
             );
         }
-        let _ = writeln!(
-            out,
-            "  max VUs:          {}\n  total duration:   {} (+ up to {} graceful stop)\n  graceful ramp-down: {}",
-            scheduler::max_vus(s.start_vus, &s.stages),
-            format_duration(scheduler::total_duration(&s.stages)),
-            format_duration(s.graceful_stop),
-            format_duration(s.graceful_ramp_down),
-        );
         out.push_str(&self.journey.describe());
         if let Some(note) = self.shared_accounts_note() {
             let _ = writeln!(out, "  note:             {note}");
