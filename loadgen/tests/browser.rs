@@ -48,7 +48,7 @@ mod common;
 use browser_support::webdriver::Session;
 use browser_support::{
     as_text, assert_clean, browse, browse_live, browse_live_for, chromedriver, chromium, dump_dom,
-    fact, out_dir, root_attr, screenshot,
+    fact, out_dir, root_attr, screenshot, spawn_dashboard_run,
 };
 
 use common::chat::{chat_server, Config};
@@ -381,7 +381,6 @@ async fn a_summary_without_a_time_series_shows_its_tables_and_says_so() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_end() {
-    use tokio::io::AsyncBufReadExt;
     let Some(chromium) = chromium() else { return };
     let Some(chromedriver) = chromedriver() else {
         return;
@@ -390,49 +389,26 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
     let (addr, _) = chat_server(Config::default()).await;
     let base = format!("http://{addr}");
     let users = users_file(dir.path(), 4);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args([
-            "run",
-            "-q",
-            "--base-url",
-            &base,
-            "--users-file",
-            users.to_str().unwrap(),
-            "--vus",
-            "2",
-            "--duration",
-            "15s",
-            "--think",
-            "50ms",
-            "--interval",
-            "500ms",
-            "--seed",
-            "7",
-            "--threshold",
-            "http_req_duration{phase:chat}: p(95)<5000",
-            "--dashboard",
-            "127.0.0.1:0",
-        ])
-        .env_remove("BASE_URL")
-        .env_remove("LOADGEN_ALLOW_NON_TEST_BACKEND")
-        .env_remove("K6_ALLOW_NON_TEST_BACKEND")
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    // The dashboard's address is the first thing on stderr.
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .expect("no dashboard address on stderr within 10 s")
-            .unwrap()
-            .expect("loadgen ended before printing the dashboard's address");
-        if let Some(url) = line.strip_prefix("loadgen: dashboard on ") {
-            break url.to_string();
-        }
-    };
+    let (mut child, url, mut lines) = spawn_dashboard_run(&[
+        "-q",
+        "--base-url",
+        &base,
+        "--users-file",
+        users.to_str().unwrap(),
+        "--vus",
+        "2",
+        "--duration",
+        "15s",
+        "--think",
+        "50ms",
+        "--interval",
+        "500ms",
+        "--seed",
+        "7",
+        "--threshold",
+        "http_req_duration{phase:chat}: p(95)<5000",
+    ])
+    .await;
     assert!(url.starts_with("http://127.0.0.1:"), "{url}");
     let rest = tokio::spawn(async move {
         let mut seen = Vec::new();
@@ -577,36 +553,28 @@ async fn the_live_dashboard_updates_during_a_run_and_shows_the_verdict_at_the_en
 /// Chromium's virtual time, so the minute of retries takes moments).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dashboard_killed_mid_run_is_reported_gone_and_no_longer_running() {
-    use tokio::io::AsyncBufReadExt;
     let Some(chromium) = chromium() else { return };
     let dir = tempfile::tempdir().unwrap();
     let (addr, _) = chat_server(Config::default()).await;
     let base = format!("http://{addr}");
     let users = users_file(dir.path(), 2);
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args(["run", "-q", "--base-url", &base, "--users-file"])
-        .arg(&users)
-        .args(["--vus", "1", "--duration", "60s", "--think", "100ms"])
-        .args(["--interval", "500ms", "--dashboard", "127.0.0.1:0"])
-        .env_remove("BASE_URL")
-        .env_remove("LOADGEN_ALLOW_NON_TEST_BACKEND")
-        .env_remove("K6_ALLOW_NON_TEST_BACKEND")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .expect("no dashboard address on stderr within 10 s")
-            .unwrap()
-            .expect("loadgen ended before printing the dashboard's address");
-        if let Some(url) = line.strip_prefix("loadgen: dashboard on ") {
-            break url.to_string();
-        }
-    };
+    let users = users.to_str().unwrap();
+    let (mut child, url, _lines) = spawn_dashboard_run(&[
+        "-q",
+        "--base-url",
+        &base,
+        "--users-file",
+        users,
+        "--vus",
+        "1",
+        "--duration",
+        "60s",
+        "--think",
+        "100ms",
+        "--interval",
+        "500ms",
+    ])
+    .await;
     let page = {
         let (chromium, url) = (chromium.clone(), url.clone());
         tokio::spawn(async move {

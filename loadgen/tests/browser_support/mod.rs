@@ -222,3 +222,41 @@ pub fn chromedriver() -> Option<PathBuf> {
     }
     found
 }
+
+/// Starts `loadgen run ARGS --dashboard 127.0.0.1:0` (the binary under
+/// test; the environment's target and guard overrides removed): the
+/// process (killed on drop), the dashboard's URL (the first line it prints
+/// on stderr, waited for at most 10 s) and the rest of stderr.
+pub async fn spawn_dashboard_run(
+    args: &[&str],
+) -> (
+    tokio::process::Child,
+    String,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
+        .arg("run")
+        .args(args)
+        .args(["--dashboard", "127.0.0.1:0"])
+        .env_remove("BASE_URL")
+        .env_remove("LOADGEN_ALLOW_NON_TEST_BACKEND")
+        .env_remove("K6_ALLOW_NON_TEST_BACKEND")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
+            .await
+            .expect("no dashboard address on stderr within 10 s")
+            .unwrap()
+            .expect("loadgen ended before printing the dashboard's address");
+        if let Some(url) = line.strip_prefix("loadgen: dashboard on ") {
+            break url.to_string();
+        }
+    };
+    (child, url, lines)
+}
