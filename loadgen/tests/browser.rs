@@ -48,7 +48,7 @@ mod common;
 use browser_support::webdriver::Session;
 use browser_support::{
     as_text, assert_clean, browse, browse_live, browse_live_for, chromedriver, chromium, dump_dom,
-    fact, out_dir, root_attr, screenshot, spawn_dashboard_run,
+    fact, out_dir, root_attr, screenshot, spawn_dashboard_run, spawn_loadgen_serving,
 };
 
 use common::chat::{chat_server, Config};
@@ -644,32 +644,12 @@ async fn wait_for_state(addr: &str, state: &str) -> Value {
 /// Starts `loadgen web` on a free loopback port with `users` as its
 /// accounts; returns the process (killed on drop) and the page's URL.
 async fn spawn_web(users: &Path) -> (tokio::process::Child, String) {
-    use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .args([
-            "web",
-            "--users-file",
-            users.to_str().unwrap(),
-            "127.0.0.1:0",
-        ])
-        .env_remove("BASE_URL")
-        .env_remove("LOADGEN_ALLOW_NON_TEST_BACKEND")
-        .env_remove("K6_ALLOW_NON_TEST_BACKEND")
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
-            .await
-            .expect("no address on stderr within 10 s")
-            .unwrap()
-            .expect("loadgen web ended before printing its address");
-        if let Some(url) = line.strip_prefix("loadgen: web UI on ") {
-            break url.to_string();
-        }
-    };
+    let users = users.to_str().unwrap();
+    let (child, url, mut lines) = spawn_loadgen_serving(
+        &["web", "--users-file", users, "127.0.0.1:0"],
+        "loadgen: web UI on ",
+    )
+    .await;
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     (child, url)
 }

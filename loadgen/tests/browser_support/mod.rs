@@ -44,9 +44,9 @@ pub fn out_dir() -> PathBuf {
     dir
 }
 
-/// Runs Chromium headless on `page` with `extra` flags, network off;
-/// returns its stdout.
-pub async fn browse(chromium: &Path, page: &Path, extra: &[String]) -> String {
+/// Runs Chromium headless on `target` with the flags every test needs,
+/// then `flags`, bounded by `within`; returns its stdout (it must succeed).
+async fn run_chromium(chromium: &Path, flags: &[String], target: &str, within: Duration) -> String {
     let profile = tempfile::tempdir().unwrap();
     let mut cmd = tokio::process::Command::new(chromium);
     cmd.args([
@@ -59,18 +59,16 @@ pub async fn browse(chromium: &Path, page: &Path, extra: &[String]) -> String {
         "--no-first-run",
         "--disable-dev-shm-usage",
         "--hide-scrollbars",
-        // Network off: every request, loopback included, goes to a closed port.
+        // Every request not to loopback goes to a closed port.
         "--proxy-server=127.0.0.1:9",
-        "--proxy-bypass-list=<-loopback>",
-        "--virtual-time-budget=5000",
     ])
     .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(extra)
-    .arg(format!("file://{}", page.display()))
+    .args(flags)
+    .arg(target)
     .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(90), cmd.output())
+    let out = tokio::time::timeout(within, cmd.output())
         .await
-        .expect("chromium did not finish within 90 s")
+        .unwrap_or_else(|_| panic!("chromium did not finish within {within:?}"))
         .unwrap();
     assert!(
         out.status.success(),
@@ -79,6 +77,24 @@ pub async fn browse(chromium: &Path, page: &Path, extra: &[String]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs Chromium headless on `page` with `extra` flags, network off;
+/// returns its stdout.
+pub async fn browse(chromium: &Path, page: &Path, extra: &[String]) -> String {
+    let mut flags = vec![
+        // Network off: loopback too goes to the closed port.
+        "--proxy-bypass-list=<-loopback>".to_string(),
+        "--virtual-time-budget=5000".to_string(),
+    ];
+    flags.extend_from_slice(extra);
+    run_chromium(
+        chromium,
+        &flags,
+        &format!("file://{}", page.display()),
+        Duration::from_secs(90),
+    )
+    .await
 }
 
 /// The page's DOM after its script ran.
@@ -162,36 +178,9 @@ pub async fn browse_live_for(
     extra: &[String],
     budget_ms: u32,
 ) -> String {
-    let profile = tempfile::tempdir().unwrap();
-    let mut cmd = tokio::process::Command::new(chromium);
-    cmd.args([
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-dev-shm-usage",
-        "--hide-scrollbars",
-        "--proxy-server=127.0.0.1:9",
-    ])
-    .arg(format!("--virtual-time-budget={budget_ms}"))
-    .arg(format!("--user-data-dir={}", profile.path().display()))
-    .args(extra)
-    .arg(url)
-    .kill_on_drop(true);
-    let out = tokio::time::timeout(Duration::from_secs(60), cmd.output())
-        .await
-        .expect("chromium did not finish within 60 s")
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "chromium failed ({}): {}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    let mut flags = vec![format!("--virtual-time-budget={budget_ms}")];
+    flags.extend_from_slice(extra);
+    run_chromium(chromium, &flags, url, Duration::from_secs(60)).await
 }
 
 /// The text of the run facts' entry `name` (e.g. `Requests`) in a DOM.
@@ -223,22 +212,20 @@ pub fn chromedriver() -> Option<PathBuf> {
     found
 }
 
-/// Starts `loadgen run ARGS --dashboard 127.0.0.1:0` (the binary under
-/// test; the environment's target and guard overrides removed): the
-/// process (killed on drop), the dashboard's URL (the first line it prints
-/// on stderr, waited for at most 10 s) and the rest of stderr.
-pub async fn spawn_dashboard_run(
+/// stderr of a spawned loadgen, line by line.
+pub type StderrLines = tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>;
+
+/// Starts the loadgen binary under test with `args` (the environment's
+/// target and guard overrides removed; killed on drop) and waits, at most
+/// 10 s, for the stderr line starting `prefix`: returns the process, the
+/// rest of that line (the address it serves on) and the rest of stderr.
+pub async fn spawn_loadgen_serving(
     args: &[&str],
-) -> (
-    tokio::process::Child,
-    String,
-    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
-) {
+    prefix: &str,
+) -> (tokio::process::Child, String, StderrLines) {
     use tokio::io::AsyncBufReadExt;
     let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
-        .arg("run")
         .args(args)
-        .args(["--dashboard", "127.0.0.1:0"])
         .env_remove("BASE_URL")
         .env_remove("LOADGEN_ALLOW_NON_TEST_BACKEND")
         .env_remove("K6_ALLOW_NON_TEST_BACKEND")
@@ -248,15 +235,24 @@ pub async fn spawn_dashboard_run(
         .spawn()
         .unwrap();
     let mut lines = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
+    let address = loop {
         let line = tokio::time::timeout(Duration::from_secs(10), lines.next_line())
             .await
-            .expect("no dashboard address on stderr within 10 s")
+            .unwrap_or_else(|_| panic!("no {prefix:?} line on stderr within 10 s"))
             .unwrap()
-            .expect("loadgen ended before printing the dashboard's address");
-        if let Some(url) = line.strip_prefix("loadgen: dashboard on ") {
-            break url.to_string();
+            .unwrap_or_else(|| panic!("loadgen ended before printing {prefix:?}"));
+        if let Some(rest) = line.strip_prefix(prefix) {
+            break rest.to_string();
         }
     };
-    (child, url, lines)
+    (child, address, lines)
+}
+
+/// Starts `loadgen run ARGS --dashboard 127.0.0.1:0`: the process, the
+/// dashboard's URL and the rest of stderr.
+pub async fn spawn_dashboard_run(args: &[&str]) -> (tokio::process::Child, String, StderrLines) {
+    let mut all = vec!["run"];
+    all.extend_from_slice(args);
+    all.extend(["--dashboard", "127.0.0.1:0"]);
+    spawn_loadgen_serving(&all, "loadgen: dashboard on ").await
 }
