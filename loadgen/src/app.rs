@@ -171,23 +171,25 @@ pub async fn run(plan: RunPlan) -> Result<Report, Failure> {
 
 /// The guard's first check, as a run does it: a target that does not say
 /// `app_env: "test"` is refused (unless the plan overrides the guard).
-pub async fn check_guard(plan: &RunPlan) -> Result<(), Failure> {
+/// Returns the answer, whose identity the re-checks compare theirs with.
+pub async fn check_guard(plan: &RunPlan) -> Result<guard::Answer, Failure> {
     let health = &plan.journey.paths.health;
     let gt = guard_timeout(plan.journey.timeout);
-    match guard::check(Arc::clone(&plan.target), health, gt).await {
-        Verdict::Test => Ok(()),
+    let answer = guard::probe(Arc::clone(&plan.target), health, gt).await;
+    match &answer.verdict {
+        Verdict::Test => Ok(answer),
         // Provably a test backend, though not healthy: loading it is safe,
         // and what it does under load is the point.
         Verdict::Degraded(what) => {
             eprintln!("loadgen: warning: the target is degraded ({what}); loading it anyway: it says it is a test backend");
-            Ok(())
+            Ok(answer)
         }
-        Verdict::Unreachable(why) => Err(Failure::Unreachable(why)),
+        Verdict::Unreachable(why) => Err(Failure::Unreachable(why.clone())),
         Verdict::NotTest(why) if plan.allow_non_test => {
             eprintln!("loadgen: warning: {why}; going ahead because the guard was overridden");
-            Ok(())
+            Ok(answer)
         }
-        Verdict::NotTest(why) => Err(Failure::GuardRefused(guard::refusal(&why))),
+        Verdict::NotTest(why) => Err(Failure::GuardRefused(guard::refusal(why))),
     }
 }
 
@@ -200,7 +202,7 @@ pub async fn run_with(
     board: Option<&Board>,
     stop: Option<watch::Receiver<bool>>,
 ) -> Result<Report, Failure> {
-    check_guard(&plan).await?;
+    let first = check_guard(&plan).await?;
     let health = plan.journey.paths.health.clone();
     let gt = guard_timeout(plan.journey.timeout);
     if let Some(note) = plan.shared_accounts_note() {
@@ -235,9 +237,42 @@ pub async fn run_with(
             let mut ticker = tokio::time::interval_at(t0 + every, every);
             // Told on stderr when the state changes, not at every re-check.
             let mut last_kind = "ok";
+            let mut last_uptime = first.uptime_seconds;
             loop {
                 ticker.tick().await;
-                let (kind, detail) = match guard::check(Arc::clone(&target), &health, gt).await {
+                let answer = guard::probe(Arc::clone(&target), &health, gt).await;
+                let changed = match (&first.identity, &answer.identity) {
+                    (Some(was), Some(is)) => was.changed_in(is),
+                    _ => None,
+                };
+                let restarted = match (last_uptime, answer.uptime_seconds) {
+                    (Some(was), Some(is)) => is < was,
+                    _ => false,
+                };
+                if answer.uptime_seconds.is_some() {
+                    last_uptime = answer.uptime_seconds;
+                }
+                let verdict = match changed {
+                    Some(changes) => Verdict::NotTest(format!(
+                        "another deployment answers at {health} ({changes})"
+                    )),
+                    None => answer.verdict,
+                };
+                if restarted {
+                    // The same deployment, restarted (a crash, a rollout):
+                    // its figures around now are part of the result.
+                    eprintln!("\nloadgen: guard re-check: the target restarted (its uptime went back); continuing");
+                    let mut notes = notes.lock().unwrap_or_else(PoisonError::into_inner);
+                    if notes.len() < MAX_HEALTH_NOTES {
+                        notes.push(HealthNote {
+                            t_ms: u64::try_from(t0.elapsed().as_millis()).unwrap_or(u64::MAX),
+                            kind: "restarted".to_string(),
+                            detail: "its uptime_seconds went back: the process restarted"
+                                .to_string(),
+                        });
+                    }
+                }
+                let (kind, detail) = match verdict {
                     Verdict::Test => ("ok", String::new()),
                     Verdict::NotTest(seen) => {
                         eprintln!("\nloadgen: guard re-check refused the target, aborting: {seen}");

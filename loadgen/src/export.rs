@@ -283,6 +283,17 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
         "timeline": serde_json::to_value(&r.timeline)
             .map_err(|e| format!("cannot encode the timeline: {e}"))?,
     });
+    // Open model only: how late iterations (or `hit --rate` sends) started
+    // after their scheduled start; a closed-model summary has no such key.
+    if !a.lateness.is_empty() {
+        if let Some(Value::Object(it)) = summary.get_mut("iterations") {
+            it.insert("lateness_us".into(), dist(&Summary::of(&a.lateness)));
+            it.insert(
+                "lateness_histogram".into(),
+                Value::String(encode_histogram(&a.lateness)?),
+            );
+        }
+    }
     if let (Some(block), Value::Object(m)) = (streaming(a)?, &mut summary) {
         m.insert("streaming".into(), block);
     }

@@ -157,6 +157,7 @@ async fn run_vu(hit: Arc<Hit>, mut vu: Vu) {
         }));
         vu.record(Record::Iteration {
             duration: ex.duration + lag,
+            lateness: called.map(|(s, called)| called.saturating_duration_since(s)),
         });
         if ex.result.is_err() && hit.pace.is_none() {
             // A refused connection fails in microseconds; do not spin.

@@ -40,7 +40,8 @@ pub enum AbortReason {
 pub struct HealthNote {
     /// Milliseconds since the load started.
     pub t_ms: u64,
-    /// `degraded` (it answered, not `ok`) or `unreachable` (no answer in time).
+    /// `degraded` (it answered, not `ok`), `unreachable` (no answer in
+    /// time) or `restarted` (its uptime went back).
     pub kind: String,
     /// What it answered, or why there was no answer.
     pub detail: String,

@@ -301,6 +301,14 @@ pub fn render(r: &Report) -> String {
         dots("iteration_duration"),
         trend(&Summary::of(&a.iterations))
     );
+    if !a.lateness.is_empty() {
+        let _ = writeln!(
+            o,
+            "  {} {} (start past the scheduled start; inside the first request's time)",
+            dots("iteration_lateness"),
+            trend(&Summary::of(&a.lateness))
+        );
+    }
     let _ = writeln!(
         o,
         "  {} {} {:.2}/s",

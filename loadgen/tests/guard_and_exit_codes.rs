@@ -150,6 +150,67 @@ async fn a_target_that_stops_being_test_during_the_run_aborts_it_with_exit_code_
     assert!(out.stdout.contains("ABORTED"), "{}", out.stdout);
 }
 
+/// Another deployment answering at the same URL (here: another version,
+/// still `app_env: "test"`) aborts the run as a non-test one does; the same
+/// deployment restarted is noted and the run goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_deployment_aborts_the_run_and_a_restart_is_only_noted() {
+    let cfg = Config {
+        version_after_health_calls: Some(2),
+        ..Config::default()
+    };
+    let (addr, _) = chat_server(cfg).await;
+    let base = format!("http://{addr}");
+    let mut args = short_run(&base);
+    args[6] = "20s";
+    args.extend(["--guard-interval", "200ms"]);
+    let started = Instant::now();
+    let out = loadgen_bin(&args, &[]).await;
+    assert_eq!(out.code, 3, "{out:?}");
+    assert!(started.elapsed() < Duration::from_secs(5), "not aborted");
+    assert!(
+        out.stderr
+            .contains(r#"another deployment answers at /api/health (version "1.0.0" -> "2.0.0")"#),
+        "{}",
+        out.stderr
+    );
+
+    let cfg = Config {
+        restart_at_health_call: Some(4),
+        ..Config::default()
+    };
+    let (addr, _) = chat_server(cfg).await;
+    let base = format!("http://{addr}");
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("out");
+    let mut args = short_run(&base);
+    args[6] = "2s";
+    args.extend(["--guard-interval", "200ms", "--out"]);
+    args.push(out_dir.to_str().unwrap());
+    let out = loadgen_bin(&args, &[]).await;
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(
+        out.stderr.contains("the target restarted"),
+        "{}",
+        out.stderr
+    );
+    let summary: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
+            .unwrap();
+    let kinds: Vec<&str> = summary["health"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n["kind"].as_str())
+        .collect();
+    assert_eq!(kinds, ["restarted"], "{summary}");
+    assert!(
+        out.stdout.contains("found it restarted at 1 re-check"),
+        "{}",
+        out.stdout
+    );
+}
+
 /// A test backend that says it is degraded (503, `app_env: "test"`) in the
 /// middle of the run is what a stress run is there to see: the run goes on
 /// to its end, the re-checks are in summary.json's `health` and the

@@ -165,6 +165,13 @@
       ['Data', fmtBytes(t.bytes_received) + ' received, ' + fmtBytes(t.bytes_sent) + ' sent'],
       ['Checks', fmtInt(t.checks_passed) + ' passed, ' + fmtInt(t.checks_failed) + ' failed']
     ];
+    if (t.dropped_iterations > 0) {
+      items.push(['Dropped iterations', fmtInt(t.dropped_iterations) + ' (scheduled, no free VU)']);
+    }
+    if (t.lateness_p95_ms !== null) {
+      items.push(['Iteration lateness', 'p95 ' + t.lateness_p95_ms + ' ms, max ' + t.lateness_max_ms +
+        ' ms (start past the scheduled start)']);
+    }
     if (r.merged_from.length) items.push(['Merged from', r.merged_from.join(', ')]);
     items.forEach(function (it) {
       dl.appendChild(el('div', null, [el('dt', { text: it[0] }), el('dd', { text: String(it[1]) })]));

@@ -2,13 +2,14 @@
 //! health endpoint answered, not `ok`: its database or pool failing) or not
 //! answering in time, and the run went on (see [`crate::guard`]). The
 //! figures after the first note are those of a backend that said it was
-//! unwell; the server findings say why.
+//! unwell; the server findings say why. A restart (its uptime went back)
+//! is told too: the figures around it include the outage.
 
 use super::util::secs;
 use crate::report::Report;
 use crate::server::{Finding, Severity};
 
-/// Any degraded or unreachable re-check.
+/// Any degraded, unreachable or restarted re-check.
 pub fn target_unhealthy(report: &Report) -> Option<Finding> {
     let first = report.health.first()?;
     let last = report.health.last()?;
@@ -17,6 +18,7 @@ pub fn target_unhealthy(report: &Report) -> Option<Finding> {
     for (kind, words) in [
         ("degraded", "said it was degraded"),
         ("unreachable", "did not answer in time"),
+        ("restarted", "found it restarted"),
     ] {
         let n = of(kind);
         if n > 0 {
@@ -33,7 +35,7 @@ pub fn target_unhealthy(report: &Report) -> Option<Finding> {
     };
     Some(Finding {
         rule: "target_unhealthy".into(),
-        severity: if of("degraded") > 0 {
+        severity: if of("degraded") + of("restarted") > 0 {
             Severity::Critical
         } else {
             Severity::Warning

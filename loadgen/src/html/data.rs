@@ -98,6 +98,12 @@ pub struct Totals {
     pub requests_per_s: f64,
     pub iterations: u64,
     pub iterations_per_s: f64,
+    /// Open model: arrivals that found no free VU (k6's dropped_iterations).
+    pub dropped_iterations: u64,
+    /// Open model: iteration start past its scheduled start, p95 and max,
+    /// milliseconds (`None` in the closed model).
+    pub lateness_p95_ms: Option<f64>,
+    pub lateness_max_ms: Option<f64>,
     pub bytes_sent: u64,
     pub bytes_received: u64,
     pub checks_passed: u64,
@@ -267,7 +273,7 @@ fn threshold_unit(metric: Metric, agg: Agg) -> &'static str {
     match (metric, agg) {
         (_, Agg::Count) => "",
         (Metric::Failed | Metric::Checks | Metric::StreamErrors, Agg::Rate) => "fraction",
-        (Metric::Reqs | Metric::Iterations, _) => "/s",
+        (Metric::Reqs | Metric::Iterations | Metric::Dropped, _) => "/s",
         (Metric::Stream(m), _) if m.is_rate() => "tokens/s",
         _ => "ms",
     }
@@ -321,6 +327,11 @@ fn totals(report: &Report) -> Totals {
         requests_per_s: round(a.total_requests() as f64 / report.secs(), 3),
         iterations: a.iterations.len(),
         iterations_per_s: round(a.iterations.len() as f64 / report.secs(), 3),
+        dropped_iterations: a.dropped_iterations,
+        lateness_p95_ms: (!a.lateness.is_empty())
+            .then(|| round(a.lateness.value_at_quantile(0.95) as f64 / 1000.0, 3)),
+        lateness_max_ms: (!a.lateness.is_empty())
+            .then(|| round(a.lateness.max() as f64 / 1000.0, 3)),
         bytes_sent: sent,
         bytes_received: received,
         checks_passed: checks.passes,

@@ -42,6 +42,9 @@ struct State<'a> {
     creds: Option<Credentials>,
     phases: Phases,
     iteration: u64,
+    /// Open model: how late the current iteration started, until its first
+    /// request takes it into its timings (counting from the scheduled start).
+    late: std::time::Duration,
 }
 
 /// Runs one VU until it is asked to stop.
@@ -64,11 +67,14 @@ pub(super) async fn run(journey: Arc<Journey>, vu: Vu) {
             other: "other".into(),
         },
         iteration: 0,
+        late: std::time::Duration::ZERO,
     };
     // Closed model: the next iteration starts now, after the think time.
     // Open model: at its scheduled arrival, which also starts its clock, so
     // an iteration that waited for a free VU shows the wait.
     while let Some(scheduled) = st.vu.next_iteration().await {
+        let lateness = st.vu.is_open().then(|| scheduled.elapsed());
+        st.late = lateness.unwrap_or_default();
         st.iteration(user_type.turns).await;
         if !st.vu.is_open() {
             // Stopping during think time ends the loop; the iteration's
@@ -78,6 +84,7 @@ pub(super) async fn run(journey: Arc<Journey>, vu: Vu) {
         }
         st.vu.record(Record::Iteration {
             duration: scheduled.elapsed(),
+            lateness,
         });
         st.iteration += 1;
     }
@@ -193,7 +200,7 @@ impl State<'_> {
             .send(method, path, &headers, bytes, MAX_KEPT_BODY)
             .await;
         self.record_cut(&ex);
-        self.vu.record(Record::Request(RequestRecord {
+        let mut request = RequestRecord {
             phase: phase.clone(),
             endpoint: endpoint.into(),
             status: ex.result.as_ref().ok().map(|r| r.status),
@@ -202,7 +209,9 @@ impl State<'_> {
             waiting: ex.waiting,
             bytes_sent: ex.bytes_sent,
             bytes_received: ex.bytes_received,
-        }));
+        };
+        request.count_from_earlier(std::mem::take(&mut self.late));
+        self.vu.record(Record::Request(request));
         let reply = ex.result.ok()?;
         if reply.status == 401 && endpoint != "login" {
             // Expired or revoked: log in again on the next iteration.
@@ -251,13 +260,18 @@ impl State<'_> {
             request.duration = at;
             request.waiting = sink.ttfb.unwrap_or(ex.waiting);
             end = Some(how);
-            self.vu.record(Record::Stream(Box::new(StreamRecord {
+            let mut record = StreamRecord {
                 request,
                 content_at: std::mem::take(&mut sink.content_at),
                 end: how,
                 completion_tokens: sink.completion_tokens,
-            })));
+            };
+            // Open model: TTFB, TTFT and E2E from the scheduled start when
+            // this turn opens the iteration (DESIGN.md, streaming metrics).
+            record.count_from_earlier(std::mem::take(&mut self.late));
+            self.vu.record(Record::Stream(Box::new(record)));
         } else {
+            request.count_from_earlier(std::mem::take(&mut self.late));
             self.vu.record(Record::Request(request));
         }
         if status == Some(401) {

@@ -98,6 +98,9 @@ struct FileVus {
 #[derive(Deserialize)]
 struct FileIterations {
     histogram: String,
+    /// Open model only.
+    #[serde(default)]
+    lateness_histogram: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -280,6 +283,9 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         iterations: histogram(path, "iterations", &f.iterations.histogram)?,
         ..Aggregate::default()
     };
+    if let Some(late) = &f.iterations.lateness_histogram {
+        aggregate.lateness = histogram(path, "iteration lateness", late)?;
+    }
     for s in &f.series {
         let what = format!("series {}/{}/{}", s.phase, s.endpoint, s.status_class);
         let class = StatusClass::parse(&s.status_class)

@@ -109,6 +109,9 @@ pub struct Aggregate {
     pub errors: BTreeMap<&'static str, u64>,
     /// Iteration durations (count = iterations), microseconds.
     pub iterations: Histogram<u64>,
+    /// Open model: each iteration's start past its scheduled start,
+    /// microseconds (empty in the closed model).
+    pub lateness: Histogram<u64>,
     /// Token-level series of streamed requests (empty unless streaming).
     pub streams: BTreeMap<StreamKey, StreamStats>,
     /// Responses cut at a memory cap.
@@ -124,6 +127,7 @@ impl Default for Aggregate {
             checks: BTreeMap::new(),
             errors: BTreeMap::new(),
             iterations: new_histogram(),
+            lateness: new_histogram(),
             streams: BTreeMap::new(),
             truncated: Truncation::default(),
             dropped_iterations: 0,
@@ -221,7 +225,12 @@ impl Aggregate {
                 self.truncated.bytes += bytes;
             }
             Record::Dropped { count } => self.dropped_iterations += count,
-            Record::Iteration { duration } => record_value(&mut self.iterations, micros(*duration)),
+            Record::Iteration { duration, lateness } => {
+                record_value(&mut self.iterations, micros(*duration));
+                if let Some(late) = lateness {
+                    record_value(&mut self.lateness, micros(*late));
+                }
+            }
         }
     }
 
@@ -280,6 +289,7 @@ impl Aggregate {
             *self.errors.entry(k).or_default() += n;
         }
         add_into(&mut self.iterations, &other.iterations);
+        add_into(&mut self.lateness, &other.lateness);
         self.truncated.responses += other.truncated.responses;
         self.truncated.bytes += other.truncated.bytes;
         self.dropped_iterations += other.dropped_iterations;

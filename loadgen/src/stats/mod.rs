@@ -123,6 +123,14 @@ impl RequestRecord {
     pub fn class(&self) -> StatusClass {
         self.status.map_or(StatusClass::Error, StatusClass::of)
     }
+
+    /// Moves the origin of its timings `by` earlier: an open-model
+    /// iteration's first request counts from the iteration's scheduled
+    /// start, so a late start shows in its latency instead of vanishing.
+    pub fn count_from_earlier(&mut self, by: Duration) {
+        self.duration += by;
+        self.waiting += by;
+    }
 }
 
 /// What the engine emits: plain values, aggregated elsewhere.
@@ -157,8 +165,13 @@ pub enum Record {
     },
     /// A VU finished one iteration of its journey.
     Iteration {
-        /// Wall time of the iteration, think time included.
+        /// Wall time of the iteration, think time included (open model:
+        /// from its scheduled start).
         duration: Duration,
+        /// Open model: how long after its scheduled start the iteration
+        /// began (the arrival timer's and the VU's wake-up delay); `None`
+        /// in the closed model, where an iteration starts when the last ends.
+        lateness: Option<Duration>,
     },
 }
 

@@ -78,6 +78,16 @@ impl StreamRecord {
         self.request.duration
     }
 
+    /// Moves the origin of every timing `by` earlier (see
+    /// [`RequestRecord::count_from_earlier`]): TTFB, TTFT and E2E grow by
+    /// `by`, the gaps between events (ITL, TPOT) do not change.
+    pub fn count_from_earlier(&mut self, by: Duration) {
+        self.request.count_from_earlier(by);
+        for at in &mut self.content_at {
+            *at += by;
+        }
+    }
+
     /// Time to the first content event, if any came.
     pub fn ttft(&self) -> Option<Duration> {
         self.content_at.first().copied()
@@ -327,6 +337,18 @@ mod tests {
         assert_eq!(r.e2e(), Duration::from_millis(125));
         // 4 tokens over 65 ms
         assert_eq!(r.tokens_per_s_milli(), Some(61_538));
+    }
+
+    #[test]
+    fn a_late_start_moves_the_origin_not_the_gaps() {
+        let mut r = stream(10, &[60, 80, 110, 120], 125, StreamEnd::Done);
+        r.count_from_earlier(Duration::from_millis(40));
+        assert_eq!(r.ttfb(), Duration::from_millis(50));
+        assert_eq!(r.ttft(), Some(Duration::from_millis(100)));
+        assert_eq!(r.e2e(), Duration::from_millis(165));
+        let itl: Vec<u64> = r.itl().map(|d| d.as_millis() as u64).collect();
+        assert_eq!(itl, [20, 30, 10]);
+        assert_eq!(r.tpot(), Some(Duration::from_millis(20)));
     }
 
     #[test]

@@ -132,6 +132,8 @@ pub fn evaluate(t: &Threshold, agg: &Aggregate, elapsed: Duration) -> Verdict {
             let n = c.passes + c.fails;
             (n > 0).then(|| c.passes as f64 / n as f64)
         }
+        Metric::IterationDuration => trend(&agg.iterations, t.agg, ms),
+        Metric::IterationLateness => trend(&agg.lateness, t.agg, ms),
         Metric::Iterations => {
             let n = agg.iterations.len() as f64;
             Some(if t.agg == Agg::Rate { n / secs } else { n })

@@ -51,6 +51,10 @@ pub enum Metric {
     Reqs,
     /// `iterations`
     Iterations,
+    /// `iteration_duration` (open model: from the scheduled start)
+    IterationDuration,
+    /// `iteration_lateness` (open model: start past the scheduled start)
+    IterationLateness,
     /// `chat_ttft`, `chat_itl`, ... (streamed chat turns)
     Stream(StreamMetric),
     /// `stream_errors`
@@ -70,6 +74,8 @@ impl Metric {
             "checks" => Metric::Checks,
             "http_reqs" => Metric::Reqs,
             "iterations" => Metric::Iterations,
+            "iteration_duration" => Metric::IterationDuration,
+            "iteration_lateness" => Metric::IterationLateness,
             "stream_errors" => Metric::StreamErrors,
             "recovery_time" => Metric::Recovery,
             "dropped_iterations" => Metric::Dropped,
@@ -91,6 +97,8 @@ impl Metric {
             Metric::Checks => "checks",
             Metric::Reqs => "http_reqs",
             Metric::Iterations => "iterations",
+            Metric::IterationDuration => "iteration_duration",
+            Metric::IterationLateness => "iteration_lateness",
             Metric::Stream(m) => m.name(),
             Metric::StreamErrors => "stream_errors",
             Metric::Recovery => "recovery_time",
@@ -102,7 +110,11 @@ impl Metric {
     /// written with a unit.
     fn is_time(self) -> bool {
         match self {
-            Metric::Duration | Metric::Waiting | Metric::Recovery => true,
+            Metric::Duration
+            | Metric::Waiting
+            | Metric::Recovery
+            | Metric::IterationDuration
+            | Metric::IterationLateness => true,
             Metric::Stream(m) => !m.is_rate(),
             _ => false,
         }
@@ -111,7 +123,11 @@ impl Metric {
     fn allowed_tags(self) -> &'static [&'static str] {
         match self {
             Metric::Checks => &["phase", "check"],
-            Metric::Iterations | Metric::Recovery | Metric::Dropped => &[],
+            Metric::Iterations
+            | Metric::IterationDuration
+            | Metric::IterationLateness
+            | Metric::Recovery
+            | Metric::Dropped => &[],
             Metric::Stream(_) => &["phase", "endpoint"],
             Metric::StreamErrors => &["phase", "endpoint", "kind"],
             _ => &["phase", "endpoint", "status"],
@@ -120,7 +136,11 @@ impl Metric {
 
     fn allows(self, agg: Agg) -> bool {
         match self {
-            Metric::Duration | Metric::Waiting | Metric::Stream(_) => !matches!(agg, Agg::Rate),
+            Metric::Duration
+            | Metric::Waiting
+            | Metric::IterationDuration
+            | Metric::IterationLateness
+            | Metric::Stream(_) => !matches!(agg, Agg::Rate),
             Metric::Failed | Metric::Checks => matches!(agg, Agg::Rate),
             Metric::Reqs | Metric::Iterations | Metric::StreamErrors | Metric::Dropped => {
                 matches!(agg, Agg::Count | Agg::Rate)

@@ -97,6 +97,7 @@ fn evaluation_reads_percentiles_rates_and_counts_from_the_aggregate() {
     }
     agg.record(&Record::Iteration {
         duration: Duration::from_secs(1),
+        lateness: None,
     });
     let run = Duration::from_secs(2);
     let value = |expr: &str| evaluate(&parse(expr).unwrap(), &agg, run);
@@ -182,6 +183,39 @@ fn stream(ttfb: u64, tokens: &[u64], e2e: u64, end: StreamEnd) -> Record {
         end,
         completion_tokens: None,
     }))
+}
+
+#[test]
+fn iteration_duration_and_lateness_are_time_trends() {
+    let mut agg = Aggregate::default();
+    for ms in 1..=100 {
+        agg.record(&Record::Iteration {
+            duration: Duration::from_millis(ms * 10),
+            lateness: Some(Duration::from_millis(ms)),
+        });
+    }
+    let run = Duration::from_secs(10);
+    let value = |expr: &str| evaluate(&parse(expr).unwrap(), &agg, run);
+    let v = value("iteration_lateness: p(95)<96");
+    assert!(v.passed, "{v:?}");
+    assert!(!value("iteration_lateness: p(95)<94").passed);
+    assert!(value("iteration_duration: max<1.01s").passed);
+    assert!(!value("iteration_duration: med<400").passed);
+    // A trend has no rate, and no tags select among iterations.
+    assert!(parse("iteration_lateness: rate<1").is_err());
+    assert!(parse("iteration_duration{phase:chat}: p(95)<1").is_err());
+    // The closed model records no lateness: no data never holds.
+    let mut closed = Aggregate::default();
+    closed.record(&Record::Iteration {
+        duration: Duration::from_secs(1),
+        lateness: None,
+    });
+    let v = evaluate(
+        &parse("iteration_lateness: p(95)<1000").unwrap(),
+        &closed,
+        run,
+    );
+    assert_eq!((v.actual, v.passed), (None, false));
 }
 
 #[test]

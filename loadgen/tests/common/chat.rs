@@ -28,6 +28,12 @@ pub struct Config {
     pub app_env: Option<String>,
     /// After this many health answers, report `production` instead.
     pub production_after_health_calls: Option<u64>,
+    /// After this many health answers, report version `2.0.0` (another
+    /// deployment) instead of `1.0.0`.
+    pub version_after_health_calls: Option<u64>,
+    /// From this health answer on, `uptime_seconds` starts again from 0
+    /// (the process restarted); otherwise it is the answer's number.
+    pub restart_at_health_call: Option<u64>,
     /// Health answers number `start..end` (counting from 1) are a 503
     /// `degraded` that still says `app_env: "test"` (a pool exhausted).
     pub degraded_health_calls: Option<std::ops::Range<u64>>,
@@ -48,6 +54,8 @@ impl Default for Config {
         Config {
             app_env: Some("test".into()),
             production_after_health_calls: None,
+            version_after_health_calls: None,
+            restart_at_health_call: None,
             degraded_health_calls: None,
             token_max_uses: None,
             chat_delay: Duration::from_millis(5),
@@ -231,7 +239,20 @@ async fn health(State(app): State<App>) -> Response {
             json!({"status": "degraded", "message": "Database is unavailable", "app_env": env});
         return (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
     }
-    Json(health_body(env)).into_response()
+    let mut body = health_body(env);
+    let version = match app.config.version_after_health_calls {
+        Some(after) if n > after => "2.0.0",
+        _ => "1.0.0",
+    };
+    let uptime = match app.config.restart_at_health_call {
+        Some(at) if n >= at => n - at,
+        _ => n,
+    };
+    if let Value::Object(m) = &mut body {
+        m.insert("version".into(), json!(version));
+        m.insert("uptime_seconds".into(), json!(uptime));
+    }
+    Json(body).into_response()
 }
 
 async fn login(State(app): State<App>, Json(body): Json<Value>) -> Response {
