@@ -390,6 +390,8 @@ pub fn render(r: &Report) -> String {
         o,
         "  result: {} (exit {})",
         match code {
+            // Exit 0 without a threshold says nothing held: say so.
+            crate::exit::ExitCode::Ok if r.verdicts.is_empty() => "no thresholds were set",
             crate::exit::ExitCode::Ok => "all thresholds held",
             crate::exit::ExitCode::ThresholdsFailed => "a threshold failed",
             crate::exit::ExitCode::Regressed => {
