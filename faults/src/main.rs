@@ -35,7 +35,7 @@ struct Cli {
     #[arg(long, value_name = "N")]
     soak_minutes: Option<f64>,
     /// Run only these scenarios (comma-separated): provider-hang, sigterm,
-    /// drain, pg-terminate, pg-outage, aborts, restart, soak.
+    /// drain, pg-terminate, pg-outage, aborts, restart, replicas, soak.
     #[arg(long, value_delimiter = ',')]
     only: Vec<String>,
     /// Where the processes' logs go (default results/faults-<time>).

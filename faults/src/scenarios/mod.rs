@@ -12,6 +12,7 @@ use crate::table::Row;
 pub mod aborts;
 pub mod database;
 pub mod hang;
+pub mod replicas;
 pub mod restart;
 pub mod sigterm;
 pub mod soak;
@@ -32,7 +33,7 @@ pub fn secs(d: Duration) -> String {
 }
 
 /// The scenarios by name, in the order they run.
-pub const ALL: [&str; 8] = [
+pub const ALL: [&str; 9] = [
     "provider-hang",
     "sigterm",
     "drain",
@@ -40,6 +41,7 @@ pub const ALL: [&str; 8] = [
     "pg-outage",
     "aborts",
     "restart",
+    "replicas",
     "soak",
 ];
 
@@ -52,6 +54,7 @@ pub async fn run(name: &str, ctx: &Ctx) -> Vec<Row> {
         "pg-outage" => database::outage(ctx).await,
         "aborts" => aborts::run(ctx).await,
         "restart" => restart::run(ctx).await,
+        "replicas" => replicas::run(ctx).await,
         "soak" => soak::run(ctx).await,
         other => Err(anyhow::anyhow!("unknown scenario {other}")),
     };
