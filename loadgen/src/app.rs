@@ -346,6 +346,7 @@ pub async fn run_with(
         Ticks {
             feed,
             abort_on_fail,
+            remote_write: plan.remote_write.clone(),
         },
         scrape,
     )
@@ -438,6 +439,7 @@ pub async fn hit(plan: HitPlan) -> Report {
         Ticks {
             feed: None,
             abort_on_fail,
+            remote_write: None,
         },
         None,
     )
@@ -460,6 +462,8 @@ pub async fn hit(plan: HitPlan) -> Report {
 struct Ticks<'a> {
     feed: Option<Feed<'a>>,
     abort_on_fail: Option<threshold::AbortOnFail>,
+    /// `--prometheus-rw`: pushed on its own task, every interval.
+    remote_write: Option<crate::remote_write::Config>,
 }
 
 struct Feed<'a> {
@@ -479,6 +483,7 @@ async fn drive<W: engine::Workload>(
     let Ticks {
         feed,
         mut abort_on_fail,
+        remote_write,
     } = ticks;
     let collector = Collector::per_core();
     let view = Live::start(output.live, collector.clone(), schedule.clone());
@@ -487,6 +492,8 @@ async fn drive<W: engine::Workload>(
     let sampler = Sampler::start(collector.clone(), output.interval, t0);
     // Same origin as the timeline, so the server's series share its axis.
     let scraping = scrape.map(|s| s.start(t0));
+    let pushing = remote_write
+        .map(|config| crate::remote_write::start(config, collector.clone(), output.interval));
     let report = |timeline, ended| Report {
         mode,
         target: String::new(),
@@ -548,6 +555,19 @@ async fn drive<W: engine::Workload>(
     report.duration = duration;
     if let Some(s) = scraping {
         report.server = Some(s.finish().await);
+    }
+    if let Some(p) = pushing {
+        let o = p.finish().await;
+        eprintln!(
+            "loadgen: remote write: {} pushes of {} series to {}, {} failed{}",
+            o.pushes,
+            o.series,
+            o.url,
+            o.failed,
+            o.last_error
+                .map(|e| format!(" (last: {e})"))
+                .unwrap_or_default()
+        );
     }
     report
 }

@@ -423,6 +423,25 @@ pub struct RunArgs {
     /// Scrape nothing: no server-side series in the report.
     #[arg(long)]
     pub no_scrape: bool,
+    /// Push the run's metrics to this Prometheus remote-write URL every
+    /// --interval and at the end (e.g. http://127.0.0.1:9090/api/v1/write:
+    /// Prometheus started with --web.enable-remote-write-receiver); a failed
+    /// push is counted and told, never fatal. k6's K6_PROMETHEUS_RW_SERVER_URL
+    /// is read too.
+    #[arg(
+        long = "prometheus-rw",
+        value_name = "URL",
+        env = "K6_PROMETHEUS_RW_SERVER_URL"
+    )]
+    pub prometheus_rw: Option<String>,
+    /// With --prometheus-rw: histograms as native histograms (Prometheus
+    /// needs --enable-feature=native-histograms) instead of classic buckets.
+    #[arg(long = "prometheus-rw-native", requires = "prometheus_rw")]
+    pub prometheus_rw_native: bool,
+    /// A label on every pushed series, NAME=VALUE (repeatable; k6's --tag),
+    /// e.g. --tag testid=nightly-42.
+    #[arg(long = "tag", value_name = "NAME=VALUE", requires = "prometheus_rw")]
+    pub rw_tags: Vec<String>,
     /// Compare the run with this summary.json at its end (as `loadgen
     /// compare`): the table after the summary, a `comparison` object in
     /// summary.json, exit 98 on a regression. Read before any load: a missing

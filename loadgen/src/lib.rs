@@ -90,6 +90,7 @@ pub mod merge;
 pub mod plan;
 pub mod profile;
 pub mod recovery;
+pub mod remote_write;
 pub mod report;
 pub mod scheduler;
 pub mod scrape;

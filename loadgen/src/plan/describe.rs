@@ -95,6 +95,17 @@ impl RunPlan {
                 }
             );
         }
+        if let Some(rw) = &self.remote_write {
+            let labels: Vec<String> = rw.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let _ = writeln!(
+                out,
+                "  remote write:     POST {} every {} and at the end ({} histograms; labels {})",
+                rw.endpoint.url,
+                format_duration(self.output.interval),
+                if rw.native { "native" } else { "classic" },
+                labels.join(",")
+            );
+        }
         let _ = writeln!(out, "  seed:             {}", self.seed);
         let _ = writeln!(out, "  thresholds:");
         if self.thresholds.is_empty() {

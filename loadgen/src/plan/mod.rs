@@ -252,6 +252,8 @@ pub struct RunPlan {
     pub scrape: Vec<Endpoint>,
     /// The baseline to compare the run with at its end (`--baseline`).
     pub baseline: Option<Baseline>,
+    /// Where the run's metrics are pushed (`--prometheus-rw`), if anywhere.
+    pub remote_write: Option<crate::remote_write::Config>,
     /// Output settings.
     pub output: Output,
 }
@@ -651,6 +653,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
     let guard_interval = duration_arg("--guard-interval", &args.guard_interval)?;
     let output = output(&args.common, env)?;
     let scrape = scrape_endpoints(args, &target)?;
+    let remote_write = remote_write::resolve(args, "0")?;
     let compare_options = compare_options(&args.tolerance)?;
     // Files last, so a typo in a flag is reported before a missing fixture.
     if journey.steps.auth {
@@ -688,6 +691,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         dashboard: args.dashboard.as_deref().map(dashboard_addr).transpose()?,
         scrape,
         baseline,
+        remote_write,
         output,
     })
 }
@@ -776,6 +780,7 @@ pub fn resolve_hit(args: &HitArgs, env: &Env) -> Result<HitPlan, Failure> {
 
 mod describe;
 mod open;
+mod remote_write;
 mod steps;
 
 pub use steps::resolve_steps;
