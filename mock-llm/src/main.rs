@@ -20,6 +20,10 @@ fn main() -> ExitCode {
             print!("{}", config::usage());
             return ExitCode::SUCCESS;
         }
+        Ok(Command::ListProfiles) => {
+            print!("{}", mock_llm::mockmodel::profile::list());
+            return ExitCode::SUCCESS;
+        }
         Err(e) => {
             eprintln!("mock-llm: {e}");
             return ExitCode::from(2);
@@ -68,6 +72,10 @@ async fn run(config: Config) -> ExitCode {
         midstream_error_rate = c.midstream_error_rate,
         cut_rate = c.cut_rate,
         embedding_dim = c.embedding_dim,
+        prefill_us_per_token = c.llm.load.prefill_per_token.as_micros() as u64,
+        max_num_seqs = c.llm.load.max_num_seqs,
+        max_waiting = c.llm.load.max_waiting,
+        load_factor = c.llm.load.load_factor,
         "mock-llm listening"
     );
     match mock_llm::serve(listener, config, shutdown).await {

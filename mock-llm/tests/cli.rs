@@ -162,3 +162,37 @@ fn logs_to_a_pipe_have_no_colour_codes() {
         "ANSI escape in logs written to a pipe: {text:?}"
     );
 }
+
+#[test]
+fn list_profiles_prints_every_profile_and_a_bad_name_lists_the_valid_ones() {
+    let out = run(&["--list-profiles"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let list = String::from_utf8_lossy(&out.stdout);
+    let names = [
+        "default",
+        "8b-h100",
+        "70b-h100-tp8",
+        "small-cpu",
+        "azure-gpt-4o-mini",
+    ];
+    for name in names {
+        assert!(list.contains(name), "{name}: {list}");
+    }
+    assert!(list.contains("MOCK_LLM_PREFILL_US_PER_TOKEN=200"), "{list}");
+    for (args, env, blamed) in [
+        (&["--profile", "gpt-9"][..], &[][..], "--profile"),
+        (
+            &[][..],
+            &[("MOCK_LLM_PROFILE", "gpt-9")][..],
+            "MOCK_LLM_PROFILE",
+        ),
+    ] {
+        let out = run(args, env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(blamed), "{stderr}");
+        for name in names {
+            assert!(stderr.contains(name), "{name}: {stderr}");
+        }
+    }
+}

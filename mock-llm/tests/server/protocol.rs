@@ -145,6 +145,7 @@ async fn tokens_arrive_on_the_schedule() {
                 tokens: 30,
                 error_rate: 0.0,
                 rate_429: 0.0,
+                load: LoadModel::default(),
             },
             ..Config::default()
         })
