@@ -251,6 +251,7 @@ mod tests {
                 itl: Duration::from_millis(5),
                 jitter: 0.2,
                 tokens: 40,
+                tokens_spread: 0.0,
                 error_rate: 0.0,
                 rate_429: 0.0,
                 load: crate::mockmodel::LoadModel::default(),
@@ -374,6 +375,7 @@ mod tests {
             ("--max-num-seqs", "MOCK_LLM_MAX_NUM_SEQS", "0"),
             ("--max-waiting", "MOCK_LLM_MAX_WAITING", "1000"),
             ("--load-factor", "MOCK_LLM_LOAD_FACTOR", "1"),
+            ("--tokens-spread", "MOCK_LLM_TOKENS_SPREAD", "0"),
         ] {
             let at = help
                 .find(&format!("{flag} "))

@@ -34,6 +34,9 @@ pub struct ModelArgs {
     /// Mean reply length in tokens, > 0
     #[arg(long, env = "MOCK_LLM_TOKENS", default_value_t = 40, value_parser = positive)]
     pub tokens: u32,
+    /// Spread of reply lengths: coefficient of variation of a log-normal around --tokens, 0..4; 0 = the jitter's uniform band
+    #[arg(long = "tokens-spread", env = "MOCK_LLM_TOKENS_SPREAD", default_value_t = 0.0, value_parser = spread)]
+    pub tokens_spread: f64,
     /// Share of requests answered 500 (the backend's mock: failed calls), 0..1
     #[arg(long = "error-rate", env = "MOCK_LLM_ERROR_RATE", default_value_t = 0.0, value_parser = rate)]
     pub error_rate: f64,
@@ -120,6 +123,7 @@ impl From<ModelArgs> for MockLlmConfig {
             itl: Duration::from_millis(a.itl_ms),
             jitter: a.jitter,
             tokens: a.tokens,
+            tokens_spread: a.tokens_spread,
             error_rate: a.error_rate,
             rate_429: a.rate_429,
             load: LoadModel {
@@ -145,6 +149,15 @@ fn positive(s: &str) -> Result<u32, String> {
     let v: u32 = s.trim().parse().map_err(|e| format!("{e}"))?;
     if v == 0 {
         return Err("must be greater than zero".into());
+    }
+    Ok(v)
+}
+
+/// A coefficient of variation: a finite number in [0, 4].
+fn spread(s: &str) -> Result<f64, String> {
+    let v: f64 = s.trim().parse().map_err(|e| format!("{e}"))?;
+    if !(0.0..=4.0).contains(&v) {
+        return Err("must be between 0 and 4".into());
     }
     Ok(v)
 }
@@ -184,6 +197,7 @@ mod tests {
                 itl: Duration::from_millis(5),
                 jitter: 0.2,
                 tokens: 40,
+                tokens_spread: 0.0,
                 error_rate: 0.0,
                 rate_429: 0.0,
                 load: LoadModel::default(),
@@ -237,6 +251,7 @@ mod tests {
             ("MOCK_LLM_MAX_WAITING", "-1"),
             ("MOCK_LLM_LOAD_FACTOR", "0.5"),
             ("MOCK_LLM_LOAD_FACTOR", "NaN"),
+            ("MOCK_LLM_TOKENS_SPREAD", "5"),
             ("MOCK_LLM_PROFILE", "gpt-9"),
         ];
         for (var, value) in cases {
@@ -294,6 +309,7 @@ mod tests {
                 "MOCK_LLM_PROFILE",
                 "MOCK_LLM_SEED",
                 "MOCK_LLM_TOKENS",
+                "MOCK_LLM_TOKENS_SPREAD",
                 "MOCK_LLM_TTFT_MS",
             ]
         );

@@ -48,6 +48,9 @@ pub struct MockLlmConfig {
     pub jitter: f64,
     /// Mean reply length in tokens.
     pub tokens: u32,
+    /// Reply lengths' coefficient of variation (log-normal around `tokens`);
+    /// 0: the jitter's uniform band, as before.
+    pub tokens_spread: f64,
     pub error_rate: f64,
     pub rate_429: f64,
     /// Prefill, batch limit, queue and load factor; off by default.
@@ -71,6 +74,7 @@ impl MockLlmConfig {
             itl: Duration::ZERO,
             jitter: 0.0,
             tokens: 16,
+            tokens_spread: 0.0,
             error_rate: 0.0,
             rate_429: 0.0,
             load: LoadModel::default(),
@@ -98,6 +102,10 @@ impl MockLlmConfig {
     /// exactly the schedule of a model that has none.
     pub fn schedule_for(&self, turn_key: u64, prompt_tokens: u32) -> MockSchedule {
         let mut rng = ChaCha8Rng::seed_from_u64(self.seed ^ turn_key.rotate_left(17));
+        // Drawn first, and only when asked for, so that without a spread the
+        // draws are exactly the old ones.
+        let spread_length = (self.tokens_spread > 0.0)
+            .then(|| reply_length(&mut rng, self.tokens, self.tokens_spread));
         let jitter = self.jitter;
         let mut jittered = |base: f64| -> f64 {
             if jitter == 0.0 {
@@ -106,7 +114,10 @@ impl MockLlmConfig {
                 (base * (1.0 + jitter * rng.gen_range(-1.0..=1.0))).max(0.0)
             }
         };
-        let n = (jittered(f64::from(self.tokens)).round() as u32).max(1);
+        let n = match spread_length {
+            Some(n) => n,
+            None => (jittered(f64::from(self.tokens)).round() as u32).max(1),
+        };
         let ttft = self.ttft + self.load.prefill(prompt_tokens);
         let ttft = Duration::from_secs_f64(jittered(ttft.as_secs_f64()));
         let gaps = (1..n)
@@ -126,6 +137,20 @@ impl MockLlmConfig {
             .collect();
         MockSchedule { ttft, gaps, tokens }
     }
+}
+
+/// A reply length from a log-normal distribution with mean `mean` and
+/// coefficient of variation `cv` (chat replies are right-skewed: many short,
+/// a few long), at least 1 and at most 8 x the mean.
+fn reply_length(rng: &mut ChaCha8Rng, mean: u32, cv: f64) -> u32 {
+    let sigma = (1.0 + cv * cv).ln().sqrt();
+    // Box-Muller: one standard normal from two uniforms.
+    let u1: f64 = rng.gen_range(f64::EPSILON..1.0);
+    let u2: f64 = rng.gen();
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    let mean = f64::from(mean);
+    let n = mean * (sigma * z - sigma * sigma / 2.0).exp();
+    n.round().clamp(1.0, mean * 8.0) as u32
 }
 
 /// One reply: its tokens, the delay before the first, and the gap before each
@@ -219,6 +244,7 @@ mod tests {
             itl: Duration::from_millis(10),
             jitter: 0.3,
             tokens: 20,
+            tokens_spread: 0.0,
             error_rate: 0.0,
             rate_429: 0.0,
             load: LoadModel::default(),
@@ -276,6 +302,29 @@ mod tests {
         let long = c.schedule_for(1, 400);
         assert_eq!(long.ttft, short.ttft + Duration::from_millis(200));
         assert_eq!((long.gaps, long.tokens), (short.gaps, short.tokens));
+    }
+
+    #[test]
+    fn a_spread_gives_right_skewed_lengths_around_the_mean_within_max_tokens() {
+        let c = MockLlmConfig {
+            tokens: 100,
+            tokens_spread: 0.6,
+            ..config()
+        };
+        let mut lengths: Vec<usize> = (0..4000).map(|k| c.schedule(k).tokens.len()).collect();
+        let mean = lengths.iter().sum::<usize>() as f64 / lengths.len() as f64;
+        assert!((92.0..=108.0).contains(&mean), "mean {mean}");
+        lengths.sort_unstable();
+        let (median, p95) = (lengths[2000], lengths[3800]);
+        // Log-normal with CV 0.6: the median below the mean, a long tail.
+        assert!((75..=95).contains(&median), "median {median}");
+        assert!(p95 >= 190, "p95 {p95}");
+        assert!(lengths[0] >= 1 && lengths[3999] <= 800);
+        for k in 0..200 {
+            let mut s = c.schedule(k);
+            s.truncate(50);
+            assert!(s.tokens.len() <= 50 && s.gaps.len() + 1 == s.tokens.len());
+        }
     }
 
     #[test]

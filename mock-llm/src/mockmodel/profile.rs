@@ -24,7 +24,9 @@ pub struct Profile {
 /// batch limits are what a latency-optimised deployment of that size runs
 /// with, small enough that a single-host load test can reach them.
 pub const PROFILES: &[Profile] = &[
-    // Today's mock: fixed TTFT and ITL, no load dependence.
+    // Today's mock: fixed TTFT and ITL, no load dependence. The others give
+    // reply lengths a log-normal spread (CV 0.6): chat output lengths are
+    // right-skewed (ShareGPT-style traces: median below the mean, a long tail).
     Profile {
         name: "default",
         about: "today's mock: TTFT 150 ms, ITL 5 ms, 40 tokens, no prefill, no batch limit",
@@ -45,6 +47,7 @@ pub const PROFILES: &[Profile] = &[
             ("MOCK_LLM_ITL_MS", "12"),
             ("MOCK_LLM_JITTER", "0.1"),
             ("MOCK_LLM_TOKENS", "100"),
+            ("MOCK_LLM_TOKENS_SPREAD", "0.6"),
             ("MOCK_LLM_MAX_NUM_SEQS", "32"),
             ("MOCK_LLM_MAX_WAITING", "64"),
             ("MOCK_LLM_LOAD_FACTOR", "2.0"),
@@ -63,6 +66,7 @@ pub const PROFILES: &[Profile] = &[
             ("MOCK_LLM_ITL_MS", "23"),
             ("MOCK_LLM_JITTER", "0.1"),
             ("MOCK_LLM_TOKENS", "100"),
+            ("MOCK_LLM_TOKENS_SPREAD", "0.6"),
             ("MOCK_LLM_MAX_NUM_SEQS", "64"),
             ("MOCK_LLM_MAX_WAITING", "128"),
             ("MOCK_LLM_LOAD_FACTOR", "2.5"),
@@ -82,6 +86,7 @@ pub const PROFILES: &[Profile] = &[
             ("MOCK_LLM_ITL_MS", "65"),
             ("MOCK_LLM_JITTER", "0.15"),
             ("MOCK_LLM_TOKENS", "60"),
+            ("MOCK_LLM_TOKENS_SPREAD", "0.6"),
             ("MOCK_LLM_MAX_NUM_SEQS", "4"),
             ("MOCK_LLM_MAX_WAITING", "16"),
             ("MOCK_LLM_LOAD_FACTOR", "3.0"),
@@ -103,6 +108,7 @@ pub const PROFILES: &[Profile] = &[
             ("MOCK_LLM_ITL_MS", "11"),
             ("MOCK_LLM_JITTER", "0.3"),
             ("MOCK_LLM_TOKENS", "120"),
+            ("MOCK_LLM_TOKENS_SPREAD", "0.6"),
             ("MOCK_LLM_RPM", "180"),
             ("MOCK_LLM_TPM", "30000"),
         ],
