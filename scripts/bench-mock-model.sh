@@ -6,6 +6,9 @@
 #   scripts/bench-mock-model.sh            VUs 1,4,16,64, 20 s a step, then
 #                                          CHAT_HISTORY_MAX_MESSAGES 4 vs 40
 #   BENCH_STEP_SECONDS=10 BENCH_VUS="1 8 64" BENCH_PROFILE=70b-h100-tp8 ...
+#   MOCK_LLM_MAX_WAITING=8 BENCH_VUS=64 BENCH_HISTORY=0 ...   a queue that
+#       overflows: 429s from the model (MOCK_LLM_* override the profile in
+#       mock-llm; the predictions use the profile's own values)
 #
 # Part 1 steps the VUs (closed model, no think time, login once per VU, 3
 # turns a session) and prints TTFT p50 and ITL p50 as loadgen measured them
@@ -160,6 +163,7 @@ for v in $vus_steps; do
   printf '| %s | %s | %s ms | %s ms | %s ms | %s ms | %s | %s |\n' "$v" "$prompt" "$ttft" "$pttft" "$itl" "$pitl" "$q" "$n"
 done
 
+if [ "${BENCH_HISTORY:-1}" = 0 ]; then exit 0; fi
 printf '\n## CHAT_HISTORY_MAX_MESSAGES on long conversations (4 VUs, 12 turns a session)\n\n'
 printf '| history cap | prompt tokens | TTFT p50 measured | TTFT predicted | ITL p50 measured |\n'
 printf '|---:|---:|---:|---:|---:|\n'

@@ -1,6 +1,7 @@
 //! `mock-llm`: an OpenAI-compatible mock LLM server (see the `mock_llm`
-//! library). Flags override `MOCK_LLM_*` and `BIND_ADDR`; `--help` lists
-//! them with their defaults. Exit codes: 0 after a clean shutdown, 2 for a bad
+//! library). Flags override `MOCK_LLM_*` and `BIND_ADDR`, which override a
+//! `--profile`; `--help` lists them with their defaults, `--list-profiles`
+//! the profiles. Exit codes: 0 after a clean shutdown, 2 for a bad
 //! flag or variable, 1 when the address cannot be bound.
 //!
 //! Unlike the backend it reads no `.env`: that file's `BIND_ADDR` is the

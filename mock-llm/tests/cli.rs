@@ -42,6 +42,12 @@ fn help_lists_every_variable_and_exits_0() {
         "MOCK_LLM_MIDSTREAM_ERROR_RATE",
         "MOCK_LLM_CUT_RATE",
         "MOCK_LLM_EMBEDDING_DIM",
+        "MOCK_LLM_PROFILE",
+        "MOCK_LLM_PREFILL_US_PER_TOKEN",
+        "MOCK_LLM_MAX_NUM_SEQS",
+        "MOCK_LLM_MAX_WAITING",
+        "MOCK_LLM_LOAD_FACTOR",
+        "MOCK_LLM_TOKENS_SPREAD",
     ] {
         assert!(help.contains(&format!("[env: {var}=")), "{var}: {help}");
     }
