@@ -51,6 +51,10 @@ pub struct Metrics {
     pub first_token_latency: Histogram,
     pub hash_queue_depth: IntGauge,
     pub hash_in_flight: IntGauge,
+    /// The in-process mock model's batch (`LLM_PROVIDER=mock`), as vLLM's
+    /// `num_requests_running` / `num_requests_waiting`.
+    pub mock_llm_running: IntGauge,
+    pub mock_llm_waiting: IntGauge,
     pub hash_latency: Histogram,
     pub rate_limited: IntCounterVec,
     pub host_cpus: IntGauge,
@@ -234,6 +238,21 @@ impl Metrics {
             hash_in_flight: reg(
                 &r,
                 IntGauge::new("chatbot_password_hash_in_flight", "Password hashes running")?,
+            ),
+            mock_llm_running: reg(
+                &r,
+                IntGauge::new(
+                    "chatbot_mock_llm_requests_running",
+                    "The in-process mock model's requests in its batch (vllm:num_requests_running)",
+                )?,
+            ),
+            mock_llm_waiting: reg(
+                &r,
+                IntGauge::new(
+                    "chatbot_mock_llm_requests_waiting",
+                    "The in-process mock model's requests waiting for a batch slot \
+                     (vllm:num_requests_waiting)",
+                )?,
             ),
             hash_latency: reg(
                 &r,

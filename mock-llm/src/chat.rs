@@ -1,8 +1,13 @@
-//! `POST /v1/chat/completions`: admission (budgets, then injected faults),
-//! then the shared mock model's reply, whole or streamed on its schedule.
+//! `POST /v1/chat/completions`: admission (budgets, injected faults, then
+//! the batch: a slot, a place in the queue, or 429), then the shared mock
+//! model's reply, whole or streamed on its schedule.
 //!
-//! Every delay is measured from the moment the request arrived (deadlines, not
-//! chained sleeps), so a slow poll never pushes the later tokens back.
+//! Every delay is a deadline, not a chained sleep, so a slow poll never pushes
+//! the later tokens back: the first token is due the time to first token
+//! after the request got its batch slot (after its arrival when it got one
+//! at once), each later one its gap after the one before, the gap stretched
+//! by the batch's size when it is due. The slot is held by the response body:
+//! a client that drops the stream frees it.
 
 use std::time::Duration;
 
@@ -12,14 +17,13 @@ use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures::StreamExt as _;
 use serde_json::{json, Value};
 use tokio::time::{sleep_until, Instant};
 
 use super::limits::Limit;
 use super::wire::{self, ChatRequest};
 use super::MockState;
-use crate::mockmodel::MockSchedule;
+use crate::mockmodel::{MockSchedule, Slot};
 
 /// OpenAI's route: the model is the request's.
 pub(super) async fn openai(State(state): State<MockState>, body: Bytes) -> Response {
@@ -106,7 +110,35 @@ async fn complete(state: MockState, deployment: Option<String>, body: Bytes) -> 
         );
     }
 
+    let ticket = match state.batch.try_enqueue() {
+        Ok(t) => t,
+        Err(full) => {
+            stats.bump(&stats.queue_full);
+            let retry = state.config.llm.queue_retry_after();
+            return wire::rate_limited(
+                retry,
+                &format!(
+                    "mock-llm: the server is saturated ({} running, {} waiting, \
+                     --max-num-seqs/--max-waiting). Please retry after {} seconds.",
+                    full.running,
+                    full.waiting,
+                    retry.as_millis().max(1).div_ceil(1000)
+                ),
+            );
+        }
+    };
+    // The queue wait is part of the time to first token; with a slot free
+    // at arrival the schedule runs from the arrival, as it always did.
+    let queued = ticket.is_queued();
+    let slot = ticket.slot().await;
+    let t0 = if queued { Instant::now() } else { start };
+    state
+        .vllm
+        .queue
+        .observe(t0.saturating_duration_since(start));
+
     stats.add(&stats.prompt_tokens, u64::from(prompt_tokens));
+    state.vllm.add_prompt(prompt_tokens);
     let head = Head {
         id: format!("chatcmpl-{}", uuid::Uuid::new_v4().simple()),
         created: wire::unix_now(),
@@ -126,14 +158,23 @@ async fn complete(state: MockState, deployment: Option<String>, body: Bytes) -> 
         };
         stream(
             state.clone(),
-            start,
+            Pace::new(start, t0, slot),
             head,
             reply,
             req.include_usage(),
             fault,
         )
     } else {
-        sleep_until(start + reply.schedule.total()).await;
+        let mut pace = Pace::new(start, t0, slot);
+        pace.due = t0 + reply.schedule.ttft;
+        sleep_until(pace.due).await;
+        pace.token(&state);
+        for gap in &reply.schedule.gaps {
+            pace.due += pace.stretch(*gap);
+            sleep_until(pace.due).await;
+            pace.token(&state);
+        }
+        pace.done(&state);
         stats.add(&stats.completion_tokens, u64::from(reply.len()));
         stats.bump(&stats.completed);
         Json(json!({
@@ -168,12 +209,13 @@ struct Reply {
 
 impl Reply {
     fn plan(state: &MockState, req: &ChatRequest) -> Self {
-        let mut schedule = state.config.llm.schedule(req.turn_key());
+        let mut schedule = state
+            .config
+            .llm
+            .schedule_for(req.turn_key(), req.prompt_tokens());
         let mut finish_reason = "stop";
         if let Some(max) = req.max_tokens().map(|m| m as usize) {
-            if max < schedule.tokens.len() {
-                schedule.tokens.truncate(max);
-                schedule.gaps.truncate(max.saturating_sub(1));
+            if schedule.truncate(max) {
                 finish_reason = "length";
             }
         }
@@ -213,8 +255,23 @@ enum StreamFault {
     Cut,
 }
 
+/// When a frame is due.
+#[derive(Clone, Copy)]
+enum At {
+    /// At the start of the schedule (the role chunk).
+    Start,
+    /// The time to first token after the start.
+    First,
+    /// This gap (at batch 1) after the frame before, stretched by the load.
+    Gap(Duration),
+    /// With the frame before.
+    Same,
+}
+
 enum Frame {
     Data(Bytes),
+    /// A chunk with content: it counts for TTFT and ITL.
+    Token(Bytes),
     /// The `[DONE]` frame: sending it completes the request.
     Done(Bytes),
     Cut,
@@ -226,7 +283,7 @@ fn sse(value: &Value) -> Bytes {
 
 fn stream(
     state: MockState,
-    start: Instant,
+    pace: Pace,
     head: Head,
     reply: Reply,
     include_usage: bool,
@@ -253,14 +310,8 @@ fn stream(
         sse(&c)
     };
     let tokens = &reply.schedule.tokens;
-    // When each token is due, from the request's arrival.
-    let due: Vec<Duration> = std::iter::once(reply.schedule.ttft)
-        .chain(reply.schedule.gaps.iter().copied())
-        .scan(Duration::ZERO, |at, d| {
-            *at += d;
-            Some(*at)
-        })
-        .collect();
+    let gaps = &reply.schedule.gaps;
+    let ttft = reply.schedule.ttft;
     let sent = if fault.is_some() {
         tokens.len() / 2
     } else {
@@ -272,13 +323,26 @@ fn stream(
     // The role chunk goes out at once, as OpenAI's does; TTFT counts from
     // the first chunk with content.
     frames.push((
-        Duration::ZERO,
+        At::Start,
         Frame::Data(chunk(json!({ "role": "assistant", "content": "" }), None)),
     ));
-    for (token, at) in tokens.iter().zip(&due).take(sent) {
-        frames.push((*at, Frame::Data(chunk(json!({ "content": token }), None))));
+    // Token i is due a gap after token i - 1; the first, the TTFT after t0.
+    let step = |i: usize| match i.checked_sub(1).and_then(|g| gaps.get(g)) {
+        Some(gap) => At::Gap(*gap),
+        None => At::First,
+    };
+    for (i, token) in tokens.iter().enumerate().take(sent) {
+        frames.push((
+            step(i),
+            Frame::Token(chunk(json!({ "content": token }), None)),
+        ));
     }
-    let end = due.get(sent).or(due.last()).copied().unwrap_or_default();
+    // A fault comes when the next token would have; the end with the last.
+    let end = if fault.is_some() {
+        step(sent)
+    } else {
+        At::Same
+    };
     match fault {
         Some(StreamFault::ErrorEvent) => frames.push((
             end,
@@ -298,6 +362,7 @@ fn stream(
                 end,
                 Frame::Data(chunk(json!({}), Some(reply.finish_reason))),
             ));
+            let end = At::Same;
             if include_usage {
                 let c = json!({
                     "id": head.id,
@@ -314,13 +379,26 @@ fn stream(
         }
     }
 
-    let body = futures::stream::iter(frames).then(move |(at, frame)| {
+    let frames = frames.into_iter();
+    let body = futures::stream::unfold((frames, pace), move |(mut frames, mut pace)| {
         let state = state.clone();
         async move {
-            sleep_until(start + at).await;
-            match frame {
+            let (at, frame) = frames.next()?;
+            pace.due = match at {
+                At::Start => pace.t0,
+                At::First => pace.t0 + ttft,
+                At::Gap(gap) => pace.due + pace.stretch(gap),
+                At::Same => pace.due,
+            };
+            sleep_until(pace.due).await;
+            let item = match frame {
                 Frame::Data(b) => Ok(b),
+                Frame::Token(b) => {
+                    pace.token(&state);
+                    Ok(b)
+                }
                 Frame::Done(b) => {
+                    pace.done(&state);
                     state.stats.bump(&state.stats.completed);
                     Ok(b)
                 }
@@ -335,7 +413,8 @@ fn stream(
                         "mock-llm: injected stream cut (--cut-rate)",
                     ))
                 }
-            }
+            };
+            Some((item, (frames, pace)))
         }
     });
     (
@@ -346,4 +425,51 @@ fn stream(
         Body::from_stream(body),
     )
         .into_response()
+}
+
+/// One reply's progress through its schedule: its batch slot, the deadline
+/// of the last frame, and what the vLLM metrics observe.
+struct Pace {
+    /// When the request arrived.
+    start: Instant,
+    /// When the schedule starts: the arrival, or the end of the queue wait.
+    t0: Instant,
+    /// The deadline of the frame last sent.
+    due: Instant,
+    /// Held until the reply is done (or the body dropped).
+    slot: Option<Slot>,
+    last_token: Option<Instant>,
+}
+
+impl Pace {
+    fn new(start: Instant, t0: Instant, slot: Slot) -> Self {
+        Self {
+            start,
+            t0,
+            due: t0,
+            slot: Some(slot),
+            last_token: None,
+        }
+    }
+
+    fn stretch(&self, gap: Duration) -> Duration {
+        self.slot.as_ref().map_or(gap, |s| s.stretch(gap))
+    }
+
+    /// A token went out now.
+    fn token(&mut self, state: &MockState) {
+        let now = Instant::now();
+        match self.last_token {
+            None => state.vllm.ttft.observe(now - self.start),
+            Some(last) => state.vllm.itl.observe(now - last),
+        }
+        state.vllm.add_generated(1);
+        self.last_token = Some(now);
+    }
+
+    /// The reply is complete: the slot is free from now.
+    fn done(&mut self, state: &MockState) {
+        state.vllm.e2e.observe(self.start.elapsed());
+        self.slot = None;
+    }
 }

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use clap::{CommandFactory as _, FromArgMatches as _, Parser};
 
-use crate::layered::{self, Failure};
-use crate::mockmodel::{rate, MockLlmConfig, ModelArgs};
+use crate::layered::Failure;
+use crate::mockmodel::{profile, rate, MockLlmConfig, ModelArgs};
 
 /// A hang is held at most this long, so an injected fault never outlives a
 /// forgotten client.
@@ -58,6 +58,9 @@ pub struct Config {
                   variable, 1 when the address cannot be bound."
 )]
 struct Cli {
+    /// Print the named profiles (--profile) with their values, and exit
+    #[arg(long = "list-profiles")]
+    list_profiles: bool,
     /// Listen address
     #[arg(long, env = "BIND_ADDR", default_value = "127.0.0.1:8001")]
     bind: SocketAddr,
@@ -135,16 +138,20 @@ impl Default for Config {
         #[allow(clippy::expect_used)] // constant input, checked by a test
         match Config::parse(std::iter::empty(), &|_| None).expect("the defaults are valid") {
             Command::Run(c) => c,
-            Command::Help => unreachable!("no --help was given"),
+            Command::Help | Command::ListProfiles => unreachable!("no --help was given"),
         }
     }
 }
 
 /// What the command line asked for.
 #[derive(Debug)]
+// Built once per process: boxing the config would buy nothing.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     Run(Config),
     Help,
+    /// `--list-profiles`: print [`profile::list`].
+    ListProfiles,
 }
 
 /// A bad flag or variable: which one, and what was wrong with it.
@@ -184,7 +191,8 @@ impl Config {
         args: impl IntoIterator<Item = String>,
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Command, ConfigError> {
-        let matches = match layered::parse(Cli::command(), args, env) {
+        let args: Vec<String> = args.into_iter().collect();
+        let matches = match profile::parse(Cli::command(), args, env) {
             Ok(m) => m,
             Err(Failure::Help) => return Ok(Command::Help),
             Err(Failure::Flag { flag, message }) => {
@@ -207,6 +215,9 @@ impl Config {
             message: e.to_string(),
             from_variable: false,
         })?;
+        if cli.list_profiles {
+            return Ok(Command::ListProfiles);
+        }
         Ok(Command::Run(cli.into()))
     }
 }
@@ -225,7 +236,7 @@ mod tests {
         let args = args.iter().map(|a| (*a).to_owned());
         match Config::parse(args, &|k| env.get(k).cloned())? {
             Command::Run(c) => Ok(c),
-            Command::Help => panic!("unexpected help"),
+            other => panic!("unexpected {other:?}"),
         }
     }
 
@@ -240,8 +251,10 @@ mod tests {
                 itl: Duration::from_millis(5),
                 jitter: 0.2,
                 tokens: 40,
+                tokens_spread: 0.0,
                 error_rate: 0.0,
                 rate_429: 0.0,
+                load: crate::mockmodel::LoadModel::default(),
             },
             rpm: None,
             tpm: None,
@@ -315,6 +328,9 @@ mod tests {
             (&[], &[("MOCK_LLM_HANG_RATE", "1.01")], "MOCK_LLM_HANG_RATE"),
             (&["--frobnicate", "1"], &[], "--frobnicate"),
             (&["--rpm"], &[], "--rpm"),
+            (&["--profile", "gpt-9"], &[], "--profile"),
+            (&[], &[("MOCK_LLM_PROFILE", "gpt-9")], "MOCK_LLM_PROFILE"),
+            (&["--load-factor", "0.9"], &[], "--load-factor"),
         ];
         for (args, env, name) in cases {
             let e = parse(args, env).unwrap_err();
@@ -351,6 +367,15 @@ mod tests {
             ),
             ("--cut-rate", "MOCK_LLM_CUT_RATE", "0"),
             ("--embedding-dim", "MOCK_LLM_EMBEDDING_DIM", "384"),
+            (
+                "--prefill-us-per-token",
+                "MOCK_LLM_PREFILL_US_PER_TOKEN",
+                "0",
+            ),
+            ("--max-num-seqs", "MOCK_LLM_MAX_NUM_SEQS", "0"),
+            ("--max-waiting", "MOCK_LLM_MAX_WAITING", "1000"),
+            ("--load-factor", "MOCK_LLM_LOAD_FACTOR", "1"),
+            ("--tokens-spread", "MOCK_LLM_TOKENS_SPREAD", "0"),
         ] {
             let at = help
                 .find(&format!("{flag} "))
@@ -360,5 +385,26 @@ mod tests {
             assert!(entry.contains(&format!("[env: {var}")), "{entry}");
             assert!(entry.contains(&format!("[default: {default}]")), "{entry}");
         }
+    }
+
+    #[test]
+    fn a_profile_is_a_layer_under_flags_and_variables() {
+        let c = parse(&["--profile", "azure-gpt-4o-mini"], &[]).unwrap();
+        assert_eq!((c.rpm, c.tpm), (Some(180), Some(30_000)));
+        assert_eq!(c.llm.ttft, Duration::from_millis(400));
+        let c = parse(
+            &["--profile=8b-h100", "--itl-ms", "9"],
+            &[("MOCK_LLM_ITL_MS", "1"), ("MOCK_LLM_TTFT_MS", "44")],
+        )
+        .unwrap();
+        assert_eq!(c.llm.itl, Duration::from_millis(9));
+        assert_eq!(c.llm.ttft, Duration::from_millis(44));
+        assert_eq!(c.llm.load.max_num_seqs, 32);
+        let c = parse(&[], &[("MOCK_LLM_PROFILE", "small-cpu")]).unwrap();
+        assert_eq!(c.llm.load.max_num_seqs, 4);
+        assert!(matches!(
+            Config::parse(["--list-profiles".to_owned()], &|_| None),
+            Ok(Command::ListProfiles)
+        ));
     }
 }

@@ -5,7 +5,10 @@
 //! their timing come from [`mockmodel::MockLlmConfig`] (the same model as the
 //! backend's `mock` provider, which depends on this crate for it), keyed by
 //! a hash of the request's messages, so a request gets the same reply
-//! whatever the concurrency. Around it sit what
+//! at low load. With a batch limit it saturates like a serving engine (one
+//! [`mockmodel::Batch`] per server: requests wait for a slot or are refused
+//! 429, decode slows as the batch fills), and `/metrics` serves vLLM's
+//! metric names beside its own. Around it sit what
 //! a real provider does to clients: Azure-style RPM/TPM budgets answered 429
 //! with `Retry-After`, and injected faults (500s, 429 storms, hangs, error
 //! events and cuts mid-stream). `/stats` counts it all, so tests can assert
@@ -18,6 +21,7 @@
 //!   `layered` reads the variables for both.
 //! - `wire`: request bodies read, OpenAI error bodies written.
 //! - `limits`: the rolling-minute budgets.
+//! - `vllm`: the `vllm:*` metrics (gauges and histograms with vLLM's buckets).
 //! - `chat`, `embeddings`: the handlers.
 //! - `signal`: the SIGTERM/SIGINT shutdown future, shared with the backend.
 //!
@@ -33,6 +37,7 @@ mod layered;
 pub mod limits;
 pub mod mockmodel;
 pub mod signal;
+mod vllm;
 mod wire;
 
 use std::future::Future;
@@ -53,6 +58,7 @@ use tokio::sync::watch;
 
 pub use config::{Command, Config, ConfigError};
 use limits::Budgets;
+use mockmodel::Batch;
 
 /// The server's shared state; cheap to clone.
 #[derive(Clone)]
@@ -61,7 +67,10 @@ pub struct MockState(Arc<Inner>);
 pub struct Inner {
     pub config: Config,
     budgets: Budgets,
+    /// Running and waiting requests, for the whole server.
+    batch: Batch,
     stats: Stats,
+    vllm: vllm::Metrics,
     faults: Mutex<ChaCha8Rng>,
     /// Flips to `true` at shutdown, releasing hung requests so the graceful
     /// drain does not wait out a ten-minute hang.
@@ -92,16 +101,23 @@ impl MockState {
         let rng = ChaCha8Rng::seed_from_u64(config.llm.seed ^ 0x6d6f_636b_2d6c_6c6d);
         Self(Arc::new(Inner {
             budgets: Budgets::new(config.rpm, config.tpm),
+            batch: Batch::new(config.llm.load.clone()),
             stats: Stats::default(),
+            vllm: vllm::Metrics::default(),
             faults: Mutex::new(rng),
             shutdown: watch::channel(false).0,
             config,
         }))
     }
 
-    /// The counters `/stats` serves.
+    /// The counters `/stats` serves, with the batch's current state.
     pub fn stats(&self) -> serde_json::Value {
-        self.stats.to_json()
+        let mut v = self.stats.to_json();
+        v["batch"] = json!({
+            "running": self.batch.running(),
+            "waiting": self.batch.waiting(),
+        });
+        v
     }
 
     /// Releases hung requests (answered 504) and refuses new hangs.
@@ -151,6 +167,8 @@ struct Stats {
     rate_limited_rpm: AtomicU64,
     rate_limited_tpm: AtomicU64,
     injected_429: AtomicU64,
+    /// Refused because the batch and its queue were full.
+    queue_full: AtomicU64,
     errors_500: AtomicU64,
     hangs: AtomicU64,
     midstream_errors: AtomicU64,
@@ -170,10 +188,11 @@ impl Stats {
 
     fn to_json(&self) -> serde_json::Value {
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let (rpm, tpm, injected) = (
+        let (rpm, tpm, injected, queue) = (
             get(&self.rate_limited_rpm),
             get(&self.rate_limited_tpm),
             get(&self.injected_429),
+            get(&self.queue_full),
         );
         let (e500, hang, mid, cut) = (
             get(&self.errors_500),
@@ -190,10 +209,11 @@ impl Stats {
             "bad_requests": get(&self.bad_requests),
             "completed": get(&self.completed),
             "rate_limited": {
-                "total": rpm + tpm + injected,
+                "total": rpm + tpm + injected + queue,
                 "rpm": rpm,
                 "tpm": tpm,
                 "injected": injected,
+                "queue_full": queue,
             },
             "faults": {
                 "total": injected + e500 + hang + mid + cut,
@@ -241,6 +261,7 @@ impl Stats {
                     ("reason=\"rpm\"", get(&self.rate_limited_rpm)),
                     ("reason=\"tpm\"", get(&self.rate_limited_tpm)),
                     ("reason=\"injected\"", get(&self.injected_429)),
+                    ("reason=\"queue_full\"", get(&self.queue_full)),
                 ],
             ),
             (
@@ -347,7 +368,12 @@ async fn metrics(State(state): State<MockState>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        state.stats.to_prometheus(),
+        state.stats.to_prometheus()
+            + &state.vllm.render(
+                &state.config.model,
+                state.batch.running(),
+                state.batch.waiting(),
+            ),
     )
 }
 

@@ -1,6 +1,7 @@
 //! `mock-llm`: an OpenAI-compatible mock LLM server (see the `mock_llm`
-//! library). Flags override `MOCK_LLM_*` and `BIND_ADDR`; `--help` lists
-//! them with their defaults. Exit codes: 0 after a clean shutdown, 2 for a bad
+//! library). Flags override `MOCK_LLM_*` and `BIND_ADDR`, which override a
+//! `--profile`; `--help` lists them with their defaults, `--list-profiles`
+//! the profiles. Exit codes: 0 after a clean shutdown, 2 for a bad
 //! flag or variable, 1 when the address cannot be bound.
 //!
 //! Unlike the backend it reads no `.env`: that file's `BIND_ADDR` is the
@@ -18,6 +19,10 @@ fn main() -> ExitCode {
         Ok(Command::Run(c)) => c,
         Ok(Command::Help) => {
             print!("{}", config::usage());
+            return ExitCode::SUCCESS;
+        }
+        Ok(Command::ListProfiles) => {
+            print!("{}", mock_llm::mockmodel::profile::list());
             return ExitCode::SUCCESS;
         }
         Err(e) => {
@@ -68,6 +73,10 @@ async fn run(config: Config) -> ExitCode {
         midstream_error_rate = c.midstream_error_rate,
         cut_rate = c.cut_rate,
         embedding_dim = c.embedding_dim,
+        prefill_us_per_token = c.llm.load.prefill_per_token.as_micros() as u64,
+        max_num_seqs = c.llm.load.max_num_seqs,
+        max_waiting = c.llm.load.max_waiting,
+        load_factor = c.llm.load.load_factor,
         "mock-llm listening"
     );
     match mock_llm::serve(listener, config, shutdown).await {

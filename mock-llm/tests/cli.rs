@@ -42,6 +42,12 @@ fn help_lists_every_variable_and_exits_0() {
         "MOCK_LLM_MIDSTREAM_ERROR_RATE",
         "MOCK_LLM_CUT_RATE",
         "MOCK_LLM_EMBEDDING_DIM",
+        "MOCK_LLM_PROFILE",
+        "MOCK_LLM_PREFILL_US_PER_TOKEN",
+        "MOCK_LLM_MAX_NUM_SEQS",
+        "MOCK_LLM_MAX_WAITING",
+        "MOCK_LLM_LOAD_FACTOR",
+        "MOCK_LLM_TOKENS_SPREAD",
     ] {
         assert!(help.contains(&format!("[env: {var}=")), "{var}: {help}");
     }
@@ -161,4 +167,38 @@ fn logs_to_a_pipe_have_no_colour_codes() {
         !out.contains(&0x1b),
         "ANSI escape in logs written to a pipe: {text:?}"
     );
+}
+
+#[test]
+fn list_profiles_prints_every_profile_and_a_bad_name_lists_the_valid_ones() {
+    let out = run(&["--list-profiles"], &[]);
+    assert_eq!(out.status.code(), Some(0));
+    let list = String::from_utf8_lossy(&out.stdout);
+    let names = [
+        "default",
+        "8b-h100",
+        "70b-h100-tp8",
+        "small-cpu",
+        "azure-gpt-4o-mini",
+    ];
+    for name in names {
+        assert!(list.contains(name), "{name}: {list}");
+    }
+    assert!(list.contains("MOCK_LLM_PREFILL_US_PER_TOKEN=200"), "{list}");
+    for (args, env, blamed) in [
+        (&["--profile", "gpt-9"][..], &[][..], "--profile"),
+        (
+            &[][..],
+            &[("MOCK_LLM_PROFILE", "gpt-9")][..],
+            "MOCK_LLM_PROFILE",
+        ),
+    ] {
+        let out = run(args, env);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(blamed), "{stderr}");
+        for name in names {
+            assert!(stderr.contains(name), "{name}: {stderr}");
+        }
+    }
 }

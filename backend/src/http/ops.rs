@@ -188,6 +188,11 @@ async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     let load = state.hasher.load();
     state.metrics.hash_queue_depth.set(load.waiting);
     state.metrics.hash_in_flight.set(load.running);
+    if let Some((running, waiting)) = state.llm.engine_load() {
+        let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        state.metrics.mock_llm_running.set(gauge(running));
+        state.metrics.mock_llm_waiting.set(gauge(waiting));
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -120,6 +120,11 @@ pub type TokenStream = BoxStream<'static, Result<StreamEvent, ProviderError>>;
 pub trait LlmProvider: Send + Sync {
     /// Short name for metrics and logs (`mock`, `openai`, `azure`).
     fn name(&self) -> &'static str;
+    /// An in-process model's batch now: (running, waiting). Remote
+    /// providers have none to report.
+    fn engine_load(&self) -> Option<(usize, usize)> {
+        None
+    }
     async fn complete(&self, req: CompletionRequest) -> Result<Completion, ProviderError>;
     /// Streams the reply. An error before the stream starts (a 429, a
     /// refused connection) is returned here; one during it is an item.

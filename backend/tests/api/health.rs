@@ -85,6 +85,9 @@ async fn metrics_use_the_original_names_with_route_templates() {
         "chatbot_db_pool_checked_in",
         "chatbot_db_pool_usage_ratio",
         "chatbot_password_hash_queue_depth",
+        // The in-process mock model's batch, idle between turns.
+        "chatbot_mock_llm_requests_running 0",
+        "chatbot_mock_llm_requests_waiting 0",
     ] {
         assert!(text.contains(needle), "missing {needle} in:\n{text}");
     }

@@ -6,7 +6,7 @@ pub use std::time::{Duration, Instant};
 
 pub use futures::StreamExt as _;
 pub use mock_llm::config::Config;
-pub use mock_llm::mockmodel::MockLlmConfig;
+pub use mock_llm::mockmodel::{LoadModel, MockLlmConfig};
 pub use mock_llm::serve;
 pub use serde_json::{json, Value};
 pub use tokio::net::TcpListener;

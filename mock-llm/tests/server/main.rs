@@ -8,3 +8,4 @@ mod helpers;
 mod limits;
 mod other;
 mod protocol;
+mod saturation;

@@ -143,8 +143,10 @@ async fn tokens_arrive_on_the_schedule() {
                 itl: Duration::from_millis(10),
                 jitter: 0.0,
                 tokens: 30,
+                tokens_spread: 0.0,
                 error_rate: 0.0,
                 rate_429: 0.0,
+                load: LoadModel::default(),
             },
             ..Config::default()
         })
