@@ -473,6 +473,7 @@
     ['Process resident memory', 'MiB', [['RSS', 'rss_mib', '#17becf']]],
     ['Process open file descriptors', 'fds', [['open fds', 'open_fds', '#bcbd22']]],
     ['Backend rate limiter 429s', '/s', [['429/s', 'rate_limited_per_s', FAIL]], true],
+    ['Model batch: running and waiting', 'requests', [['running', 'model_running', '#1f77b4'], ['waiting', 'model_waiting', '#ff7f0e']]],
     ['Mock LLM: requests, 429s and errors', '/s', [['requests/s', 'upstream_requests_per_s', '#2ca02c'], ['429/s', 'upstream_429_per_s', '#ff7f0e'], ['errors/s', 'upstream_errors_per_s', FAIL, [6, 3]]]],
     ['Mock LLM: completion tokens/s', 'tokens/s', [['tokens/s', 'upstream_tokens_per_s', '#17becf']]],
     ['History sent with each chat turn (mean)', 'messages', [['mean', 'history_messages_mean', '#1f77b4'], ['CHAT_HISTORY_MAX_MESSAGES', 'history_max_messages', '#444c56', [6, 3]]]]

@@ -8,7 +8,8 @@
 //! `chat.rs` (provider share of chat time, long tails), `provider.rs`
 //! (429s, retries, breaker), `hashing.rs` (the password-hash queue),
 //! `client.rs` (error onset), `health.rs` (the guard's re-checks found the
-//! target unwell) and `drift.rs` (latency and memory over a long
+//! target unwell), `model.rs` (the LLM serving engine's queue, on any
+//! scraped endpoint) and `drift.rs` (latency and memory over a long
 //! steady run); `util.rs` has the shared statistics.
 //! Every threshold is a named constant documented where it is defined.
 //!
@@ -24,6 +25,7 @@ mod client;
 mod drift;
 mod hashing;
 mod health;
+mod model;
 mod pool;
 mod provider;
 mod util;
@@ -59,6 +61,7 @@ const RULES: &[(&str, Check)] = &[
         "provider_dominates",
         Check::Server(chat::provider_dominates),
     ),
+    ("model_saturated", Check::Client(model::model_saturated)),
     ("hash_backlog", Check::Server(hashing::hash_backlog)),
     (
         "long_tail_long_history",

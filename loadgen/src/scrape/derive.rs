@@ -75,6 +75,8 @@ const GAUGES: &[(&str, Gauge)] = &[
         r.rss_bytes.map(|b| b / (1024.0 * 1024.0))
     }),
     (series::OPEN_FDS, |r| r.open_fds),
+    (series::MODEL_RUNNING, |r| r.model_running),
+    (series::MODEL_WAITING, |r| r.model_waiting),
 ];
 
 const RATES: &[(&str, Counter)] = &[

@@ -58,6 +58,11 @@ pub struct Reading {
     pub upstream_429: Option<f64>,
     pub upstream_errors: Option<f64>,
     pub upstream_tokens: Option<f64>,
+    /// A serving engine's batch: vLLM's `vllm:num_requests_running` (a
+    /// real vLLM, or mock-llm), else the backend's in-process mock's.
+    pub model_running: Option<f64>,
+    /// ... and the requests waiting for a place in it.
+    pub model_waiting: Option<f64>,
 }
 
 fn scalar(v: &Value) -> Option<f64> {
@@ -112,12 +117,33 @@ impl Samples {
 /// Parses Prometheus text; `Err` when it holds no sample at all (an HTML
 /// page, an error text: not a metrics endpoint).
 pub fn parse(text: &str) -> Result<Reading, String> {
-    let scrape = Scrape::parse(text.lines().map(|l| Ok(l.to_owned())))
+    let scrape = Scrape::parse(text.lines().map(|l| Ok(colons_out(l))))
         .map_err(|e| format!("unreadable metrics text: {e}"))?;
     if scrape.samples.is_empty() {
         return Err("no Prometheus samples in the answer".into());
     }
     Ok(reading(&Samples(scrape.samples)))
+}
+
+/// `l` with `:` in its metric name turned into `_`: prometheus-parse
+/// matches names as `\w+`, so it would drop vLLM's `vllm:num_requests_*`
+/// lines (colons are legal in Prometheus names). Labels and values are left
+/// alone; `vllm:x` is then read as `vllm_x`.
+fn colons_out(l: &str) -> String {
+    let (head, name_start) = if let Some(rest) = l.strip_prefix("# TYPE ") {
+        ("# TYPE ", rest)
+    } else if let Some(rest) = l.strip_prefix("# HELP ") {
+        ("# HELP ", rest)
+    } else if l.starts_with('#') {
+        return l.to_owned();
+    } else {
+        ("", l)
+    };
+    let end = name_start
+        .find(|c: char| c == '{' || c.is_whitespace())
+        .unwrap_or(name_start.len());
+    let (name, rest) = name_start.split_at(end);
+    format!("{head}{}{rest}", name.replace(':', "_"))
 }
 
 fn reading(s: &Samples) -> Reading {
@@ -165,5 +191,11 @@ fn reading(s: &Samples) -> Reading {
         upstream_tokens: s.sum_where("mock_llm_tokens_total", |x| {
             x.labels.get("kind") == Some("completion")
         }),
+        model_running: s
+            .sum("vllm_num_requests_running")
+            .or_else(|| s.sum("chatbot_mock_llm_requests_running")),
+        model_waiting: s
+            .sum("vllm_num_requests_waiting")
+            .or_else(|| s.sum("chatbot_mock_llm_requests_waiting")),
     }
 }

@@ -329,3 +329,20 @@ fn mock_llm_metrics_give_the_upstream_series() {
     // Not the backend: none of its series.
     assert!(!t.series.contains_key(series::PROVIDER_CALLS_PER_S));
 }
+
+#[test]
+fn a_serving_engines_batch_gauges_are_read_by_their_vllm_names_or_the_backends() {
+    let vllm = "# TYPE vllm:num_requests_running gauge\n\
+                vllm:num_requests_running{model_name=\"m\"} 32\n\
+                # TYPE vllm:num_requests_waiting gauge\n\
+                vllm:num_requests_waiting{model_name=\"m\"} 7\n";
+    let t = derived(&[at(0, vllm), at(1000, vllm)]);
+    assert_eq!(t.series[series::MODEL_RUNNING], vec![Some(32.0), Some(32.0)]);
+    assert_eq!(t.series[series::MODEL_WAITING], vec![Some(7.0), Some(7.0)]);
+    let backend = "chatbot_mock_llm_requests_running 4\nchatbot_mock_llm_requests_waiting 1\n";
+    let t = derived(&[at(0, backend)]);
+    assert_eq!(t.series[series::MODEL_WAITING], vec![Some(1.0)]);
+    // Neither: no such series.
+    let t = derived(&[at(0, "process_open_fds 3\n")]);
+    assert!(!t.series.contains_key(series::MODEL_WAITING));
+}

@@ -132,6 +132,11 @@ pub mod series {
     pub const UPSTREAM_ERRORS_PER_S: &str = "upstream_errors_per_s";
     /// mock-llm: completion tokens it sent, per second.
     pub const UPSTREAM_TOKENS_PER_S: &str = "upstream_tokens_per_s";
+    /// A serving engine's requests in its batch (`vllm:num_requests_running`,
+    /// or the backend's in-process mock's).
+    pub const MODEL_RUNNING: &str = "model_running";
+    /// ... and waiting for a place in it (`vllm:num_requests_waiting`).
+    pub const MODEL_WAITING: &str = "model_waiting";
 }
 
 /// Names of the run totals in [`ScrapeTarget::totals`].

@@ -203,21 +203,21 @@ fn a_healthy_run_has_no_findings() {
     r.diagnosis = diagnose(&r);
     assert_eq!(
         render(&r),
-        format!("  diagnosis: no findings (12 rules checked; server metrics: {URL})\n")
+        format!("  diagnosis: no findings (13 rules checked; server metrics: {URL})\n")
     );
 }
 
 #[test]
 fn without_server_metrics_only_client_rules_run_and_the_output_says_so() {
     let r = healthy_client();
-    assert_eq!(rules_checked(&r), 3);
+    assert_eq!(rules_checked(&r), 4);
     assert!(diagnose(&r).is_empty());
-    assert!(render(&r).contains("(3 rules checked; server metrics: none)"));
+    assert!(render(&r).contains("(4 rules checked; server metrics: none)"));
     // A target without the backend's pool gauge (another exporter) is no
     // server target either.
     let mut other = healthy_target();
     other.series.remove(s::DB_POOL_MAX);
     let r = with_server(healthy_client(), other);
     assert!(server_target(&r).is_none());
-    assert_eq!(rules_checked(&r), 3);
+    assert_eq!(rules_checked(&r), 4);
 }

@@ -16,7 +16,7 @@ fn findings_are_worst_first_and_render_one_block_each() {
         ["error_onset", "db_pool_saturated", "provider_retries"]
     );
     let text = render(&r);
-    assert!(text.starts_with(&format!("  diagnosis: 3 findings (12 rules checked; server metrics: {URL})\n    [critical] error_onset\n      evidence: errors started at 130 VUs")), "{text}");
+    assert!(text.starts_with(&format!("  diagnosis: 3 findings (13 rules checked; server metrics: {URL})\n    [critical] error_onset\n      evidence: errors started at 130 VUs")), "{text}");
     assert!(
         text.contains("    [info] provider_retries\n      evidence: "),
         "{text}"
@@ -95,6 +95,6 @@ fn the_page_shows_a_diagnosis_section() {
     assert!(page.contains("<section id=\"diagnosis\""));
     let data = crate::html::build(&r, &r.chart_data());
     assert_eq!(data.diagnosis.findings, r.diagnosis);
-    assert_eq!(data.diagnosis.rules_checked, 12);
+    assert_eq!(data.diagnosis.rules_checked, 13);
     assert_eq!(data.diagnosis.server.as_deref(), Some(URL));
 }

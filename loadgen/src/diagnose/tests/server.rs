@@ -328,3 +328,37 @@ fn long_tail_long_history_needs_both() {
     // Long histories, no tail.
     assert!(diagnose(&with_server(healthy_client(), t)).is_empty());
 }
+
+#[test]
+fn model_saturated_reads_the_engine_queue_on_any_endpoint() {
+    // The backend's own (in-process mock) gauges.
+    let mut t = healthy_target();
+    set(&mut t, s::MODEL_RUNNING, vec![32.0; 20]);
+    set(&mut t, s::MODEL_WAITING, first(12, 30.0, 0.0));
+    let f = finding(&with_server(healthy_client(), t), "model_saturated");
+    assert!(
+        f.evidence.starts_with(
+            "the model's queue held up to 30 requests while 32 ran in its batch, with requests waiting in 12 of 20 scrapes"
+        ),
+        "{}",
+        f.evidence
+    );
+    assert_eq!(f.severity, Severity::Critical);
+    assert!(f.advice.contains("max-num-seqs") && f.advice.contains("CHAT_HISTORY_MAX_MESSAGES"));
+    // A scraped vLLM (or mock-llm) beside a backend without the gauges.
+    let mut engine = healthy_target();
+    engine.url = "http://127.0.0.1:8001/metrics".into();
+    engine.series.remove(s::DB_POOL_MAX);
+    set(&mut engine, s::MODEL_WAITING, first(5, 3.0, 0.0));
+    let mut r = with_server(healthy_client(), healthy_target());
+    if let Some(server) = r.server.as_mut() {
+        server.targets.push(engine);
+    }
+    let f = finding(&r, "model_saturated");
+    assert_eq!(f.severity, Severity::Warning);
+    assert!(f.evidence.ends_with("(http://127.0.0.1:8001/metrics)"), "{}", f.evidence);
+    // A blip is not a saturated model.
+    let mut t = healthy_target();
+    set(&mut t, s::MODEL_WAITING, first(2, 5.0, 0.0));
+    assert!(!rules(&with_server(healthy_client(), t)).contains(&"model_saturated".into()));
+}
