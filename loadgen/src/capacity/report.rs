@@ -1,0 +1,404 @@
+//! What a capacity search found: the knee, the load at which each threshold
+//! first broke, and every step's figures; as `capacity.json` (schema
+//! [`SCHEMA`], `loadgen/schema/capacity-v1.schema.json`) and as the table on
+//! stdout.
+
+use super::figures::Figures;
+use super::search::{Search, StepKind};
+use super::{num, CapacityPlan, Model};
+use crate::exit::ExitCode;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+/// The versioned name of capacity.json's schema.
+pub const SCHEMA: &str = "chatbench.loadgen.capacity/v1";
+
+/// The definition of goodput the JSON carries (see [`super::figures`]).
+pub const GOODPUT_DEFINITION: &str = "requests per second of the hold window that succeeded \
+(http_req_failed false) and took no longer than the tightest http_req_duration limit \
+(p(N), med or max with < or <=) of the threshold set that selects them by phase, endpoint \
+or status; requests no duration threshold selects need only succeed";
+
+/// How the search ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// A step failed after one that held: the knee is between them.
+    Knee,
+    /// Every step of the ladder held: the knee is at least its top.
+    MaxHeld,
+    /// The first step failed: no knee.
+    FirstStepFailed,
+    /// Ctrl-C or SIGTERM.
+    Interrupted,
+    /// The guard re-check found a target that is no longer a test backend.
+    GuardRefused,
+    /// `--max-duration` came before the search's end.
+    MaxDuration,
+}
+
+/// One step as run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct StepResult {
+    /// 1-based, in the order run.
+    pub index: usize,
+    /// VUs or iterations/s.
+    pub load: f64,
+    /// Ladder or bisection.
+    pub kind: StepKind,
+    /// Every threshold held (and the step was not interrupted).
+    pub held: bool,
+    /// Ended early: its figures are partial and judge nothing.
+    pub interrupted: bool,
+    /// What it measured.
+    #[serde(flatten)]
+    pub figures: Figures,
+}
+
+/// The lowest load at which a threshold failed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Broken {
+    /// The threshold.
+    pub threshold: String,
+    /// The load.
+    pub load: f64,
+    /// Its value there (`None`: no data, which fails).
+    pub actual: Option<f64>,
+}
+
+/// The search's settings, as run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Settings {
+    /// The ladder's loads.
+    pub ladder: Vec<f64>,
+    /// Warm-up per step, seconds.
+    pub settle_s: f64,
+    /// Measured time per step, seconds.
+    pub hold_s: f64,
+    /// Bisection rounds.
+    pub bisect: u32,
+    /// The search's bound, seconds.
+    pub max_duration_s: f64,
+}
+
+/// Everything the search found (capacity.json).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CapacityReport {
+    /// [`SCHEMA`].
+    pub schema: &'static str,
+    /// Target URL.
+    pub target: String,
+    /// Profile of the journey and thresholds.
+    pub profile: String,
+    /// `mock` or `live`.
+    pub latency_profile: &'static str,
+    /// `closed` or `open`.
+    pub model: &'static str,
+    /// `VUs` or `iterations/s`.
+    pub unit: &'static str,
+    /// Chat turns streamed (TTFT figures).
+    pub stream: bool,
+    /// Seed of the run (each step's is seed + its index).
+    pub seed: u64,
+    /// Wall-clock start.
+    pub started_at: DateTime<Utc>,
+    /// Wall-clock end.
+    pub finished_at: DateTime<Utc>,
+    /// Settings.
+    pub settings: Settings,
+    /// The threshold set every step is judged by.
+    pub thresholds: Vec<String>,
+    /// Thresholds left out, with why.
+    pub skipped_thresholds: Vec<String>,
+    /// What goodput counts.
+    pub goodput_definition: &'static str,
+    /// The highest load that held every threshold (`None`: none did).
+    pub knee: Option<f64>,
+    /// The lowest load that failed (`None`: none did).
+    pub first_failed: Option<f64>,
+    /// How the search ended.
+    pub outcome: Outcome,
+    /// The exit code.
+    pub exit_code: i32,
+    /// Per threshold that failed somewhere: the lowest load it failed at.
+    pub broken: Vec<Broken>,
+    /// Guard re-checks that found the target degraded or slow.
+    pub health: Vec<String>,
+    /// Every step, in the order run.
+    pub steps: Vec<StepResult>,
+}
+
+impl CapacityReport {
+    /// An empty report for `plan`.
+    pub fn new(plan: &CapacityPlan) -> CapacityReport {
+        let r = &plan.run;
+        let now = Utc::now();
+        CapacityReport {
+            schema: SCHEMA,
+            target: r.target.display(),
+            profile: r.profile.clone(),
+            latency_profile: r.latency_profile.name(),
+            model: match plan.model {
+                Model::Closed => "closed",
+                Model::Open { .. } => "open",
+            },
+            unit: plan.model.unit(),
+            stream: r.journey.stream && r.journey.steps.chat,
+            seed: r.seed,
+            started_at: now,
+            finished_at: now,
+            settings: Settings {
+                ladder: plan.ladder.clone(),
+                settle_s: plan.steps.settle.as_secs_f64(),
+                hold_s: plan.steps.hold.as_secs_f64(),
+                bisect: plan.bisect,
+                max_duration_s: plan.max_duration.as_secs_f64(),
+            },
+            thresholds: r.thresholds.iter().map(ToString::to_string).collect(),
+            skipped_thresholds: r.skipped_thresholds.clone(),
+            goodput_definition: GOODPUT_DEFINITION,
+            knee: None,
+            first_failed: None,
+            outcome: Outcome::FirstStepFailed,
+            exit_code: 0,
+            broken: Vec::new(),
+            health: Vec::new(),
+            steps: Vec::new(),
+        }
+    }
+
+    /// Fills the answer from the search's state once it stopped
+    /// (`stopped`: why, if it stopped before its end).
+    pub fn finish(&mut self, search: &Search, stopped: Option<Outcome>, interrupted: bool) {
+        self.finished_at = Utc::now();
+        self.knee = search.knee();
+        self.first_failed = search.first_failed();
+        self.outcome = match (stopped, interrupted) {
+            (Some(Outcome::GuardRefused), _) => Outcome::GuardRefused,
+            (_, true) | (Some(Outcome::Interrupted), _) => Outcome::Interrupted,
+            (Some(o), _) => o,
+            (None, _) => match (self.knee, self.first_failed) {
+                (None, _) => Outcome::FirstStepFailed,
+                (Some(_), None) => Outcome::MaxHeld,
+                (Some(_), Some(_)) => Outcome::Knee,
+            },
+        };
+        self.broken = broken(&self.steps, &self.thresholds);
+        self.exit_code = self.exit().code();
+    }
+
+    /// The exit code: 3 > 99 > 105 > 0.
+    pub fn exit(&self) -> ExitCode {
+        let judged = self.steps.iter().any(|s| !s.interrupted);
+        if self.outcome == Outcome::GuardRefused {
+            ExitCode::GuardRefused
+        } else if judged && self.knee.is_none() && self.first_failed.is_some() {
+            ExitCode::ThresholdsFailed
+        } else if self.outcome == Outcome::Interrupted {
+            ExitCode::Interrupted
+        } else {
+            ExitCode::Ok
+        }
+    }
+}
+
+/// Per threshold, the lowest load of a judged step that failed it.
+fn broken(steps: &[StepResult], thresholds: &[String]) -> Vec<Broken> {
+    let mut judged: Vec<&StepResult> = steps.iter().filter(|s| !s.interrupted).collect();
+    judged.sort_by(|a, b| a.load.total_cmp(&b.load));
+    thresholds
+        .iter()
+        .filter_map(|t| {
+            judged.iter().find_map(|s| {
+                s.figures
+                    .verdicts
+                    .iter()
+                    .find(|v| &v.threshold == t && !v.passed)
+                    .map(|v| Broken {
+                        threshold: t.clone(),
+                        load: s.load,
+                        actual: v.actual,
+                    })
+            })
+        })
+        .collect()
+}
+
+fn opt_ms(x: Option<f64>) -> String {
+    x.map_or("-".into(), |v| format!("{v:.0}"))
+}
+
+/// One step's result in a progress line.
+pub fn progress_line(f: &Figures, held: bool, interrupted: bool) -> String {
+    let failed: Vec<&str> = f
+        .verdicts
+        .iter()
+        .filter(|v| !v.passed)
+        .map(|v| v.threshold.as_str())
+        .collect();
+    format!(
+        "{:.1} req/s, errors {:.2}%, p95 {:.0} ms, goodput {:.1}/s: {}",
+        f.requests_per_s,
+        f.error_rate * 100.0,
+        f.latency.p95_ms,
+        f.goodput.per_s,
+        if interrupted {
+            "interrupted".to_string()
+        } else if held {
+            "held".to_string()
+        } else {
+            format!("FAILED {}", failed.join("; "))
+        }
+    )
+}
+
+/// The table printed on stdout.
+pub fn render(r: &CapacityReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "\ncapacity of {} ({} model, load in {}; each step {}s settle + {}s hold)",
+        r.target, r.model, r.unit, r.settings.settle_s, r.settings.hold_s
+    );
+    let mut steps: Vec<&StepResult> = r.steps.iter().collect();
+    steps.sort_by(|a, b| a.load.total_cmp(&b.load).then(a.index.cmp(&b.index)));
+    let ttft = r.stream;
+    let _ = write!(
+        out,
+        "\n{:>8} {:>6} {:>8} {:>7} {:>7} {:>7} {:>7} {:>7} {:>9} {:>6}",
+        "load", "kind", "req/s", "iter/s", "err%", "p50ms", "p95ms", "p99ms", "goodput/s", "good%"
+    );
+    if ttft {
+        let _ = write!(out, " {:>8} {:>8}", "ttft50", "ttft95");
+    }
+    let _ = writeln!(out, "  verdict");
+    for s in &steps {
+        let f = &s.figures;
+        let _ = write!(
+            out,
+            "{:>8} {:>6} {:>8.1} {:>7.2} {:>7.2} {:>7.0} {:>7.0} {:>7.0} {:>9.1} {:>6.1}",
+            num(s.load),
+            match s.kind {
+                StepKind::Ladder => "step",
+                StepKind::Bisect => "bisect",
+            },
+            f.requests_per_s,
+            f.iterations_per_s,
+            f.error_rate * 100.0,
+            f.latency.p50_ms,
+            f.latency.p95_ms,
+            f.latency.p99_ms,
+            f.goodput.per_s,
+            f.goodput.ratio * 100.0
+        );
+        if ttft {
+            let (a, b) = f
+                .ttft
+                .map_or((None, None), |t| (Some(t.p50_ms), Some(t.p95_ms)));
+            let _ = write!(out, " {:>8} {:>8}", opt_ms(a), opt_ms(b));
+        }
+        let verdict = if s.interrupted {
+            "interrupted"
+        } else if s.held {
+            "held"
+        } else {
+            "FAILED"
+        };
+        let _ = writeln!(out, "  {verdict}");
+    }
+    // Per phase: p50/p95/p99 of each step.
+    let mut phases: Vec<String> = steps
+        .iter()
+        .flat_map(|s| s.figures.phases.iter().map(|p| p.phase.clone()))
+        .collect();
+    phases.sort();
+    phases.dedup();
+    if !phases.is_empty() {
+        let _ = write!(out, "\nper phase p50/p95/p99 ms\n{:>8}", "load");
+        for p in &phases {
+            let _ = write!(out, " {p:>20}");
+        }
+        let _ = writeln!(out);
+        for s in &steps {
+            let _ = write!(out, "{:>8}", num(s.load));
+            for p in &phases {
+                let cell =
+                    s.figures
+                        .phases
+                        .iter()
+                        .find(|x| &x.phase == p)
+                        .map_or("-".to_string(), |x| {
+                            format!(
+                                "{:.0}/{:.0}/{:.0}",
+                                x.latency.p50_ms, x.latency.p95_ms, x.latency.p99_ms
+                            )
+                        });
+                let _ = write!(out, " {cell:>20}");
+            }
+            let _ = writeln!(out);
+        }
+    }
+    let _ = writeln!(out);
+    let unit = r.unit;
+    match (r.knee, r.outcome) {
+        (Some(k), Outcome::MaxHeld) => {
+            let _ = writeln!(
+                out,
+                "knee: >= {} {unit} (every step held, up to the highest)",
+                num(k)
+            );
+        }
+        (Some(k), _) => {
+            let _ = writeln!(
+                out,
+                "knee: {} {unit} (the highest load that held every threshold{})",
+                num(k),
+                r.first_failed
+                    .map(|b| format!("; {} {unit} failed", num(b)))
+                    .unwrap_or_default()
+            );
+        }
+        (None, _) if r.first_failed.is_some() => {
+            let _ = writeln!(
+                out,
+                "knee: none (the first step, {} {unit}, failed)",
+                r.first_failed.map(num).unwrap_or_default()
+            );
+        }
+        (None, _) => {
+            let _ = writeln!(out, "knee: none (no step was judged)");
+        }
+    }
+    for b in &r.broken {
+        let _ = writeln!(
+            out,
+            "broke: {} first at {} {unit} (actual {})",
+            b.threshold,
+            num(b.load),
+            b.actual.map_or("no data".into(), |a| format!("{a:.4}"))
+        );
+    }
+    let _ = writeln!(
+        out,
+        "outcome: {} (exit {})",
+        serde_json::to_value(r.outcome)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        r.exit_code
+    );
+    out
+}
+
+/// Writes capacity.json and capacity.html into `dir`; returns their paths.
+pub fn write(dir: &Path, r: &CapacityReport) -> Result<Vec<PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let json = dir.join("capacity.json");
+    let text = serde_json::to_string_pretty(r).map_err(|e| format!("capacity.json: {e}"))?;
+    std::fs::write(&json, text).map_err(|e| format!("cannot write {}: {e}", json.display()))?;
+    let html = dir.join("capacity.html");
+    super::html::write(&html, r)?;
+    Ok(vec![json, html])
+}
