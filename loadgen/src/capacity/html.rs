@@ -51,3 +51,52 @@ pub fn write(path: &Path, report: &CapacityReport) -> Result<(), String> {
     }
     std::fs::write(path, page(report)).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capacity::report::{Outcome, Settings, GOODPUT_DEFINITION};
+
+    #[test]
+    fn the_page_embeds_the_report_inert_and_allows_only_its_own_scripts() {
+        let now = chrono::Utc::now();
+        let report = CapacityReport {
+            schema: super::super::SCHEMA,
+            target: "http://127.0.0.1:1/</script><script>alert(1)</script>".into(),
+            profile: "ramp".into(),
+            latency_profile: "mock",
+            model: "closed",
+            unit: "VUs",
+            stream: false,
+            seed: 1,
+            started_at: now,
+            finished_at: now,
+            settings: Settings {
+                ladder: vec![1.0, 2.0],
+                settle_s: 1.0,
+                hold_s: 3.0,
+                bisect: 2,
+                max_duration_s: 30.0,
+            },
+            thresholds: vec!["http_req_failed: rate<0.01".into()],
+            skipped_thresholds: Vec::new(),
+            goodput_definition: GOODPUT_DEFINITION,
+            knee: Some(1.0),
+            first_failed: Some(2.0),
+            outcome: Outcome::Knee,
+            exit_code: 0,
+            broken: Vec::new(),
+            health: Vec::new(),
+            steps: Vec::new(),
+        };
+        let page = page(&report);
+        assert!(
+            !page.contains("</script><script>alert"),
+            "the target cannot close the data block"
+        );
+        assert!(page.contains("chatbench.loadgen.capacity/v1"));
+        assert!(page.contains(&csp()));
+        assert!(csp().contains("default-src 'none'") && !csp().contains("connect-src"));
+        assert!(!page.contains("{{"), "every placeholder filled");
+    }
+}

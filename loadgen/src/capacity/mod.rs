@@ -35,8 +35,12 @@ mod report;
 mod search;
 mod step;
 
-pub use figures::{figures, good_requests, slo_limit, Figures, Goodput, Latency};
-pub use report::{CapacityReport, Outcome, StepResult, SCHEMA};
+pub use figures::{
+    figures, good_requests, slo_limit, Figures, Goodput, Latency, PhaseLatency, StepVerdict, Ttft,
+};
+pub use report::{
+    render, write, Broken, CapacityReport, Outcome, Settings, StepResult, JSON_SCHEMA, SCHEMA,
+};
 pub use search::{explicit, ladder, Search, StepKind};
 
 use crate::app;

@@ -15,6 +15,9 @@ use std::path::{Path, PathBuf};
 /// The versioned name of capacity.json's schema.
 pub const SCHEMA: &str = "chatbench.loadgen.capacity/v1";
 
+/// capacity.json's JSON Schema (`loadgen/schema/capacity-v1.schema.json`).
+pub const JSON_SCHEMA: &str = include_str!("../../schema/capacity-v1.schema.json");
+
 /// The definition of goodput the JSON carries (see [`super::figures`]).
 pub const GOODPUT_DEFINITION: &str = "requests per second of the hold window that succeeded \
 (http_req_failed false) and took no longer than the tightest http_req_duration limit \
@@ -401,4 +404,121 @@ pub fn write(dir: &Path, r: &CapacityReport) -> Result<Vec<PathBuf>, String> {
     let html = dir.join("capacity.html");
     super::html::write(&html, r)?;
     Ok(vec![json, html])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capacity::figures::{Figures, StepVerdict};
+
+    fn step(index: usize, load: f64, passed: &[bool], interrupted: bool) -> StepResult {
+        let verdicts: Vec<StepVerdict> = passed
+            .iter()
+            .enumerate()
+            .map(|(i, p)| StepVerdict {
+                threshold: format!("t{i}"),
+                actual: Some(load),
+                passed: *p,
+            })
+            .collect();
+        let figures = Figures {
+            window_s: 1.0,
+            requests: 1,
+            failed: 0,
+            error_rate: 0.0,
+            requests_per_s: 1.0,
+            iterations: 1,
+            iterations_per_s: 1.0,
+            dropped_iterations: 0,
+            latency: Default::default(),
+            phases: Vec::new(),
+            ttft: None,
+            goodput: Default::default(),
+            verdicts,
+        };
+        StepResult {
+            index,
+            load,
+            kind: StepKind::Ladder,
+            held: !interrupted && figures.held(),
+            interrupted,
+            figures,
+        }
+    }
+
+    #[test]
+    fn each_threshold_is_reported_at_the_lowest_load_that_broke_it() {
+        // Run order 10, 20, 15: t0 breaks at 20 and 15, t1 only at 20.
+        let steps = vec![
+            step(1, 10.0, &[true, true], false),
+            step(2, 20.0, &[false, false], false),
+            step(3, 15.0, &[false, true], false),
+        ];
+        let b = broken(&steps, &["t0".into(), "t1".into(), "t2".into()]);
+        assert_eq!(
+            b.iter()
+                .map(|b| (b.threshold.as_str(), b.load))
+                .collect::<Vec<_>>(),
+            [("t0", 15.0), ("t1", 20.0)]
+        );
+    }
+
+    #[test]
+    fn capacity_json_matches_its_schema() {
+        let schema: serde_json::Value = serde_json::from_str(JSON_SCHEMA).unwrap();
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        let now = Utc::now();
+        let mut s1 = step(1, 10.0, &[true], false);
+        s1.figures.phases.push(crate::capacity::PhaseLatency {
+            phase: "auth".into(),
+            latency: Default::default(),
+        });
+        s1.figures.ttft = Some(crate::capacity::Ttft {
+            count: 3,
+            p50_ms: 1.0,
+            p95_ms: 2.0,
+        });
+        let steps = vec![s1, step(2, 20.0, &[false], false)];
+        let report = CapacityReport {
+            schema: SCHEMA,
+            target: "http://127.0.0.1:1".into(),
+            profile: "ramp".into(),
+            latency_profile: "mock",
+            model: "closed",
+            unit: "VUs",
+            stream: true,
+            seed: u64::MAX,
+            started_at: now,
+            finished_at: now,
+            settings: Settings {
+                ladder: vec![10.0, 20.0],
+                settle_s: 1.0,
+                hold_s: 3.0,
+                bisect: 2,
+                max_duration_s: 30.0,
+            },
+            thresholds: vec!["t0".into()],
+            skipped_thresholds: Vec::new(),
+            goodput_definition: GOODPUT_DEFINITION,
+            knee: Some(10.0),
+            first_failed: Some(20.0),
+            outcome: Outcome::Knee,
+            exit_code: 0,
+            broken: broken(&steps, &["t0".into()]),
+            health: Vec::new(),
+            steps,
+        };
+        let value = serde_json::to_value(&report).unwrap();
+        let errors: Vec<String> = validator
+            .iter_errors(&value)
+            .map(|e| format!("{e} at {}", e.instance_path))
+            .collect();
+        assert!(errors.is_empty(), "{errors:#?}");
+    }
+
+    #[test]
+    fn an_interrupted_step_judges_nothing() {
+        let steps = vec![step(1, 10.0, &[false], true)];
+        assert!(broken(&steps, &["t0".into()]).is_empty());
+    }
 }

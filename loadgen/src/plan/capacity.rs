@@ -153,3 +153,107 @@ pub fn resolve_capacity(args: &CapacityArgs, env: &Env) -> Result<CapacityPlan, 
         max_duration,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser as _;
+
+    fn resolve(args: &[&str]) -> Result<CapacityPlan, Failure> {
+        let mut argv = vec![
+            "loadgen",
+            "capacity",
+            "http://127.0.0.1:9",
+            "--users-file",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/../load-tests/users.json"),
+        ];
+        argv.extend_from_slice(args);
+        match Cli::try_parse_from(argv).map(|c| c.command) {
+            Ok(Command::Capacity(a)) => resolve_capacity(&a, &Env::default()),
+            other => panic!("not a capacity command: {other:?}"),
+        }
+    }
+
+    fn thresholds(p: &CapacityPlan) -> Vec<String> {
+        p.run.thresholds.iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn the_default_search_uses_the_ramp_profile_plus_a_one_percent_error_cap() {
+        let p = resolve(&[]).unwrap();
+        assert_eq!(p.run.profile, "ramp");
+        assert_eq!(p.model, Model::Closed);
+        assert_eq!(p.ladder.first(), Some(&5.0));
+        assert_eq!(p.ladder.last(), Some(&200.0));
+        let t = thresholds(&p);
+        assert!(
+            t.contains(&"http_req_failed: rate<0.01".to_string()),
+            "{t:?}"
+        );
+        assert!(
+            !t.contains(&"http_req_failed: rate<0.02".to_string()),
+            "{t:?}"
+        );
+        assert!(
+            t.contains(&"http_req_duration: p(95)<1200".to_string()),
+            "{t:?}"
+        );
+        // Bounded up front: every step and bisection with its overhead.
+        assert_eq!(p.max_duration, capacity::bound(&p.run, 42, p.steps));
+    }
+
+    #[test]
+    fn an_error_threshold_of_the_user_replaces_the_cap_instead_of_joining_it() {
+        let p = resolve(&["--threshold", "http_req_failed: rate<0.05"]).unwrap();
+        let failed: Vec<String> = thresholds(&p)
+            .into_iter()
+            .filter(|t| t.starts_with("http_req_failed"))
+            .collect();
+        assert_eq!(failed, ["http_req_failed: rate<0.05"]);
+    }
+
+    #[test]
+    fn rate_steps_take_rates_and_the_open_model_flags() {
+        let p = resolve(&[
+            "--rate-steps",
+            "--steps",
+            "0.5/s,2,180/m",
+            "--max-vus",
+            "40",
+            "--arrivals",
+            "poisson",
+        ])
+        .unwrap();
+        assert_eq!(p.ladder, [0.5, 2.0, 3.0]);
+        assert_eq!(
+            p.model,
+            Model::Open {
+                pre_allocated_vus: None,
+                max_vus: Some(40),
+                poisson: true
+            }
+        );
+        assert_eq!(p.model.unit(), "iterations/s");
+    }
+
+    #[test]
+    fn shape_flags_and_impossible_ladders_are_refused_with_the_flag_named() {
+        for (args, says) in [
+            (&["--vus", "3"][..], "--vus"),
+            (&["--rate", "3/s"][..], "--rate"),
+            (&["--stages", "1s:3"][..], "--stages"),
+            (&["--max-vus", "3"][..], "--rate-steps"),
+            (&["--start", "0"][..], "--start"),
+            (&["--start", "2.5"][..], "--start"),
+            (&["--steps", "5,4"][..], "--steps"),
+            (&["--hold", "0s"][..], "--hold"),
+            (&["--max-duration", "5s"][..], "--max-duration"),
+        ] {
+            match resolve(args) {
+                Err(Failure::Usage(m)) => assert!(m.contains(says), "{args:?}: {m}"),
+                other => panic!("{args:?}: {other:?}"),
+            }
+        }
+    }
+}
