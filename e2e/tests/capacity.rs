@@ -13,16 +13,17 @@ use loadgen::cli::{Cli, Command};
 use loadgen::plan::{self, Env};
 use std::time::{Duration, Instant};
 
-/// About ten queued logins' worth: with one hash at a time a login waits
-/// for the VUs ahead of it, so its p95 grows with the VUs and crosses this
-/// limit mid-ladder on a fast or a slow machine alike.
-const AUTH_LIMIT: &str = "http_req_duration{phase:auth}: p(95)<400";
+/// With one hash at a time a login waits for the VUs ahead of it, so its
+/// p95 grows with the VUs: this limit is about twenty queued logins on a
+/// quiet machine and a handful on a busy one, inside the ladder (1 to 64
+/// VUs, doubling) either way.
+const AUTH_LIMIT: &str = "http_req_duration{phase:auth}: p(95)<500";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_capacity_search_finds_the_knee_where_the_login_latency_breaks_its_limit() {
     let app = common::backend(&[("HASH_CONCURRENCY", "1")]).await;
     let dir = tempfile::tempdir().unwrap();
-    let users = common::users(&app.base_url, 16, dir.path()).await;
+    let users = common::users(&app.base_url, 64, dir.path()).await;
     let out = dir.path().join("out");
     let argv = [
         "loadgen",
@@ -32,7 +33,7 @@ async fn the_capacity_search_finds_the_knee_where_the_login_latency_breaks_its_l
         "--users-file",
         users.to_str().unwrap(),
         "--steps",
-        "1,2,4,8,16",
+        "1,2,4,8,16,32,64",
         "--settle",
         "1s",
         "--hold",
@@ -51,12 +52,9 @@ async fn the_capacity_search_finds_the_knee_where_the_login_latency_breaks_its_l
         Command::Capacity(a) => plan::resolve_capacity(&a, &Env::default()).expect("plan resolves"),
         _ => unreachable!("a capacity command"),
     };
-    // 5 ladder steps + 2 bisections of 4 s each, plus their overheads.
-    assert!(
-        plan.max_duration <= Duration::from_secs(7 * 16),
-        "{:?}",
-        plan.max_duration
-    );
+    // Bounded up front: 7 ladder steps + 2 bisections, each 1 s + 3 s plus
+    // 11 s for the guard's check and the stop.
+    assert_eq!(plan.max_duration, Duration::from_secs(9 * 15));
     let started = Instant::now();
     let report = capacity::run(&plan, None).await.expect("the search runs");
     let took = started.elapsed();
@@ -71,7 +69,7 @@ async fn the_capacity_search_finds_the_knee_where_the_login_latency_breaks_its_l
     assert_eq!(report.outcome, Outcome::Knee);
     assert_eq!(report.exit_code, 0);
     assert!(
-        knee >= 1.0 && knee < bad && bad <= 16.0,
+        knee >= 1.0 && knee < bad && bad <= 64.0,
         "knee {knee}, bad {bad}"
     );
     // Bisected: the knee and the first failure are neighbours or closer
@@ -89,7 +87,7 @@ async fn the_capacity_search_finds_the_knee_where_the_login_latency_breaks_its_l
         .find(|b| b.threshold == AUTH_LIMIT)
         .expect("the auth limit broke");
     assert_eq!(auth.load, bad, "{:?}", report.broken);
-    assert!(auth.actual.is_some_and(|a| a >= 400.0), "{auth:?}");
+    assert!(auth.actual.is_some_and(|a| a >= 500.0), "{auth:?}");
     // Every step at or below the knee held and had traffic and goodput;
     // every step judged above it failed.
     for s in &report.steps {
