@@ -34,14 +34,16 @@ mod html;
 mod report;
 mod search;
 mod step;
+mod table;
 
 pub use figures::{
     figures, good_requests, slo_limit, Figures, Goodput, Latency, PhaseLatency, StepVerdict, Ttft,
 };
 pub use report::{
-    render, write, Broken, CapacityReport, Outcome, Settings, StepResult, JSON_SCHEMA, SCHEMA,
+    write, Broken, CapacityReport, Outcome, Settings, StepResult, JSON_SCHEMA, SCHEMA,
 };
 pub use search::{explicit, ladder, Search, StepKind};
+pub use table::render;
 
 use crate::app;
 use crate::exit::{ExitCode, Failure};
@@ -226,7 +228,7 @@ pub async fn execute(plan: CapacityPlan) -> Result<ExitCode, Failure> {
         return Ok(ExitCode::Ok);
     }
     let report = run(&plan, None).await?;
-    print!("{}", report::render(&report));
+    print!("{}", table::render(&report));
     let internal = |e: String| Failure::Internal(anyhow::anyhow!(e));
     if let Some(dir) = &plan.out {
         for path in report::write(dir, &report).map_err(internal)? {
@@ -347,7 +349,7 @@ pub async fn run(
         let held = !measured.interrupted && f.held();
         progress(format!(
             "loadgen:   {}",
-            report::progress_line(&f, held, measured.interrupted)
+            table::progress_line(&f, held, measured.interrupted)
         ));
         report.steps.push(StepResult {
             index,
