@@ -68,6 +68,7 @@ pub async fn execute(plan: Plan) -> Result<ExitCode, Failure> {
             finish(&report, &plan.output)
         }
         Plan::Web(plan) => crate::web::serve(plan).await,
+        Plan::Capacity(plan) => crate::capacity::execute(*plan).await,
         Plan::Compare(plan) => {
             let base = crate::compare::read_summary(&plan.base, "compare")?;
             let new = crate::compare::read_summary(&plan.new, "compare")?;
@@ -385,7 +386,7 @@ async fn stop_signal() -> bool {
     }
 }
 
-fn interrupt_task(
+pub(crate) fn interrupt_task(
     tx: Arc<watch::Sender<bool>>,
     reason: Arc<Mutex<Option<AbortReason>>>,
 ) -> tokio::task::JoinHandle<()> {

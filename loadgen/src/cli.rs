@@ -60,6 +60,57 @@ pub enum Command {
     /// charts, and the CSV, HTML and JSON results when a run is done.
     #[command(after_help = WEB_HELP)]
     Web(WebArgs),
+    /// How many users does it hold? Steps the load (VUs, or arrival rate
+    /// with --rate-steps), holding each step, until the thresholds fail,
+    /// then bisects: the knee, what broke where, and per step throughput,
+    /// errors, latency and goodput (guarded: test backends only).
+    #[command(after_help = crate::capacity::HELP)]
+    Capacity(Box<CapacityArgs>),
+}
+
+/// `loadgen capacity`: the search's own flags; the target, journey,
+/// users, streaming, thresholds and outputs are `run`'s (flattened).
+#[derive(Debug, Clone, Args)]
+pub struct CapacityArgs {
+    /// Backend base URL (http only); the same as --base-url.
+    #[arg(value_name = "BASE_URL")]
+    pub url: Option<String>,
+    /// Step the arrival rate of iterations (open model) instead of VUs
+    /// (closed model); --start/--step/--max/--steps are then rates (5 or 5/s).
+    #[arg(long)]
+    pub rate_steps: bool,
+    /// The first step's load (VUs, or iterations/s with --rate-steps).
+    #[arg(long, default_value = "5", value_name = "LOAD")]
+    pub start: String,
+    /// Added to the load at each step.
+    #[arg(long, default_value = "5", value_name = "LOAD")]
+    pub step: String,
+    /// The last step's load at most.
+    #[arg(long, default_value = "200", value_name = "LOAD")]
+    pub max: String,
+    /// Explicit steps instead of --start/--step/--max, e.g. 5,10,20,40,80.
+    #[arg(long = "steps", value_name = "LIST")]
+    pub steps: Option<String>,
+    /// How long each step is measured, after its settle time.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub hold: String,
+    /// Warm-up at the start of each step; its requests are left out of
+    /// the step's figures, so each step is measured steady.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub settle: String,
+    /// Bisection rounds between the last load that held and the first
+    /// that failed (0: none).
+    #[arg(long, default_value_t = 2, value_name = "N")]
+    pub bisect: u32,
+    /// Bound of the whole search: no step starts that could not end
+    /// within it (default: the plan's own bound, printed up front).
+    #[arg(long, value_name = "DURATION")]
+    pub max_duration: Option<String>,
+    /// `run`'s options (target, journey, users, --stream, --threshold,
+    /// --out, --dry-run, -q, ...); shape flags such as --vus or --rate are
+    /// refused: the steps are the shape.
+    #[command(flatten)]
+    pub run: RunArgs,
 }
 
 /// `compare --help` epilogue.

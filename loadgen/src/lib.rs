@@ -39,6 +39,11 @@
 //!    series in [`server`]) and fills its findings, which the summary,
 //!    summary.json and the page show.
 //!
+//! [`capacity`] (`loadgen capacity`) runs the engine once per step of a
+//! load ladder (then a bisection) in one process, each step's hold window
+//! judged by the thresholds, and reports the knee, per-step figures and
+//! goodput (capacity.json, capacity.html).
+//!
 //! [`scrape`] reads the target's Prometheus endpoint (and any other named
 //! with `--scrape`) every interval while [`app`] runs the load, off the
 //! engine's path; what it read becomes the report's [`server`] series.
@@ -70,6 +75,7 @@
 
 pub mod app;
 pub mod arrivals;
+pub mod capacity;
 pub mod chart;
 pub mod cli;
 pub mod compare;

@@ -26,13 +26,13 @@ use sha2::{Digest, Sha256};
 use std::path::Path;
 
 const TEMPLATE: &str = include_str!("../../assets/report/report.html");
-const CSS: &str = include_str!("../../assets/report/report.css");
+pub(crate) const CSS: &str = include_str!("../../assets/report/report.css");
 const SCRIPT: &str = include_str!("../../assets/report/report.js");
 /// The live page's subscription to the dashboard's events: only in the page
 /// a dashboard serves, so the report a run writes has no network code.
 const LIVE_SCRIPT: &str = include_str!("../../assets/report/live.js");
-const UPLOT_JS: &str = include_str!("../../assets/vendor/uplot/uPlot.iife.min.js");
-const UPLOT_CSS: &str = include_str!("../../assets/vendor/uplot/uPlot.min.css");
+pub(crate) const UPLOT_JS: &str = include_str!("../../assets/vendor/uplot/uPlot.iife.min.js");
+pub(crate) const UPLOT_CSS: &str = include_str!("../../assets/vendor/uplot/uPlot.min.css");
 
 /// The page for a finished run or a summary read back: the report with the
 /// run's time series when it has one.
@@ -129,7 +129,7 @@ pub fn escape_json(json: &str) -> String {
     out
 }
 
-fn script_hash(script: &str) -> String {
+pub(crate) fn script_hash(script: &str) -> String {
     let digest = Sha256::digest(script.as_bytes());
     format!(
         "'sha256-{}'",
@@ -172,7 +172,7 @@ fn csp_for(live: bool) -> String {
 /// Replaces each `{{NAME}}` of `template` with its value in one pass, so a
 /// value that happens to contain `{{...}}` is never expanded; an unknown
 /// name is left as it is.
-fn fill(template: &str, values: &[(&str, &str)]) -> String {
+pub(crate) fn fill(template: &str, values: &[(&str, &str)]) -> String {
     let extra: usize = values.iter().map(|(_, v)| v.len()).sum();
     let mut out = String::with_capacity(template.len() + extra);
     let mut rest = template;

@@ -95,6 +95,8 @@ pub enum Plan {
     Web(WebPlan),
     /// `loadgen compare`.
     Compare(ComparePlan),
+    /// `loadgen capacity`.
+    Capacity(Box<crate::capacity::CapacityPlan>),
 }
 
 /// A resolved `loadgen compare` (the files are read when it runs).
@@ -471,6 +473,7 @@ pub fn resolve(command: Command, env: &Env) -> Result<Plan, Failure> {
         Command::Merge(args) => Plan::Merge(Box::new(resolve_merge(args)?)),
         Command::Report(args) => Plan::Report(resolve_report(args)),
         Command::Compare(args) => Plan::Compare(resolve_compare(args)?),
+        Command::Capacity(args) => Plan::Capacity(Box::new(resolve_capacity(&args, env)?)),
         Command::Web(args) => Plan::Web(WebPlan {
             addr: args.addr.parse().map_err(|_| {
                 usage(format!(
@@ -778,11 +781,13 @@ pub fn resolve_hit(args: &HitArgs, env: &Env) -> Result<HitPlan, Failure> {
     })
 }
 
+mod capacity;
 mod describe;
 mod open;
 mod remote_write;
 mod steps;
 
+pub use capacity::resolve_capacity;
 pub use steps::resolve_steps;
 use steps::user_types;
 
