@@ -46,6 +46,7 @@
 #   BENCH_GAP_MS         gap between token events, ms            (default 20)
 #   BENCH_PORT           target port on 127.0.0.1                (default 18081)
 #   BENCH_TOOLS          journey tools                (default "loadgen k6 locust")
+#   BENCH_CASES          which parts run              (default "journey idle stream")
 #   BENCH_BASELINE=PATH  also run another loadgen build as tool "baseline"
 #   BENCH_SKIP_BUILD=1   use the already built release binaries
 #   BENCH_STRICT=1       exit 1 when a goal is missed
@@ -95,7 +96,9 @@ fi
 
 # --- tools ----------------------------------------------------------------
 
-TOOLS=(${BENCH_TOOLS:-loadgen k6 locust})
+CASES=" ${BENCH_CASES:-journey idle stream} "
+case_on() { [[ $CASES == *" $1 "* ]]; }
+read -r -a TOOLS <<<"${BENCH_TOOLS:-loadgen k6 locust}"
 [ -n "${BENCH_BASELINE:-}" ] && TOOLS=(loadgen baseline "${TOOLS[@]:1}")
 K6="" LOCUST=""
 # shellcheck source=lib/python-venv.sh
@@ -200,6 +203,7 @@ RESULTS="$WORK/results"
 start_target
 say "target: $URL (loadgen-bench-target on core 0); tools on core 1"
 say "journey: ${VUS} VUs, no think time, ${DUR}s per tool, ${RUNS} run(s): ${TOOLS[*]}"
+case_on journey || RUNS=0
 for run in $(seq "$RUNS"); do
     for tool in "${TOOLS[@]}"; do
         if ! has "$tool"; then say "$tool not installed, skipped"; continue; fi
@@ -224,7 +228,7 @@ done
 
 IDLE_RESULTS="$WORK/idle"
 : >"$IDLE_RESULTS"
-for tool in "${TOOLS[@]}"; do
+case_on idle && for tool in "${TOOLS[@]}"; do
     has "$tool" || continue
     say "idle memory: $tool, 1 and ${IDLE} VUs"
     run_journey "idle1.$tool" "$tool" 1 5 600
@@ -238,12 +242,13 @@ done
 
 # --- 3. streaming ---------------------------------------------------------
 
-start_target --tokens "$TOKENS" --gap-ms "$GAP"
 STREAM_RESULTS="$WORK/streams"
 : >"$STREAM_RESULTS"
-stream_tools=(loadgen)
-[ -n "${BENCH_BASELINE:-}" ] && stream_tools+=(baseline)
-has locust && printf '%s\n' "${TOOLS[@]}" | grep -qx locust && stream_tools+=(locust)
+case_on stream && start_target --tokens "$TOKENS" --gap-ms "$GAP"
+stream_tools=()
+case_on stream && stream_tools=(loadgen)
+case_on stream && [ -n "${BENCH_BASELINE:-}" ] && stream_tools+=(baseline)
+case_on stream && has locust && printf '%s\n' "${TOOLS[@]}" | grep -qx locust && stream_tools+=(locust)
 for tool in "${stream_tools[@]}"; do
     name="stream.$tool"
     case $tool in
@@ -349,7 +354,8 @@ verdict "streaming: peak RSS <= 300 MiB at ${c} streams (${rss} MiB)" \
     "$(awk -v m="$(num "$rss")" 'BEGIN { if (m == "-") print "-"; else print (m + 0 <= 300) }')"
 EST=$(jq -r '.vus.max // empty' "$WORK/stream.loadgen.dir/summary.json" 2>/dev/null || true)
 verdict "streaming: ${STREAMS} VUs streaming at once (peak VUs ${EST:-?}, failed ${f})" \
-    "$(awk -v e="${EST:-0}" -v n="$STREAMS" -v f="$f" 'BEGIN { print (e + 0 >= n && f + 0 == 0) }')"
+    "$(awk -v e="${EST:-0}" -v n="$STREAMS" -v f="$f" -v ev="$ev" 'BEGIN {
+        if (ev + 0 == 0) print "-"; else print (e + 0 >= n && f + 0 == 0) }')"
 
 if [ "$MISSED" = 1 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then
     exit 1
