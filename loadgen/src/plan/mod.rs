@@ -252,6 +252,9 @@ pub struct RunPlan {
     pub scrape: Vec<Endpoint>,
     /// The baseline to compare the run with at its end (`--baseline`).
     pub baseline: Option<Baseline>,
+    /// `--start-at`: the load starts at this wall-clock time (after the
+    /// guard), so shards line up.
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Output settings.
     pub output: Output,
 }
@@ -395,6 +398,7 @@ fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
             drain: Duration::ZERO,
             arrivals: Some(a),
             seed: 0,
+            segment: None,
         });
     }
     let (start_vus, stages) = if let Some(spec) = &args.stages {
@@ -458,6 +462,7 @@ fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
         drain: Duration::ZERO,
         arrivals: None,
         seed: 0,
+        segment: None,
     })
 }
 
@@ -567,6 +572,8 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         (None, None) => Profile::builtin("smoke").map_err(usage)?,
     };
     let schedule = schedule(args, &profile)?;
+    let shard = segment::shard(args)?;
+    let start_at = segment::start_at(args)?;
     let latency_profile = latency_profile(args, env)?;
     let target =
         Arc::new(Target::parse(&args.base_url).map_err(|e| usage(format!("--base-url: {e}")))?);
@@ -654,7 +661,8 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
     let compare_options = compare_options(&args.tolerance)?;
     // Files last, so a typo in a flag is reported before a missing fixture.
     if journey.steps.auth {
-        journey.users = Arc::new(crate::users::load_users(&args.users_file).map_err(usage)?);
+        let users = crate::users::load_users(&args.users_file).map_err(usage)?;
+        journey.users = Arc::new(segment::users(shard.as_deref(), users)?);
     }
     if journey.steps.chat {
         journey.prompts =
@@ -673,7 +681,11 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         })
         .transpose()?;
     let seed = args.seed.unwrap_or_else(rand::random);
-    let schedule = Schedule { seed, ..schedule };
+    let schedule = Schedule {
+        seed,
+        segment: shard,
+        ..schedule
+    };
     Ok(RunPlan {
         target,
         profile: profile.name.clone(),
@@ -688,6 +700,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         dashboard: args.dashboard.as_deref().map(dashboard_addr).transpose()?,
         scrape,
         baseline,
+        start_at,
         output,
     })
 }
@@ -776,6 +789,7 @@ pub fn resolve_hit(args: &HitArgs, env: &Env) -> Result<HitPlan, Failure> {
 
 mod describe;
 mod open;
+mod segment;
 mod steps;
 
 pub use steps::resolve_steps;
