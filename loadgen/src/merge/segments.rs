@@ -43,7 +43,7 @@ pub(super) fn union(inputs: &[Input]) -> Result<Option<SegmentInfo>, Failure> {
         .iter()
         .map(|(i, s)| bounds(i, s).map(|b| (b, *i)))
         .collect::<Result<Vec<_>, _>>()?;
-    spans.sort_by(|a, b| a.0 .0.cmp(&b.0 .0));
+    spans.sort_by_key(|s| s.0 .0);
     for w in spans.windows(2) {
         let ((_, end), first) = w[0];
         let ((start, _), second) = w[1];
