@@ -44,7 +44,7 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Hit(HitArgs),
     /// Merge the summary.json files of shards that ran concurrently (e.g. the
-    /// pods of deploy/loadgen-job.yaml) into one summary, thresholds re-evaluated.
+    /// pods of deploy/loadgen/) into one summary, thresholds re-evaluated.
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
     /// Rebuild the self-contained HTML report from a summary.json (a run's,

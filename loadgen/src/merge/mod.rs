@@ -6,7 +6,7 @@
 //! # The concurrency assumption
 //!
 //! The inputs are taken to be shards of one test that ran at the same time
-//! against one target (the pods of `deploy/loadgen-job.yaml`). So:
+//! against one target (the pods of `deploy/loadgen/`, each `run --segment`). So:
 //!
 //! - histograms are decoded and added (`Histogram::add`): merged
 //!   percentiles are exactly those of one histogram fed every shard's
