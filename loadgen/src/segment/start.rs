@@ -19,7 +19,7 @@ pub fn parse(text: &str, now: DateTime<Utc>) -> Result<DateTime<Utc>, String> {
     let ahead = (at - now).to_std().unwrap_or_default();
     if ahead > MAX_AHEAD {
         return Err(format!(
-            "{text}: is {} s from now, more than the {} s allowed (check the date and this machine's clock)",
+            "{text} is {} s from now, more than the {} s allowed (check the date and this machine's clock)",
             ahead.as_secs(),
             MAX_AHEAD.as_secs()
         ));
