@@ -26,7 +26,7 @@ pub use ratio::Ratio;
 use crate::scheduler::Step;
 
 /// The most segments in a sequence (each is a pattern to compute).
-pub const MAX_SEGMENTS: u64 = 10_000;
+pub const MAX_SEGMENTS: u64 = 1_000;
 
 /// This process's segment of the test, with the striping of its sequence.
 #[derive(Debug, Clone, PartialEq, Eq)]
