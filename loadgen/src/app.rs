@@ -14,7 +14,7 @@ use crate::journey::Journey;
 use crate::live::Live;
 use crate::plan::{Baseline, HitPlan, Output, Plan, RunPlan};
 use crate::report::{AbortReason, HealthNote, Mode, Report};
-use crate::scheduler::{self, Stage};
+use crate::scheduler::Stage;
 use crate::stats::timeline::Sampler;
 use crate::stats::Collector;
 use crate::threshold;
@@ -310,6 +310,9 @@ pub async fn run_with(
             }
         }));
     }
+    if let Some(at) = plan.start_at {
+        hold_until(at, abort_rx.clone()).await;
+    }
     let workload = Arc::new(Journey::new(
         Arc::clone(&plan.target),
         plan.journey.clone(),
@@ -322,6 +325,7 @@ pub async fn run_with(
         report.profile = Some(plan.profile.clone());
         report.latency_profile = Some(plan.latency_profile);
         report.seed = Some(plan.seed);
+        report.segment = plan.schedule.segment.as_ref().map(|s| s.info());
         report.verdicts = plan
             .thresholds
             .iter()
@@ -363,6 +367,25 @@ pub async fn run_with(
     // dashboard's final update is this report, so it shows them too.
     report.diagnosis = crate::diagnose::diagnose(&report);
     Ok(report)
+}
+
+/// `--start-at`: waits for the common start (an abort meanwhile ends the
+/// wait; the run then ends at once, as interrupted).
+async fn hold_until(at: chrono::DateTime<chrono::Utc>, mut abort: watch::Receiver<bool>) {
+    let (wait, note) = crate::segment::start::hold(at, chrono::Utc::now());
+    if let Some(note) = note {
+        eprintln!("loadgen: note: {note}");
+        return;
+    }
+    eprintln!(
+        "loadgen: holding {:.1} s until --start-at {}",
+        wait.as_secs_f64(),
+        at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    );
+    tokio::select! {
+        _ = tokio::time::sleep(wait) => {}
+        _ = abort.wait_for(|a| *a) => {}
+    }
 }
 
 /// Ctrl-C, or SIGTERM (a pod being stopped, `timeout`, a CI runner
@@ -416,6 +439,7 @@ pub async fn hit(plan: HitPlan) -> Report {
         drain: plan.timeout + Duration::from_secs(1),
         arrivals: None,
         seed: 0,
+        segment: None,
     };
     let (abort_tx, abort_rx) = watch::channel(false);
     let abort_tx = Arc::new(abort_tx);
@@ -501,12 +525,13 @@ async fn drive<W: engine::Workload>(
         profile: None,
         latency_profile: None,
         seed: None,
+        segment: None,
         started_at,
         finished_at: chrono::Utc::now(),
         duration: t0.elapsed(),
         aggregate: collector.snapshot(),
         timeline,
-        vus_max_planned: scheduler::max_vus(schedule.start_vus, &schedule.stages),
+        vus_max_planned: schedule.max_vus(),
         vus_max: collector.gauges.max(),
         verdicts: Vec::new(),
         skipped_thresholds: Vec::new(),

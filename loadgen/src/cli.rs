@@ -44,7 +44,7 @@ pub enum Command {
     #[command(after_help = EXIT_CODES_HELP)]
     Hit(HitArgs),
     /// Merge the summary.json files of shards that ran concurrently (e.g. the
-    /// pods of deploy/loadgen-job.yaml) into one summary, thresholds re-evaluated.
+    /// pods of deploy/loadgen/) into one summary, thresholds re-evaluated.
     #[command(after_help = MERGE_HELP)]
     Merge(MergeArgs),
     /// Rebuild the self-contained HTML report from a summary.json (a run's,
@@ -442,6 +442,27 @@ pub struct RunArgs {
     /// Seed for prompt choice and user types (random when absent; printed).
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Run shard INDEX of COUNT equal shards of this test (k6's execution
+    /// segments): this process runs its exact share of the VUs, of the
+    /// arrivals and of --pre-allocated-vus/--max-vus at every moment, and
+    /// a disjoint slice of the users file; `loadgen merge` adds the shards'
+    /// summaries. 2/4 is k6's --execution-segment 1/4:2/4.
+    #[arg(long, value_name = "INDEX/COUNT", conflicts_with = "execution_segment")]
+    pub segment: Option<String>,
+    /// k6's form of --segment: FROM:TO (or TO, from 0) as fractions,
+    /// decimals or percentages, e.g. 1/4:2/4, 0.25:0.5, 25%:50%.
+    #[arg(long, value_name = "FROM:TO")]
+    pub execution_segment: Option<String>,
+    /// k6's --execution-segment-sequence, e.g. 0,1/4,1/2,1: the segments
+    /// all shards of the test use (without it, the segment is filled around
+    /// with the rest of 0..1, as in k6; give every shard the same sequence).
+    #[arg(long, value_name = "P0,P1,...", requires = "execution_segment")]
+    pub execution_segment_sequence: Option<String>,
+    /// Hold until this wall-clock time (RFC 3339, e.g. 2026-11-27T09:30:00Z)
+    /// before starting the load, so shards started apart begin together; at
+    /// most 1 h ahead; a time already past starts at once (with a note).
+    #[arg(long, value_name = "TIME")]
+    pub start_at: Option<String>,
     /// Load a backend that does not report app_env "test".
     #[arg(
         long,

@@ -149,6 +149,19 @@ pub struct Schedule {
     pub arrivals: Option<Arrivals>,
     /// Seeds the arrival times (Poisson).
     pub seed: u64,
+    /// `--segment`: the stages, rates and VU bounds above are the whole
+    /// test's, and this process runs the shard's share of them.
+    pub segment: Option<Arc<crate::segment::Shard>>,
+}
+
+impl Schedule {
+    /// The most VUs this process runs in the closed model (its share).
+    pub fn max_vus(&self) -> u32 {
+        crate::segment::share(
+            self.segment.as_deref(),
+            scheduler::max_vus(self.start_vus, &self.stages),
+        )
+    }
 }
 
 /// How a run ended.
@@ -359,7 +372,10 @@ pub async fn run<W: Workload>(
     if let Some(arrivals) = &schedule.arrivals {
         return run_open(pool, arrivals, schedule, collector, abort).await;
     }
-    let steps = scheduler::steps(schedule.start_vus, &schedule.stages);
+    let mut steps = scheduler::steps(schedule.start_vus, &schedule.stages);
+    if let Some(shard) = &schedule.segment {
+        steps = shard.share_steps(steps);
+    }
     let end = start + scheduler::total_duration(&schedule.stages);
     let mut ended = None;
     for step in steps {
@@ -427,13 +443,22 @@ async fn run_open<W: Workload>(
     let start = Instant::now();
     let (idle_tx, mut idle_rx) = mpsc::unbounded_channel::<oneshot::Sender<Instant>>();
     pool.idle = Some(idle_tx);
-    for _ in 0..arrivals.pre_allocated_vus.min(arrivals.max_vus) {
+    // A shard's share of the VU bounds and of the arrivals (k6: arrival
+    // `k` goes to the segment that owns index `k`).
+    let shard = schedule.segment.as_deref();
+    let max_vus = crate::segment::share(shard, arrivals.max_vus);
+    let pre_allocated = crate::segment::share(shard, arrivals.pre_allocated_vus);
+    for _ in 0..pre_allocated.min(max_vus) {
         pool.spawn_one();
     }
     let drops = collector.recorder(0);
     let end = start + arrivals.duration();
     let mut ended = None;
-    for offset in arrivals.times(schedule.seed) {
+    let mine = arrivals
+        .times(schedule.seed)
+        .zip(0u64..)
+        .filter(|(_, k)| shard.is_none_or(|s| s.owns(*k)));
+    for (offset, _) in mine {
         let at = start + offset;
         if let Some(e) = wait_until(at, &*pool.workload, &mut abort).await {
             ended = Some(e);
@@ -449,7 +474,7 @@ async fn run_open<W: Workload>(
             }
         }
         if let Some(at) = pending {
-            if pool.active.len() < arrivals.max_vus as usize {
+            if pool.active.len() < max_vus as usize {
                 pool.spawn_for(Some(at));
             } else {
                 drops.record(Record::Dropped { count: 1 });

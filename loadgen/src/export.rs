@@ -329,6 +329,12 @@ pub fn to_json(r: &Report) -> Result<Value, String> {
             serde_json::to_value(c).map_err(|e| format!("cannot encode the comparison: {e}"))?,
         );
     }
+    if let (Some(seg), Value::Object(m)) = (&r.segment, &mut summary) {
+        m.insert(
+            "segment".into(),
+            serde_json::to_value(seg).map_err(|e| format!("cannot encode the segment: {e}"))?,
+        );
+    }
     if let (false, Value::Object(m)) = (r.merged_from.is_empty(), &mut summary) {
         m.insert(
             "merged_from".into(),

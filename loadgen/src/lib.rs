@@ -56,6 +56,9 @@
 //! [`compare`] (`loadgen compare`, `run --baseline`) reads two reports (a
 //! baseline through [`merge::report_from`]) and judges every change with a
 //! tolerance band and an exact significance test on the histograms.
+//! [`segment`] (`run --segment i/n`, k6's execution segments) makes a run
+//! one shard of a larger test: the plan keeps the whole test's shape, the
+//! engine runs the shard's exact share of it, and `merge` adds the shards.
 //!
 //! Domain types shared across layers live with their domain, not with the
 //! command line: [`profile`] (profiles, [`profile::LatencyProfile`]),
@@ -100,6 +103,7 @@ pub mod remote_write;
 pub mod report;
 pub mod scheduler;
 pub mod scrape;
+pub mod segment;
 pub mod server;
 pub mod stats;
 pub mod summary;

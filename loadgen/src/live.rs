@@ -38,7 +38,10 @@ pub fn line(
 ) -> String {
     let total = scheduler::total_duration(&schedule.stages);
     let stage = scheduler::stage_at(&schedule.stages, elapsed) + 1;
-    let planned = scheduler::vus_at(schedule.start_vus, &schedule.stages, elapsed);
+    let planned = crate::segment::share(
+        schedule.segment.as_deref(),
+        scheduler::vus_at(schedule.start_vus, &schedule.stages, elapsed),
+    );
     let mut p95 = Vec::new();
     for phase in agg.phases() {
         let (d, _) = agg.merged_where(|k| k.phase == phase);

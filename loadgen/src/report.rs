@@ -60,6 +60,9 @@ pub struct Report {
     pub latency_profile: Option<LatencyProfile>,
     /// Seed (run only).
     pub seed: Option<u64>,
+    /// The execution segment of a shard's run (`--segment`), or the union
+    /// of the shards' of a merge; `None` for a whole run.
+    pub segment: Option<crate::segment::SegmentInfo>,
     /// Wall-clock start.
     pub started_at: DateTime<Utc>,
     /// Wall-clock end.
@@ -130,6 +133,7 @@ impl Report {
             profile: Some("smoke".into()),
             latency_profile: Some(LatencyProfile::Mock),
             seed: Some(1),
+            segment: None,
             started_at: now,
             finished_at: now,
             duration,

@@ -175,6 +175,9 @@ pub fn render(r: &Report) -> String {
             .unwrap_or_default(),
         r.seed.map(|s| format!("   seed: {s}")).unwrap_or_default()
     );
+    if let Some(seg) = &r.segment {
+        let _ = writeln!(o, "  {}", crate::segment::describe(seg));
+    }
     if !r.merged_from.is_empty() {
         let _ = writeln!(
             o,

@@ -6,7 +6,7 @@
 //! # The concurrency assumption
 //!
 //! The inputs are taken to be shards of one test that ran at the same time
-//! against one target (the pods of `deploy/loadgen-job.yaml`). So:
+//! against one target (the pods of `deploy/loadgen/`, each `run --segment`). So:
 //!
 //! - histograms are decoded and added (`Histogram::add`): merged
 //!   percentiles are exactly those of one histogram fed every shard's
@@ -24,6 +24,10 @@
 //!   endpoints, each on its own shard's time axis, in input order (shards
 //!   scraping one target each saw the whole target, so nothing is added).
 //!
+//! - shards of one test (`run --segment`) must not overlap (exit 2): see
+//!   [`segments`]; thresholds are evaluated on the merged figures, never
+//!   per shard (k6 evaluates per instance), so a p95 is the whole test's.
+//!
 //! Merging runs that did not overlap still gives exact counts and
 //! percentiles, but rates and VUs that describe no real moment.
 //!
@@ -36,6 +40,7 @@
 //! be exact), or a histogram whose count disagrees with its series.
 
 mod read;
+mod segments;
 
 use read::bad;
 pub use read::{read, Input};
@@ -166,6 +171,7 @@ pub fn combine(inputs: &[Input]) -> Result<Report, Failure> {
         profile: distinct(inputs.iter().filter_map(|i| i.profile.as_deref()), "+"),
         latency_profile: agreed(inputs, |i| i.latency_profile).flatten(),
         seed: agreed(inputs, |i| i.seed).flatten(),
+        segment: segments::union(inputs)?,
         started_at: inputs
             .iter()
             .map(|i| i.started_at)

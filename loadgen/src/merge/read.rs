@@ -33,6 +33,9 @@ struct FileSummary {
     profile: Option<String>,
     latency_profile: Option<String>,
     seed: Option<u64>,
+    /// Absent for a whole run (no `--segment`).
+    #[serde(default)]
+    segment: Option<crate::segment::SegmentInfo>,
     started_at: DateTime<Utc>,
     finished_at: DateTime<Utc>,
     duration_seconds: f64,
@@ -176,6 +179,8 @@ pub struct Input {
     pub latency_profile: Option<LatencyProfile>,
     /// Seed.
     pub seed: Option<u64>,
+    /// The shard's segment (`None`: a whole run).
+    pub segment: Option<crate::segment::SegmentInfo>,
     /// Wall-clock start.
     pub started_at: DateTime<Utc>,
     /// Wall-clock end.
@@ -423,6 +428,7 @@ pub fn read(path: &Path) -> Result<Input, Failure> {
         profile: f.profile,
         latency_profile,
         seed: f.seed,
+        segment: f.segment,
         started_at: f.started_at,
         finished_at: f.finished_at,
         duration,

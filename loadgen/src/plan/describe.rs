@@ -74,6 +74,26 @@ impl RunPlan {
                 format_duration(s.graceful_ramp_down),
             );
         }
+        if let Some(shard) = &s.segment {
+            let info = shard.info();
+            let _ = writeln!(
+                out,
+                "  segment:          {} of {} (shard {} of {}): the shape above is the whole test's; this shard runs its share: at most {} VUs{}",
+                info.segment,
+                info.sequence,
+                info.index.unwrap_or(0),
+                info.count,
+                s.max_vus(),
+                if s.arrivals.is_some() { " and the arrivals its stripe owns" } else { "" },
+            );
+        }
+        if let Some(at) = &self.start_at {
+            let _ = writeln!(
+                out,
+                "  start at:         {} (the load waits for it after the guard)",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+            );
+        }
         out.push_str(&self.journey.describe());
         if let Some(note) = self.shared_accounts_note() {
             let _ = writeln!(out, "  note:             {note}");
@@ -135,7 +155,7 @@ impl RunPlan {
     /// VUs share one (the users fixture should have enough).
     pub fn shared_accounts_note(&self) -> Option<String> {
         let users = self.journey.users.len();
-        let max = scheduler::max_vus(self.schedule.start_vus, &self.schedule.stages) as usize;
+        let max = self.schedule.max_vus() as usize;
         (self.journey.steps.auth && users < max).then(|| {
             format!(
                 "up to {max} VUs share {users} accounts; seed more users for one account per VU"

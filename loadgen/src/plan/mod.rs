@@ -256,6 +256,9 @@ pub struct RunPlan {
     pub baseline: Option<Baseline>,
     /// Where the run's metrics are pushed (`--prometheus-rw`), if anywhere.
     pub remote_write: Option<crate::remote_write::Config>,
+    /// `--start-at`: the load starts at this wall-clock time (after the
+    /// guard), so shards line up.
+    pub start_at: Option<chrono::DateTime<chrono::Utc>>,
     /// Output settings.
     pub output: Output,
 }
@@ -399,6 +402,7 @@ fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
             drain: Duration::ZERO,
             arrivals: Some(a),
             seed: 0,
+            segment: None,
         });
     }
     let (start_vus, stages) = if let Some(spec) = &args.stages {
@@ -462,6 +466,7 @@ fn schedule(args: &RunArgs, profile: &Profile) -> Result<Schedule, Failure> {
         drain: Duration::ZERO,
         arrivals: None,
         seed: 0,
+        segment: None,
     })
 }
 
@@ -572,6 +577,8 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         (None, None) => Profile::builtin("smoke").map_err(usage)?,
     };
     let schedule = schedule(args, &profile)?;
+    let shard = segment::shard(args)?;
+    let start_at = segment::start_at(args)?;
     let latency_profile = latency_profile(args, env)?;
     let target =
         Arc::new(Target::parse(&args.base_url).map_err(|e| usage(format!("--base-url: {e}")))?);
@@ -656,11 +663,14 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
     let guard_interval = duration_arg("--guard-interval", &args.guard_interval)?;
     let output = output(&args.common, env)?;
     let scrape = scrape_endpoints(args, &target)?;
-    let remote_write = remote_write::resolve(args, "0")?;
+    // The shard's segment in k6's form (`1/4:2/4`); `0:1` is a whole test.
+    let shard_label = shard.as_deref().map_or_else(|| "0:1".to_string(), |s| s.label());
+    let remote_write = remote_write::resolve(args, &shard_label)?;
     let compare_options = compare_options(&args.tolerance)?;
     // Files last, so a typo in a flag is reported before a missing fixture.
     if journey.steps.auth {
-        journey.users = Arc::new(crate::users::load_users(&args.users_file).map_err(usage)?);
+        let users = crate::users::load_users(&args.users_file).map_err(usage)?;
+        journey.users = Arc::new(segment::users(shard.as_deref(), users)?);
     }
     if journey.steps.chat {
         journey.prompts =
@@ -679,7 +689,11 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         })
         .transpose()?;
     let seed = args.seed.unwrap_or_else(rand::random);
-    let schedule = Schedule { seed, ..schedule };
+    let schedule = Schedule {
+        seed,
+        segment: shard,
+        ..schedule
+    };
     Ok(RunPlan {
         target,
         profile: profile.name.clone(),
@@ -695,6 +709,7 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
         scrape,
         baseline,
         remote_write,
+        start_at,
         output,
     })
 }
@@ -785,6 +800,7 @@ mod capacity;
 mod describe;
 mod open;
 mod remote_write;
+mod segment;
 mod steps;
 
 pub use capacity::resolve_capacity;

@@ -12,7 +12,8 @@ const RESERVED: [&str; 7] = [
 ];
 
 /// The writer's settings, or `None` without `--prometheus-rw`. `shard`
-/// names this process among the shards of one run (`0` alone).
+/// names this process among the shards of one run (its execution segment,
+/// `0:1` for a whole test).
 pub fn resolve(args: &RunArgs, shard: &str) -> Result<Option<Config>, Failure> {
     // Empty (compose passes K6_PROMETHEUS_RW_SERVER_URL= when unset): none.
     let Some(url) = args

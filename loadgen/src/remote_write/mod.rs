@@ -4,7 +4,7 @@
 //! once more at the end, on its own task: a slow or failing receiver never
 //! slows the VUs, and a failed push is counted and told once, never fatal.
 //! What is sent is in [`series`]; every series carries the `shard` label
-//! (the execution segment, or `0`) and the `--tag`s, so many shards sum in
+//! (the execution segment, `1/4:2/4`; `0:1` for a whole test) and the `--tag`s, so many shards sum in
 //! PromQL as `loadgen merge` sums their summaries.
 //!
 //! Counters are cumulative since the start, so a push that fails or is
