@@ -1,8 +1,9 @@
 //! `--prometheus-rw` against a real Prometheus (Debian's `prometheus`,
 //! started on loopback with its remote-write receiver and native
-//! histograms on): two concurrent runs, told apart by a label, push their
-//! totals; PromQL sums over them equal the runs' own totals, with classic
-//! and with native histograms. Skips when no `prometheus` binary exists,
+//! histograms on): two shards of one test (`--segment 1/2` and `2/2`),
+//! told apart by their `shard` label, push their totals; PromQL sums over
+//! the shards equal the shards' own totals, with classic and with native
+//! histograms. Skips when no `prometheus` binary exists,
 //! unless CHATBENCH_REQUIRE_PROMETHEUS=1 (CI), which makes that a failure.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
@@ -108,14 +109,14 @@ async fn two_runs(prom: &Prometheus, native: bool, testid: &str) -> (u64, u64, u
     let users = users_file(dir.path(), 6);
     let base = format!("http://{addr}");
     let url = prom.url();
-    let plan = |run: &'static str| {
+    let plan = |segment: &'static str| {
         let mut argv = vec![
             "--base-url",
             &base,
             "--users-file",
             users.to_str().unwrap(),
             "--vus",
-            "3",
+            "6",
             "--duration",
             "2s",
             "--think",
@@ -124,8 +125,8 @@ async fn two_runs(prom: &Prometheus, native: bool, testid: &str) -> (u64, u64, u
             "500ms",
             "--prometheus-rw",
             &url,
-            "--tag",
-            run,
+            "--segment",
+            segment,
         ];
         argv.extend(["--tag", testid]);
         if native {
@@ -134,8 +135,8 @@ async fn two_runs(prom: &Prometheus, native: bool, testid: &str) -> (u64, u64, u
         run_plan(&argv)
     };
     let (a, b) = tokio::join!(
-        loadgen::app::run(plan("run=a")),
-        loadgen::app::run(plan("run=b"))
+        loadgen::app::run(plan("1/2")),
+        loadgen::app::run(plan("2/2"))
     );
     let (a, b) = (a.unwrap(), b.unwrap());
     let reqs = a.aggregate.total_requests() + b.aggregate.total_requests();
@@ -176,9 +177,14 @@ async fn promql_sums_over_runs_equal_their_own_totals() {
             passes as f64
         );
         assert_eq!(
-            prom.value(&format!("count(count by (run) (loadgen_vus{sel}))"))
+            prom.value(&format!("count(count by (shard) (loadgen_vus{sel}))"))
                 .await,
             2.0
+        );
+        assert_eq!(
+            prom.value(&format!("sum(loadgen_vus_max{sel})")).await,
+            6.0,
+            "the shards' VUs add up to the test's"
         );
         // Every request is in the latency histograms, once.
         let counted = if native {

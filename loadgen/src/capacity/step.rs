@@ -56,6 +56,8 @@ pub fn schedule(model: &Model, load: f64, s: &StepSettings, seed: u64) -> Schedu
         }
     };
     Schedule {
+        // Refused by the plan: a capacity search runs whole.
+        segment: None,
         start_vus,
         stages: vec![Stage {
             duration: length,

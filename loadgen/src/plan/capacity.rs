@@ -27,6 +27,16 @@ pub fn resolve_capacity(args: &CapacityArgs, env: &Env) -> Result<CapacityPlan, 
         (r.dashboard.is_some(), "--dashboard"),
         (r.baseline.is_some(), "--baseline"),
         (r.common.csv.is_some(), "--csv"),
+        // One search is one process: a knee of a shard means nothing.
+        (r.segment.is_some(), "--segment"),
+        (r.execution_segment.is_some(), "--execution-segment"),
+        (r.start_at.is_some(), "--start-at"),
+        (
+            r.prometheus_rw
+                .as_deref()
+                .is_some_and(|u| !u.trim().is_empty()),
+            "--prometheus-rw",
+        ),
     ] {
         if given {
             return Err(usage(format!(

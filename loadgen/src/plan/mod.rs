@@ -664,7 +664,9 @@ pub fn resolve_run(args: &RunArgs, env: &Env) -> Result<RunPlan, Failure> {
     let output = output(&args.common, env)?;
     let scrape = scrape_endpoints(args, &target)?;
     // The shard's segment in k6's form (`1/4:2/4`); `0:1` is a whole test.
-    let shard_label = shard.as_deref().map_or_else(|| "0:1".to_string(), |s| s.label());
+    let shard_label = shard
+        .as_deref()
+        .map_or_else(|| "0:1".to_string(), |s| s.label());
     let remote_write = remote_write::resolve(args, &shard_label)?;
     let compare_options = compare_options(&args.tolerance)?;
     // Files last, so a typo in a flag is reported before a missing fixture.
