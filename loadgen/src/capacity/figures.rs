@@ -348,6 +348,7 @@ mod tests {
         }
         agg.record(&Record::Iteration {
             duration: Duration::from_secs(1),
+            lateness: None,
         });
         let f = figures(&agg, Duration::from_secs(10), &[]);
         assert!((f.requests_per_s - 10.0).abs() < 1e-9);
