@@ -337,7 +337,10 @@ fn a_serving_engines_batch_gauges_are_read_by_their_vllm_names_or_the_backends()
                 # TYPE vllm:num_requests_waiting gauge\n\
                 vllm:num_requests_waiting{model_name=\"m\"} 7\n";
     let t = derived(&[at(0, vllm), at(1000, vllm)]);
-    assert_eq!(t.series[series::MODEL_RUNNING], vec![Some(32.0), Some(32.0)]);
+    assert_eq!(
+        t.series[series::MODEL_RUNNING],
+        vec![Some(32.0), Some(32.0)]
+    );
     assert_eq!(t.series[series::MODEL_WAITING], vec![Some(7.0), Some(7.0)]);
     let backend = "chatbot_mock_llm_requests_running 4\nchatbot_mock_llm_requests_waiting 1\n";
     let t = derived(&[at(0, backend)]);

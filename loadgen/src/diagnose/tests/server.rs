@@ -356,7 +356,11 @@ fn model_saturated_reads_the_engine_queue_on_any_endpoint() {
     }
     let f = finding(&r, "model_saturated");
     assert_eq!(f.severity, Severity::Warning);
-    assert!(f.evidence.ends_with("(http://127.0.0.1:8001/metrics)"), "{}", f.evidence);
+    assert!(
+        f.evidence.ends_with("(http://127.0.0.1:8001/metrics)"),
+        "{}",
+        f.evidence
+    );
     // A blip is not a saturated model.
     let mut t = healthy_target();
     set(&mut t, s::MODEL_WAITING, first(2, 5.0, 0.0));
