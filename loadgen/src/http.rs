@@ -19,11 +19,12 @@
 //! interleaved, shared 2-core machine; median (min-max)): 9.18
 //! (8.75-10.30) us of CPU per journey request against 12.24
 //! (11.82-12.26), k6 125.47 (13.7x); 8.3 KiB per idle VU against 24.0;
-//! 10,000 streams in 116-130 MiB against 315-347 MiB, and 4.82-5.01 us
-//! per SSE event against 5.15-5.33. An event now costs one `recv` (no
-//! `EAGAIN` read, no hand-off) and most of its CPU is the kernel's: the
-//! events per CPU-second depend on how many events one read finds, i.e.
-//! on the machine's load (200,000-360,000 in these runs).
+//! 10,000 streams (5 runs) in 128.2 (116.2-130.2) MiB against 323.0
+//! (315.0-347.6), and 4.82 (2.79-5.01) us per SSE event against 5.15
+//! (3.07-5.33), 7% less in every pair. An event now costs one `recv` (no
+//! `EAGAIN` read, no hand-off; strace) and ~80% of its CPU is the
+//! kernel's (perf): the events per CPU-second depend on how many events
+//! one read finds, i.e. on the machine's load (199,000-359,000 here).
 //!
 //! A kept-alive connection the server closed is noticed before the write
 //! (no system call when the last read drained the socket) and the request,
