@@ -1,12 +1,41 @@
-//! The HTTP/1.1 client: one keep-alive connection per VU (as k6), built on
-//! hyper's connection API so nothing is pooled, retried or redirected behind
-//! our back. Redirects are never followed: a 3xx is recorded as it came, so
-//! every request stays pinned to the host the guard checked.
+//! The HTTP/1.1 client: one keep-alive connection per VU (as k6), nothing
+//! pooled, retried or redirected behind our back. Redirects are never
+//! followed: a 3xx is recorded as it came, so every request stays pinned to
+//! the host the guard checked.
 //!
-//! Bytes are counted on the socket itself (a counting wrapper around the
-//! `TcpStream`), so `data_sent`/`data_received` are wire bytes, framing and
-//! headers included. `duration` excludes connection set-up, as k6's
-//! `http_req_duration` does; a failed connect is recorded with its elapsed time.
+//! Hand-written (`http/conn.rs`, sharing `hit`'s framing in
+//! `wire::framing`) rather than hyper's client, because hyper's
+//! costs were the journey's largest: a connection task and a dispatch
+//! channel per VU meant two task hand-offs per request (hyper 16.6% and
+//! tokio 9.8% of loadgen's CPU in the journey benchmark,
+//! `scripts/bench-journey.sh`: 17.25 us of CPU per request against k6's
+//! 148, short of the 10x goal), and ~33 KB per streaming VU (16 KB read
+//! buffer, 9 KB channel, 8 KB write buffer: 331.5 MiB at 10,000 streams,
+//! past the 300 MiB goal), while each SSE event cost a read, a wake-up and
+//! two hand-offs (3.50 us/event, under 300,000 events per CPU-second).
+//! Here the VU's own task writes the request (one write) and reads the
+//! response into a 1 KiB buffer that grows only for a large head or body.
+//! Measured with the hyper build beside it (`BENCH_BASELINE`, 3 runs each,
+//! interleaved, shared 2-core machine; median (min-max)): 9.18
+//! (8.75-10.30) us of CPU per journey request against 12.24
+//! (11.82-12.26), k6 125.47 (13.7x); 8.3 KiB per idle VU against 24.0;
+//! 10,000 streams (5 runs) in 128.2 (116.2-130.2) MiB against 323.0
+//! (315.0-347.6), and 4.82 (2.79-5.01) us per SSE event against 5.15
+//! (3.07-5.33), 7% less in every pair. An event now costs one `recv` (no
+//! `EAGAIN` read, no hand-off; strace) and ~80% of its CPU is the
+//! kernel's (perf): the events per CPU-second depend on how many events
+//! one read finds, i.e. on the machine's load (199,000-359,000 here).
+//!
+//! A kept-alive connection the server closed is noticed before the write
+//! (no system call when the last read drained the socket) and the request,
+//! never written, goes on a new connection (even a POST: it cannot have
+//! been processed); a request that was written is never sent twice.
+//!
+//! Bytes are counted as they are read and written, so
+//! `data_sent`/`data_received` are wire bytes, framing and headers
+//! included. `duration` excludes connection set-up, as k6's
+//! `http_req_duration` does; a failed connect is recorded with its elapsed
+//! time.
 //!
 //! The body goes into a [`BodySink`] frame by frame as it arrives: the plain
 //! [`Client::send`] keeps (or drops) it, [`Client::send_to`] hands it to the
@@ -20,20 +49,18 @@
 //! [`Exchange::cut`] says how many bytes were, so a target answering without
 //! end costs a bounded amount of memory and the summary reports the cut.
 
+mod conn;
+
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HeaderMap, HeaderName, HeaderValue, HOST};
-use hyper::{Method, Request};
-use hyper_util::rt::TokioIo;
-use std::io;
+use conn::Conn;
+use hyper::header::{HeaderMap, HeaderName, HeaderValue};
+use hyper::Method;
+use std::future::{poll_fn, Future};
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::TcpStream;
+use tokio::time::Sleep;
 
 /// The most of a response body the journey keeps in memory to read its JSON
 /// (a login, a session list, a chat reply, a session's history): a chat
@@ -94,87 +121,6 @@ impl Target {
     /// `http://authority/base` for messages.
     pub fn display(&self) -> String {
         format!("http://{}{}", self.authority, self.base_path)
-    }
-}
-
-/// Socket byte counters of one connection.
-#[derive(Debug, Default)]
-struct IoCounters {
-    read: AtomicU64,
-    written: AtomicU64,
-}
-
-/// A `TcpStream` that counts the bytes through it.
-struct Counted {
-    inner: TcpStream,
-    counters: Arc<IoCounters>,
-}
-
-impl AsyncRead for Counted {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        let before = buf.filled().len();
-        let res = Pin::new(&mut this.inner).poll_read(cx, buf);
-        let n = buf.filled().len().saturating_sub(before);
-        this.counters.read.fetch_add(n as u64, Ordering::Relaxed);
-        res
-    }
-}
-
-impl AsyncWrite for Counted {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let res = Pin::new(&mut this.inner).poll_write(cx, buf);
-        if let Poll::Ready(Ok(n)) = res {
-            this.counters.written.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        res
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let this = self.get_mut();
-        let res = Pin::new(&mut this.inner).poll_write_vectored(cx, bufs);
-        if let Poll::Ready(Ok(n)) = res {
-            this.counters.written.fetch_add(n as u64, Ordering::Relaxed);
-        }
-        res
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().inner).poll_shutdown(cx)
-    }
-}
-
-/// An open connection.
-struct Conn {
-    sender: SendRequest<Full<Bytes>>,
-    counters: Arc<IoCounters>,
-    driver: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Conn {
-    fn drop(&mut self) {
-        self.driver.abort();
     }
 }
 
@@ -268,13 +214,11 @@ pub struct Exchange {
 pub struct Client {
     target: Arc<Target>,
     timeout: Duration,
-    conn: Option<Conn>,
-    /// Socket counters of `conn` when the current request started.
-    mark: (u64, u64),
-    /// When the current request was handed to the connection (`None`
-    /// while still connecting): a timed-out request's duration counts
-    /// from here, as a completed one's does.
-    sent_at: Option<Instant>,
+    conn: Conn,
+    /// Fires no later than the current request's deadline; re-armed only
+    /// when it fires early (see [`with_deadline`]). Made at the first
+    /// request, inside the runtime.
+    timer: Option<Pin<Box<Sleep>>>,
 }
 
 impl Client {
@@ -283,36 +227,14 @@ impl Client {
         Client {
             target,
             timeout,
-            conn: None,
-            mark: (0, 0),
-            sent_at: None,
+            conn: Conn::default(),
+            timer: None,
         }
     }
 
     /// The target.
     pub fn target(&self) -> &Target {
         &self.target
-    }
-
-    async fn connect(&self) -> io::Result<Conn> {
-        let stream = TcpStream::connect((self.target.host.as_str(), self.target.port)).await?;
-        stream.set_nodelay(true)?;
-        let counters = Arc::new(IoCounters::default());
-        let io = TokioIo::new(Counted {
-            inner: stream,
-            counters: Arc::clone(&counters),
-        });
-        let (sender, conn) = http1::handshake(io).await.map_err(io::Error::other)?;
-        let driver = tokio::spawn(async move {
-            // The connection ends when the sender is dropped or the peer
-            // closes; either way the next request reconnects.
-            let _ = conn.await;
-        });
-        Ok(Conn {
-            sender,
-            counters,
-            driver,
-        })
     }
 
     /// Sends one request. Up to `keep` bytes of the body are kept in memory
@@ -344,214 +266,68 @@ impl Client {
         body: Option<Bytes>,
         sink: &mut S,
     ) -> Exchange {
-        let started = Instant::now();
-        let deadline = started + self.timeout;
-        self.sent_at = None;
-        let mut ex = match tokio::time::timeout_at(
-            deadline.into(),
-            self.send_inner(method, path, headers, body, sink),
-        )
-        .await
-        {
-            Ok(ex) => ex,
-            // The connection is in an unknown state: `failure` drops it.
+        let called = Instant::now();
+        let deadline = tokio::time::Instant::from_std(called + self.timeout);
+        self.conn.reset();
+        let timer = self
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(deadline)));
+        let exchange = self.conn.exchange(
+            &self.target,
+            &method,
+            path,
+            headers,
+            body.as_deref(),
+            sink,
+            called,
+        );
+        let mut ex = match with_deadline(timer, deadline, exchange).await {
+            Some(ex) => ex,
+            // The connection is in an unknown state: `failure` closes it.
             // Same origin as a completed request: from the moment it was
             // sent, the connect or readiness wait before it in `setup`
             // (none when the timeout struck while connecting).
-            Err(_) => {
-                let sent_at = self.sent_at.unwrap_or(started);
-                let mut ex = self.failure("timeout", sent_at);
-                ex.setup = sent_at.duration_since(started);
+            None => {
+                let sent_at = self.conn.sent_at.unwrap_or(called);
+                let mut ex = self.conn.failure("timeout", sent_at);
+                ex.setup = sent_at.duration_since(called);
                 ex
             }
         };
         ex.cut = sink.cut();
         ex
     }
-
-    fn counters_now(&self) -> (u64, u64) {
-        self.conn.as_ref().map_or(self.mark, |c| {
-            (
-                c.counters.written.load(Ordering::Relaxed),
-                c.counters.read.load(Ordering::Relaxed),
-            )
-        })
-    }
-
-    async fn ensure_connection(&mut self) -> io::Result<bool> {
-        if let Some(conn) = self.conn.as_mut() {
-            if !conn.sender.is_closed() && conn.sender.ready().await.is_ok() {
-                return Ok(true);
-            }
-        }
-        self.conn = None;
-        self.conn = Some(self.connect().await?);
-        Ok(false)
-    }
-
-    async fn send_inner<S: BodySink>(
-        &mut self,
-        method: Method,
-        path: &str,
-        headers: &[(HeaderName, HeaderValue)],
-        body: Option<Bytes>,
-        sink: &mut S,
-    ) -> Exchange {
-        let connect_started = Instant::now();
-        let mut reused = match self.ensure_connection().await {
-            Ok(reused) => reused,
-            Err(_) => {
-                self.mark = (0, 0);
-                let elapsed = connect_started.elapsed();
-                return Exchange {
-                    result: Err("connect"),
-                    duration: elapsed,
-                    waiting: elapsed,
-                    bytes_sent: 0,
-                    bytes_received: 0,
-                    setup: Duration::ZERO,
-                    cut: 0,
-                };
-            }
-        };
-        let mut builder = Request::builder()
-            .method(method)
-            .uri(self.target.path(path))
-            .header(HOST, self.target.authority.as_str());
-        for (name, value) in headers {
-            builder = builder.header(name, value);
-        }
-        let mut request = match builder.body(Full::new(body.unwrap_or_default())) {
-            Ok(r) => r,
-            Err(_) => return self.failure("request", connect_started),
-        };
-        loop {
-            self.mark = self.counters_now();
-            let Some(conn) = self.conn.as_mut() else {
-                return self.failure("connect", connect_started);
-            };
-            let started = Instant::now();
-            self.sent_at = Some(started);
-            match conn.sender.try_send_request(request).await {
-                Ok(response) => {
-                    let head_at = Instant::now();
-                    let waiting = head_at.duration_since(started);
-                    let (parts, mut incoming) = response.into_parts();
-                    sink.head(parts.status.as_u16(), &parts.headers, started, head_at);
-                    let mut body_ok = true;
-                    while let Some(frame) = incoming.frame().await {
-                        match frame {
-                            Ok(frame) => {
-                                if let Some(data) = frame.data_ref() {
-                                    sink.data(data);
-                                }
-                            }
-                            Err(_) => {
-                                body_ok = false;
-                                break;
-                            }
-                        }
-                    }
-                    let duration = started.elapsed();
-                    let (sent, received) = self.counters_now();
-                    let (bytes_sent, bytes_received) = (
-                        sent.saturating_sub(self.mark.0),
-                        received.saturating_sub(self.mark.1),
-                    );
-                    if !body_ok {
-                        self.conn = None;
-                    }
-                    return Exchange {
-                        result: if body_ok {
-                            Ok(Reply {
-                                status: parts.status.as_u16(),
-                                headers: parts.headers,
-                                body: sink.take_body(),
-                            })
-                        } else {
-                            Err("io")
-                        },
-                        duration,
-                        waiting,
-                        bytes_sent,
-                        bytes_received,
-                        setup: started.duration_since(connect_started),
-                        cut: 0,
-                    };
-                }
-                Err(mut err) => {
-                    // A kept-alive connection the server closed meanwhile:
-                    // the request was never written, so sending it again on
-                    // a fresh connection is safe (even for a POST).
-                    match (reused, err.take_message()) {
-                        (true, Some(unsent)) => {
-                            self.conn = None;
-                            match self.connect().await {
-                                Ok(conn) => self.conn = Some(conn),
-                                Err(_) => return self.failure("connect", connect_started),
-                            }
-                            reused = false;
-                            request = unsent;
-                        }
-                        _ => return self.failure("io", started),
-                    }
-                }
-            }
-        }
-    }
-
-    fn failure(&mut self, kind: &'static str, since: Instant) -> Exchange {
-        let (sent, received) = self.counters_now();
-        let ex = Exchange {
-            result: Err(kind),
-            duration: since.elapsed(),
-            waiting: since.elapsed(),
-            bytes_sent: sent.saturating_sub(self.mark.0),
-            bytes_received: received.saturating_sub(self.mark.1),
-            setup: Duration::ZERO,
-            cut: 0,
-        };
-        self.conn = None;
-        ex
-    }
 }
 
+/// Runs `fut` until it ends or `deadline` passes (`None`). The timer is only
+/// moved when it fires before the deadline, so a request costs no timer
+/// registration: a client's deadlines only move forward, and a timer armed
+/// for an earlier request fires at most once per timeout period. (As
+/// `wire`'s, except that the deadline is exact: tokio never fires a timer
+/// before its deadline, and a timed-out request's duration and setup add
+/// up to at least the timeout.)
+async fn with_deadline<F: Future>(
+    timer: &mut Pin<Box<Sleep>>,
+    deadline: tokio::time::Instant,
+    fut: F,
+) -> Option<F::Output> {
+    if timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    let mut fut = std::pin::pin!(fut);
+    poll_fn(move |cx| {
+        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
+            return Poll::Ready(Some(v));
+        }
+        while timer.as_mut().poll(cx).is_ready() {
+            if tokio::time::Instant::now() >= deadline {
+                return Poll::Ready(None);
+            }
+            timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
+    })
+    .await
+}
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A request that times out is measured as a completed one is: its
-    /// `duration` from the send, the connect before it in `setup`; the two
-    /// add up to the wait, bounded by the timeout.
-    #[tokio::test]
-    async fn a_timed_out_request_counts_from_its_send_like_a_completed_one() {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        // Accepts and reads, never answers (bounded: the test's two requests).
-        let server = tokio::spawn(async move {
-            let mut held = Vec::new();
-            for _ in 0..2 {
-                if let Ok((s, _)) = listener.accept().await {
-                    held.push(s);
-                }
-            }
-            tokio::time::sleep(Duration::from_secs(5)).await;
-        });
-        let target = Arc::new(Target::parse(&format!("http://{addr}")).unwrap());
-        let timeout = Duration::from_millis(300);
-        let mut client = Client::new(target, timeout);
-        for _ in 0..2 {
-            let ex = client.send(Method::GET, "/", &[], None, 0).await;
-            assert_eq!(ex.result.err(), Some("timeout"));
-            assert!(ex.setup > Duration::ZERO, "the connect is setup");
-            let total = ex.duration + ex.setup;
-            assert!(
-                total >= timeout && total < timeout + Duration::from_millis(100),
-                "duration {:?} + setup {:?}",
-                ex.duration,
-                ex.setup
-            );
-        }
-        server.abort();
-    }
-}
+mod tests;

@@ -1,13 +1,16 @@
 //! What the bytes of a response say: its head (status, how the body is
 //! framed, whether the connection stays open) and the chunk boundaries of a
 //! chunked body, as RFC 9112 defines them. No I/O here: the connection in
-//! `wire/mod.rs` feeds these parsers the bytes it has read.
+//! `wire/mod.rs` (`hit`) and the journey's client in `http.rs` feed these
+//! parsers the bytes they have read.
 
-use super::Fail;
+/// Bytes that are no valid HTTP/1.1 framing: the connection is unusable.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Malformed;
 
 /// How a response body is delimited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Framing {
+pub(crate) enum Framing {
     /// No body.
     Empty,
     /// `Content-Length` bytes.
@@ -20,15 +23,15 @@ pub(super) enum Framing {
 
 /// A parsed response head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) struct Head {
-    pub(super) status: u16,
-    pub(super) framing: Framing,
-    pub(super) keep_alive: bool,
+pub(crate) struct Head {
+    pub(crate) status: u16,
+    pub(crate) framing: Framing,
+    pub(crate) keep_alive: bool,
 }
 
 /// Where a chunked body parser is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Chunk {
+pub(crate) enum Chunk {
     /// Expecting a chunk-size line.
     Size,
     /// Inside chunk data, this many bytes left.
@@ -43,27 +46,42 @@ pub(super) enum Chunk {
 
 /// Advances the chunked parser over `b`: bytes used and the new state.
 /// Uses nothing (0) when it needs more bytes.
-pub(super) fn chunk_step(mut state: Chunk, b: &[u8]) -> Result<(usize, Chunk), Fail> {
+pub(crate) fn chunk_step(mut state: Chunk, b: &[u8]) -> Result<(usize, Chunk), Malformed> {
+    let mut at = 0;
+    loop {
+        if let Chunk::Data(n) = state {
+            let take = (b.len() as u64 - at as u64).min(n);
+            at += take as usize;
+            if take < n {
+                return Ok((at, Chunk::Data(n - take)));
+            }
+            state = Chunk::DataEnd;
+        }
+        let (used, next) = chunk_frame(state, b.get(at..).unwrap_or_default())?;
+        at += used;
+        state = next;
+        if used == 0 || state == Chunk::Done {
+            return Ok((at, state));
+        }
+    }
+}
+
+/// Advances the chunked parser over framing bytes only (chunk-size lines,
+/// the CRLF after chunk data, trailers): stops at chunk data
+/// ([`Chunk::Data`], for the caller to hand on), at the end, or when it
+/// needs more bytes (then it has used nothing of what remains).
+pub(crate) fn chunk_frame(mut state: Chunk, b: &[u8]) -> Result<(usize, Chunk), Malformed> {
     let mut at = 0;
     loop {
         let rest = &b[at..];
         match state {
-            Chunk::Done => return Ok((at, state)),
-            Chunk::Data(n) => {
-                let take = (rest.len() as u64).min(n);
-                at += take as usize;
-                state = if take == n {
-                    Chunk::DataEnd
-                } else {
-                    return Ok((at, Chunk::Data(n - take)));
-                };
-            }
+            Chunk::Done | Chunk::Data(_) => return Ok((at, state)),
             Chunk::DataEnd => {
                 if rest.len() < 2 {
                     return Ok((at, state));
                 }
                 if &rest[..2] != b"\r\n" {
-                    return Err(Fail::Io);
+                    return Err(Malformed);
                 }
                 at += 2;
                 state = Chunk::Size;
@@ -88,17 +106,17 @@ pub(super) fn chunk_step(mut state: Chunk, b: &[u8]) -> Result<(usize, Chunk), F
 }
 
 /// The size of a chunk-size line (`1a;ext=1`).
-fn chunk_size(line: &[u8]) -> Result<u64, Fail> {
+fn chunk_size(line: &[u8]) -> Result<u64, Malformed> {
     let digits = line
         .split(|&c| c == b';')
         .next()
         .map(trim)
         .unwrap_or_default();
     if digits.is_empty() || digits.len() > 15 {
-        return Err(Fail::Io);
+        return Err(Malformed);
     }
     digits.iter().try_fold(0u64, |acc, &c| {
-        let d = char::from(c).to_digit(16).ok_or(Fail::Io)?;
+        let d = char::from(c).to_digit(16).ok_or(Malformed)?;
         Ok(acc * 16 + u64::from(d))
     })
 }
@@ -199,14 +217,33 @@ const MAX_HEADERS: usize = 100;
 /// target's 78-byte head and a 220-byte axum-like head, 5 x 5 million
 /// parses): hand 118 ns and 289 ns, httparse 81 ns and 180 ns (medians):
 /// httparse is the faster parser, by less than the noise of a request.
-pub(super) fn parse_head(b: &[u8]) -> Result<Option<(usize, Head)>, ()> {
-    let mut headers =
-        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+pub(crate) fn parse_head(b: &[u8]) -> Result<Option<(usize, Head)>, ()> {
+    let mut slots = header_slots();
+    Ok(parse_head_into(b, &mut slots)?.map(|(len, head, _)| (len, head)))
+}
+
+/// Room for the header lines of one head ([`parse_head_into`]).
+pub(crate) type HeaderSlots<'b> = [std::mem::MaybeUninit<httparse::Header<'b>>; MAX_HEADERS];
+
+/// Empty [`HeaderSlots`].
+pub(crate) fn header_slots<'b>() -> HeaderSlots<'b> {
+    [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS]
+}
+
+/// A complete head: its length, what it says, and its header lines.
+pub(crate) type HeadLines<'h, 'b> = (usize, Head, &'h [httparse::Header<'b>]);
+
+/// [`parse_head`], also giving the head's header lines (borrowed from `b`,
+/// stored in `slots`) to a caller that keeps them (the journey's client).
+pub(crate) fn parse_head_into<'h, 'b>(
+    b: &'b [u8],
+    slots: &'h mut HeaderSlots<'b>,
+) -> Result<Option<HeadLines<'h, 'b>>, ()> {
     let mut response = httparse::Response::new(&mut []);
     let len = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
         &mut response,
         b,
-        &mut headers,
+        slots,
     ) {
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => return Ok(None),
@@ -216,14 +253,15 @@ pub(super) fn parse_head(b: &[u8]) -> Result<Option<(usize, Head)>, ()> {
         return Err(());
     };
     // httparse takes any three digits; a status below 100 is no HTTP
-    // status (hyper, the journey's client, refuses it too), and recording
-    // `000` would file an answer under "no response" (found by `fuzz.rs`).
+    // status (hyper refuses it too), and recording `000` would file an
+    // answer under "no response" (found by `fuzz.rs`).
     if status < 100 {
         return Err(());
     }
+    let headers = response.headers;
     let mut fields = HeadFields::default();
-    for h in response.headers.iter() {
+    for h in headers.iter() {
         fields.header(h.name.as_bytes(), h.value)?;
     }
-    Ok(Some((len, fields.head(status, version == 0))))
+    Ok(Some((len, fields.head(status, version == 0), headers)))
 }

@@ -18,7 +18,7 @@
 //! HTTP/1.0 without keep-alive) closes after the response. Timings and byte
 //! counts mean what they mean in [`crate::http::Exchange`].
 
-mod framing;
+pub(crate) mod framing;
 
 use crate::http::Target;
 use framing::{chunk_step, parse_head, Chunk, Framing};
@@ -78,6 +78,12 @@ enum Fail {
     Stale,
     /// Anything else: `io`.
     Io,
+}
+
+impl From<framing::Malformed> for Fail {
+    fn from(_: framing::Malformed) -> Self {
+        Fail::Io
+    }
 }
 
 /// One connection's state: socket, read buffer, per-request counters.
