@@ -301,7 +301,9 @@ async fn run_with_a_baseline_compares_at_its_end_and_records_the_comparison() {
     .await;
     assert_eq!(rebuilt.code, 0, "{}", rebuilt.stderr);
 
-    // A failed threshold outranks the regression: 99.
+    // A failed threshold outranks the regression: 99. (On chat, whose
+    // turns the test server holds for 5 ms: with loadgen's own client the
+    // login and session requests can take under 1 ms at the median.)
     let both = run(
         &base,
         dir.path(),
@@ -310,7 +312,7 @@ async fn run_with_a_baseline_compares_at_its_end_and_records_the_comparison() {
             "--baseline",
             s(&faster),
             "--threshold",
-            "http_req_duration: p(50)<1",
+            "http_req_duration{phase:chat}: p(50)<1",
         ],
     )
     .await;
