@@ -117,18 +117,25 @@ async fn load_through(port: u16, secs: u64) -> anyhow::Result<(f64, usize, usize
     Ok((samples.len() as f64 / elapsed, failed, samples.len()))
 }
 
+/// Registers a fresh account through `base`; returns its credentials as
+/// the login body.
+async fn register_new(client: &reqwest::Client, base: &str, prefix: &str) -> anyhow::Result<Value> {
+    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
+    let creds = json!({"username": format!("{prefix}_{tag}"), "password": "replica-password-0123"});
+    let r = client
+        .post(format!("{base}/api/auth/register"))
+        .json(&creds)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "register through {base}: {}", r.status());
+    Ok(creds)
+}
+
 /// Registers and logs in through `a` (cookie + CSRF), then opens a session
 /// and chats through `b` with them.
 async fn cross_replica(a: &str, b: &str) -> anyhow::Result<Row> {
     let client = load::client()?;
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let creds = json!({"username": format!("replica_{tag}"), "password": "replica-password-0123"});
-    let r = client
-        .post(format!("{a}/api/auth/register"))
-        .json(&creds)
-        .send()
-        .await?;
-    anyhow::ensure!(r.status() == 200, "register through A: {}", r.status());
+    let creds = register_new(&client, a, "replica").await?;
     let r = client
         .post(format!("{a}/api/auth/login-json"))
         .json(&creds)
@@ -195,14 +202,7 @@ async fn cross_replica(a: &str, b: &str) -> anyhow::Result<Row> {
 /// Logs in to `a` until it refuses (429 with Retry-After), then once to `b`.
 async fn per_replica_limits(a: &str, b: &str) -> anyhow::Result<Row> {
     let client = load::client()?;
-    let tag = &uuid::Uuid::new_v4().simple().to_string()[..8];
-    let creds = json!({"username": format!("limit_{tag}"), "password": "limit-password-0123"});
-    let r = client
-        .post(format!("{a}/api/auth/register"))
-        .json(&creds)
-        .send()
-        .await?;
-    anyhow::ensure!(r.status() == 200, "register through A: {}", r.status());
+    let creds = register_new(&client, a, "limit").await?;
     let mut accepted = 0;
     let mut refused: Option<(u16, Option<String>)> = None;
     // Bounded: the limit plus a margin (earlier logins of this minute count).
