@@ -14,14 +14,23 @@ use loadgen::plan::{self, Env};
 use std::time::{Duration, Instant};
 
 /// With one hash at a time a login waits for the VUs ahead of it, so its
-/// p95 grows with the VUs: this limit is about twenty queued logins on a
-/// quiet machine and a handful on a busy one, inside the ladder (1 to 64
-/// VUs, doubling) either way.
-const AUTH_LIMIT: &str = "http_req_duration{phase:auth}: p(95)<500";
+/// p95 grows with the VUs: this limit is about sixteen queued logins on a
+/// quiet machine (some 15 ms a hash) and a handful on a busy one, inside
+/// the ladder (1 to 64 VUs, doubling) either way.
+const AUTH_LIMIT: &str = "http_req_duration{phase:auth}: p(95)<250";
+
+/// The hash queue must hold every VU's login: at its default (32 per
+/// hashing thread) 40 VUs overflow it, logins fail fast with 503, and the
+/// error cap breaks instead of the latency limit this test is about.
+const HASH_QUEUE_MAX: &str = "256";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_capacity_search_finds_the_knee_where_the_login_latency_breaks_its_limit() {
-    let app = common::backend(&[("HASH_CONCURRENCY", "1")]).await;
+    let app = common::backend(&[
+        ("HASH_CONCURRENCY", "1"),
+        ("HASH_QUEUE_MAX", HASH_QUEUE_MAX),
+    ])
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let users = common::users(&app.base_url, 64, dir.path()).await;
     let out = dir.path().join("out");
@@ -87,7 +96,7 @@ async fn the_capacity_search_finds_the_knee_where_the_login_latency_breaks_its_l
         .find(|b| b.threshold == AUTH_LIMIT)
         .expect("the auth limit broke");
     assert_eq!(auth.load, bad, "{:?}", report.broken);
-    assert!(auth.actual.is_some_and(|a| a >= 500.0), "{auth:?}");
+    assert!(auth.actual.is_some_and(|a| a >= 250.0), "{auth:?}");
     // Every step at or below the knee held and had traffic and goodput;
     // every step judged above it failed.
     for s in &report.steps {
