@@ -23,6 +23,11 @@
 #    events - streams). Locust parses the stream in Python (a smaller
 #    BENCH_PEER_STREAMS, as 10,000 greenlets saturate it long before); k6
 #    has no SSE without an extension (xk6-sse), so it is listed as n/a.
+#    Beside them, "floor": loadgen/examples/stream_floor.rs, the leanest
+#    epoll reader of the same streams (reads and counts, no parsing, no
+#    timing, no recording), so the kernel's and the machine's own cost per
+#    event is measured in the same run: no reader with one read per
+#    readiness goes below it, and loadgen's ratio to it is printed.
 #
 # Goal verdicts: journey <= 20 us CPU/request and >= 10x less than k6's,
 # far below Locust's (taken as >= 10x); streaming >= 300,000 events per
@@ -116,10 +121,12 @@ has() { case $1 in k6) [ -n "$K6" ] ;; locust) [ -n "$LOCUST" ] ;; *) true ;; es
 
 if [ "${BENCH_SKIP_BUILD:-0}" != 1 ]; then
     say "building loadgen and the target (release)"
-    cargo build --release --quiet -p loadgen --bin loadgen --bin loadgen-bench-target
+    cargo build --release --quiet -p loadgen --bin loadgen --bin loadgen-bench-target \
+        --example stream_floor
 fi
 LOADGEN="$BIN/loadgen"
 TARGET="$BIN/loadgen-bench-target"
+FLOOR="$BIN/examples/stream_floor"
 [ -x "$LOADGEN" ] && [ -x "$TARGET" ] || die "missing $LOADGEN or $TARGET"
 
 WORK=$(mktemp -d)
@@ -247,6 +254,7 @@ STREAM_RESULTS="$WORK/streams"
 case_on stream && start_target --tokens "$TOKENS" --gap-ms "$GAP"
 stream_tools=()
 case_on stream && stream_tools=(loadgen)
+case_on stream && [ -x "$FLOOR" ] && stream_tools+=(floor)
 case_on stream && [ -n "${BENCH_BASELINE:-}" ] && stream_tools+=(baseline)
 case_on stream && has locust && printf '%s\n' "${TOOLS[@]}" | grep -qx locust && stream_tools+=(locust)
 for tool in "${stream_tools[@]}"; do
@@ -262,6 +270,15 @@ for tool in "${stream_tools[@]}"; do
             # events streams gaps failed seconds
             read -r ev st gaps fl secs < <(jq -r '"\(.streaming.tokens) \(.streaming.streams) \(.streaming.itl_us.count) \(.http_req_failed.failed) \(.duration_seconds)"' \
                 "$WORK/$name.dir/summary.json" 2>/dev/null; echo) || true ;;
+        floor)
+            c=$STREAMS
+            say "streaming: floor (the leanest epoll reader), ${c} concurrent streams, ${SDUR}s"
+            measure "$name" "$FLOOR" "127.0.0.1:${PORT}" "$c" "$SDUR"
+            ev=$(grep -o 'tokens=[0-9]*' "$WORK/$name.out" | cut -d= -f2 || true)
+            st=$(grep -o 'streams=[0-9]*' "$WORK/$name.out" | cut -d= -f2 || true)
+            # It records no gaps; a stream that failed would have ended it.
+            gaps="-" fl=0 secs=$SDUR
+            [ -n "$ev" ] || fl=1 ;;
         locust)
             c=$PEER_STREAMS
             say "streaming: locust, ${c} concurrent streams, ${SDUR}s"
@@ -279,7 +296,7 @@ for tool in "${stream_tools[@]}"; do
     awk -v t="$tool" -v c="$c" -v ev="${ev:-0}" -v st="${st:-0}" -v g="${gaps:-0}" -v f="${fl:-0}" \
         -v secs="${secs:-$SDUR}" -v u="$u" -v s="$s" -v m="$m" 'BEGIN {
         cpu = u + s; if (ev + 0 == 0 || cpu == 0) { print t, c, 0, "-", "-", "-", m / 1024, st, g, f; exit }
-        printf "%s %d %d %.0f %.2f %.0f %.1f %d %d %d\n", t, c, ev, ev / secs, cpu * 1e6 / ev, ev / cpu, m / 1024, st, g, f }' \
+        printf "%s %d %d %.0f %.2f %.0f %.1f %d %s %d\n", t, c, ev, ev / secs, cpu * 1e6 / ev, ev / cpu, m / 1024, st, g, f }' \
         >>"$STREAM_RESULTS"
     sleep 2
 done
@@ -345,8 +362,13 @@ verdict "journey >= 10x less CPU/request than k6 (${K} us; ratio $(awk -v a="$LG
     "$(awk -v a="$LG" -v b="$K" 'BEGIN { if (a == "-" || b == "-") print "-"; else print (b + 0 >= 10 * a) }')"
 verdict "journey far below Locust FastHttpUser (>= 10x; ${L} us; ratio $(awk -v a="$LG" -v b="$L" 'BEGIN { if (a + 0 > 0 && b != "-") printf "%.1f", b / a; else print "-" }')x)" \
     "$(awk -v a="$LG" -v b="$L" 'BEGIN { if (a == "-" || b == "-") print "-"; else print (b + 0 >= 10 * a) }')"
+read -r _ _ _ _ fcpu fper _ < <(grep '^floor ' "$STREAM_RESULTS" || echo "x 0 0 - - - -")
 read -r _ c ev rate cpu per rss st g f < <(grep '^loadgen ' "$STREAM_RESULTS" || echo "x 0 0 - - - - 0 0 0")
-verdict "streaming: >= 300,000 token events per loadgen core-second (${per}; ${rate}/s achieved, target-bound when below)" \
+if [ "$(num "$fcpu")" != - ] && [ "$(num "$cpu")" != - ]; then
+    echo "  floor: the leanest epoll reader here does ${fper} events per CPU-second;" \
+        "loadgen costs $(awk -v a="$cpu" -v b="$fcpu" 'BEGIN { printf "%.2f", a / b }')x its CPU per event"
+fi
+verdict "streaming: >= 300,000 token events per loadgen core-second (${per}; floor ${fper:--}; ${rate}/s achieved, target-bound when below)" \
     "$(awk -v p="$(num "$per")" 'BEGIN { if (p == "-") print "-"; else print (p + 0 >= 300000) }')"
 verdict "streaming: every inter-token gap recorded (gaps ${g} = events ${ev} - streams ${st})" \
     "$(awk -v ev="$ev" -v st="$st" -v g="$g" 'BEGIN { if (ev + 0 == 0) print "-"; else print (g + 0 == ev - st) }')"
