@@ -9,16 +9,25 @@
 //! `mock_llm::mockmodel::ModelArgs`, their one definition. The original
 //! FastAPI system's names are honoured (`SQLALCHEMY_POOL_SIZE`, `POSTGRES_*`, ...) so
 //! its `.env` files keep working.
+//!
+//! This module holds the typed configuration and the one function that
+//! reads it ([`Config::from_source`]); `env` is where variables come from
+//! and their typed reads, `provider_deadline` the provider's time budget.
 
-use std::collections::HashMap;
+mod env;
+mod provider_deadline;
+
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
-use std::str::FromStr;
 use std::time::Duration;
 
 use mock_llm::mockmodel::ModelArgs;
 
 use crate::llm::MockLlmConfig;
+use env::Reader;
+pub use env::{ProcessEnv, Source};
+use provider_deadline::provider_deadline;
+pub use provider_deadline::provider_deadline_margin;
 
 /// The secret shipped in `.env.example`; refused outside `APP_ENV=test`.
 pub const DEFAULT_SECRET_KEY: &str = "change-me-in-production";
@@ -186,170 +195,10 @@ pub struct Config {
     pub shutdown_drain: Duration,
 }
 
-/// Where variables come from: the process environment, or a map in tests.
-pub trait Source {
-    fn get(&self, key: &str) -> Option<String>;
-}
-
-pub struct ProcessEnv;
-
-impl Source for ProcessEnv {
-    fn get(&self, key: &str) -> Option<String> {
-        std::env::var(key).ok()
-    }
-}
-
-impl Source for HashMap<String, String> {
-    fn get(&self, key: &str) -> Option<String> {
-        HashMap::get(self, key).cloned()
-    }
-}
-
-/// Reads typed values, treating an empty string as unset.
-struct Reader<'a>(&'a dyn Source);
-
-impl Reader<'_> {
-    fn raw(&self, key: &str) -> Option<String> {
-        self.0
-            .get(key)
-            .map(|v| v.trim().to_owned())
-            .filter(|v| !v.is_empty())
-    }
-
-    /// The first of several names that is set (new name first, then aliases).
-    fn first(&self, keys: &[&str]) -> Option<(String, String)> {
-        keys.iter()
-            .find_map(|k| self.raw(k).map(|v| ((*k).to_owned(), v)))
-    }
-
-    fn parse<T: FromStr>(&self, keys: &[&str], default: T) -> Result<T, ConfigError>
-    where
-        T::Err: fmt::Display,
-    {
-        match self.first(keys) {
-            None => Ok(default),
-            Some((key, v)) => v
-                .parse()
-                .map_err(|e| ConfigError::new(&key, format!("cannot parse {v:?}: {e}"))),
-        }
-    }
-
-    fn bool(&self, key: &str, default: bool) -> Result<bool, ConfigError> {
-        match self.raw(key) {
-            None => Ok(default),
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "1" | "true" | "yes" | "on" => Ok(true),
-                "0" | "false" | "no" | "off" => Ok(false),
-                _ => Err(ConfigError::new(
-                    key,
-                    format!("expected true or false, got {v:?}"),
-                )),
-            },
-        }
-    }
-
-    fn positive<T>(&self, keys: &[&str], default: T) -> Result<T, ConfigError>
-    where
-        T: FromStr + PartialOrd + Default + Copy,
-        T::Err: fmt::Display,
-    {
-        let v = self.parse(keys, default)?;
-        if v <= T::default() {
-            return Err(ConfigError::new(keys[0], "must be greater than zero"));
-        }
-        Ok(v)
-    }
-
-    /// A positive, finite number of seconds (`nan` and `inf` parse as
-    /// floats but make no duration) that fits a `Duration`.
-    fn secs(&self, keys: &[&str], default: f64) -> Result<Duration, ConfigError> {
-        let v: f64 = self.parse(keys, default)?;
-        let var = self.first(keys).map_or(keys[0].to_owned(), |(k, _)| k);
-        if !v.is_finite() {
-            return Err(ConfigError::new(&var, "must be a finite number"));
-        }
-        if v <= 0.0 {
-            return Err(ConfigError::new(&var, "must be greater than zero"));
-        }
-        Duration::try_from_secs_f64(v)
-            .map_err(|_| ConfigError::new(&var, format!("{v} seconds is too large")))
-    }
-
-    /// Minutes as a duration; the multiplication by 60 is checked.
-    fn minutes(&self, key: &str, default: u64) -> Result<Duration, ConfigError> {
-        let m: u64 = self.positive(&[key], default)?;
-        m.checked_mul(60)
-            .map(Duration::from_secs)
-            .ok_or_else(|| ConfigError::new(key, format!("{m} minutes is too large")))
-    }
-
-    fn rate(&self, key: &str, default: f64) -> Result<f64, ConfigError> {
-        let v: f64 = self.parse(&[key], default)?;
-        if !(0.0..=1.0).contains(&v) {
-            return Err(ConfigError::new(key, "must be between 0 and 1"));
-        }
-        Ok(v)
-    }
-}
-
 /// The default `HASH_QUEUE_MAX` per hashing thread: at some 40-100 ms a
 /// hash, a full queue is one to three seconds of waiting, past which a
 /// client is better told to come back than kept in line.
 const HASH_QUEUE_PER_THREAD: usize = 32;
-
-/// The request timeout's share kept back from the provider: 10%, at most
-/// 5 s (120 s -> a 115 s provider deadline), so the provider's 504 is
-/// written before the request timeout fires.
-pub fn provider_deadline_margin(request_timeout: Duration) -> Duration {
-    request_timeout.mul_f64(0.1).min(Duration::from_secs(5))
-}
-
-/// Orders the budgets: one provider attempt fits in the provider's whole
-/// deadline, and that deadline ends before the request timeout. A
-/// configuration that cannot is refused, naming the variables.
-fn provider_deadline(
-    request_timeout: Duration,
-    per_attempt: Duration,
-    explicit: Option<f64>,
-) -> Result<Duration, ConfigError> {
-    let deadline = match explicit {
-        None => request_timeout - provider_deadline_margin(request_timeout),
-        Some(secs) => {
-            if !(secs.is_finite() && secs > 0.0) {
-                return Err(ConfigError::new(
-                    "PROVIDER_DEADLINE_SECONDS",
-                    "must be a number of seconds greater than zero",
-                ));
-            }
-            // Finite and positive, but possibly beyond what a Duration holds.
-            let d = Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX);
-            if d >= request_timeout {
-                return Err(ConfigError::new(
-                    "PROVIDER_DEADLINE_SECONDS",
-                    format!(
-                        "({secs} s) must be shorter than REQUEST_TIMEOUT_SECONDS ({} s), \
-                         or the request timeout answers before the provider's 504",
-                        request_timeout.as_secs_f64()
-                    ),
-                ));
-            }
-            d
-        }
-    };
-    if per_attempt > deadline {
-        return Err(ConfigError::new(
-            "PROVIDER_TIMEOUT_SECONDS",
-            format!(
-                "({} s per attempt) does not fit in the provider deadline of {} s \
-                 (PROVIDER_DEADLINE_SECONDS, by default REQUEST_TIMEOUT_SECONDS less 10%, \
-                 at most 5 s): lower it or raise REQUEST_TIMEOUT_SECONDS",
-                per_attempt.as_secs_f64(),
-                deadline.as_secs_f64()
-            ),
-        ));
-    }
-    Ok(deadline)
-}
 
 fn available_cores() -> usize {
     std::thread::available_parallelism()

@@ -1,6 +1,8 @@
 //! Configuration parsing: defaults, bad values naming their variable, the
 //! original's names, and `.env.example` listing every variable.
 
+use std::collections::HashMap;
+
 use super::*;
 
 fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -60,12 +62,16 @@ fn bad_values_name_their_variable() {
 
 #[test]
 fn env_example_lists_every_variable_read_here() {
-    let source = include_str!("mod.rs");
+    // Every file of this module that names a variable.
+    let sources = [
+        include_str!("mod.rs"),
+        include_str!("env.rs"),
+        include_str!("provider_deadline.rs"),
+    ];
     let example = include_str!("../../../.env.example");
-    let mut names: Vec<&str> = source
-        .split('"')
-        .skip(1)
-        .step_by(2)
+    let mut names: Vec<&str> = sources
+        .iter()
+        .flat_map(|source| source.split('"').skip(1).step_by(2))
         .filter(|s| {
             s.len() > 3
                 && s.contains('_')

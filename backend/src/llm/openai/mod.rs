@@ -24,106 +24,41 @@
 //! (`ProviderError::TooLarge`: 502 `provider_reply_too_large`, or an error
 //! event mid-stream; never retried, never stored) and counted in
 //! `chatbot_provider_oversized_total{limit}` and `chatbot_provider_bytes_cut_total`.
+//!
+//! This module builds the requests and drives a call to an answer or a
+//! stream; its parts: `retries` (one call under the breaker, the cap, the
+//! timeouts and the retry policy), `attempt_error` (a failed attempt
+//! classified), `capped_body` (the body caps and their metrics) and `parse`
+//! (stream frames and completion bodies read).
+
+mod attempt_error;
+mod capped_body;
+mod parse;
+mod retries;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::{Client, StatusCode};
+use reqwest::Client;
 use serde_json::{json, Value};
 use tokio::sync::Semaphore;
 
-use super::breaker::{Admitted, CircuitBreaker};
-use super::retry::{retry_after, RetryPolicy};
+use super::breaker::CircuitBreaker;
+use super::retry::RetryPolicy;
 use super::sse::SseDecoder;
 use super::{
-    estimate_tokens, Completion, CompletionRequest, LlmProvider, ProviderError, StreamEvent,
-    TokenStream, MAX_REPLY_BYTES,
+    estimate_tokens, Completion, CompletionRequest, LlmProvider, ProviderError, TokenStream,
+    MAX_REPLY_BYTES,
 };
 use crate::config::{LlmProviderKind, ProviderSettings};
 use crate::metrics::Metrics;
 
-/// The most of a non-streamed completion body read: a reply at
-/// [`MAX_REPLY_BYTES`] fits even with every character `\u`-escaped.
-pub const MAX_COMPLETION_BODY: usize = 16 * 1024 * 1024;
-/// The most of an error body read: only its first 200 characters are
-/// logged, the rest is left unread.
-pub const MAX_ERROR_BODY: usize = 64 * 1024;
-
-/// A body read up to a cap.
-struct Capped {
-    /// The first `cap` bytes at most.
-    kept: Vec<u8>,
-    /// Bytes read past the cap (reading stopped there); `None`: the body
-    /// ended within the cap.
-    over: Option<u64>,
-}
-
-/// Reads `r`'s body up to `cap` bytes; stops at the first chunk past it.
-async fn read_capped(r: &mut reqwest::Response, cap: usize) -> Result<Capped, reqwest::Error> {
-    let mut kept = Vec::new();
-    while let Some(chunk) = r.chunk().await? {
-        let take = cap.saturating_sub(kept.len()).min(chunk.len());
-        kept.extend_from_slice(chunk.get(..take).unwrap_or_default());
-        if take < chunk.len() {
-            return Ok(Capped {
-                kept,
-                over: Some((chunk.len() - take) as u64),
-            });
-        }
-    }
-    Ok(Capped { kept, over: None })
-}
-
-/// One frame of an OpenAI stream, read.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Frame {
-    /// `[DONE]`: the stream completed.
-    Done,
-    /// Zero or more events (content, usage).
-    Events(Vec<StreamEvent>),
-    /// The stream failed: an unreadable frame or an error object.
-    Failed(ProviderError),
-}
-
-/// Reads one SSE event's data as an OpenAI chat completion chunk.
-pub fn read_frame(data: &str) -> Frame {
-    let data = data.trim();
-    if data == "[DONE]" {
-        return Frame::Done;
-    }
-    let Ok(v) = serde_json::from_str::<Value>(data) else {
-        return Frame::Failed(ProviderError::Upstream("unreadable stream frame".into()));
-    };
-    if let Some(err) = v.get("error") {
-        return Frame::Failed(ProviderError::Upstream(format!("error mid-stream: {err}")));
-    }
-    let mut events = Vec::new();
-    if let Some(t) = v
-        .pointer("/choices/0/delta/content")
-        .and_then(Value::as_str)
-    {
-        if !t.is_empty() {
-            events.push(StreamEvent::Token(t.to_owned()));
-        }
-    }
-    if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-        let count = |name: &str| {
-            u.get(name)
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok())
-        };
-        if let (Some(prompt_tokens), Some(completion_tokens)) =
-            (count("prompt_tokens"), count("completion_tokens"))
-        {
-            events.push(StreamEvent::Usage {
-                prompt_tokens,
-                completion_tokens,
-            });
-        }
-    }
-    Frame::Events(events)
-}
+use attempt_error::{classify_status, transport_error, AttemptError};
+use capped_body::read_capped;
+pub use capped_body::{count_cut, MAX_COMPLETION_BODY, MAX_ERROR_BODY};
+use parse::{parse_completion, Parsed};
+pub use parse::{read_frame, Frame};
 
 /// Where requests go and how they authenticate.
 #[derive(Debug, Clone)]
@@ -150,72 +85,6 @@ pub struct OpenAiProvider {
     breaker: Arc<CircuitBreaker>,
     permits: Semaphore,
     metrics: Metrics,
-}
-
-/// Why an attempt failed, and whether another is worth it.
-struct AttemptError {
-    error: ProviderError,
-    retryable: bool,
-    reason: &'static str,
-    retry_after: Option<Duration>,
-}
-
-impl AttemptError {
-    fn fatal(error: ProviderError) -> Self {
-        Self {
-            error,
-            retryable: false,
-            reason: "fatal",
-            retry_after: None,
-        }
-    }
-}
-
-fn classify_status(
-    status: StatusCode,
-    headers: &reqwest::header::HeaderMap,
-    body: &str,
-) -> AttemptError {
-    let ra = retry_after(headers);
-    let snippet: String = body.chars().take(200).collect();
-    match status.as_u16() {
-        429 => AttemptError {
-            error: ProviderError::RateLimited { retry_after: ra },
-            retryable: true,
-            reason: "429",
-            retry_after: ra,
-        },
-        408 => AttemptError {
-            error: ProviderError::Timeout,
-            retryable: true,
-            reason: "408",
-            retry_after: ra,
-        },
-        500..=599 => AttemptError {
-            error: ProviderError::Upstream(format!("{status}: {snippet}")),
-            retryable: true,
-            reason: "5xx",
-            retry_after: ra,
-        },
-        _ => AttemptError::fatal(ProviderError::Upstream(format!("{status}: {snippet}"))),
-    }
-}
-
-fn transport_error(e: &reqwest::Error) -> AttemptError {
-    AttemptError {
-        error: if e.is_timeout() {
-            ProviderError::Timeout
-        } else {
-            ProviderError::Upstream(format!("connection: {e}"))
-        },
-        retryable: true,
-        reason: if e.is_timeout() {
-            "timeout"
-        } else {
-            "connection"
-        },
-        retry_after: None,
-    }
 }
 
 impl OpenAiProvider {
@@ -317,136 +186,6 @@ impl OpenAiProvider {
         }
         Ok(String::from_utf8_lossy(&body.kept).into_owned())
     }
-
-    fn set_breaker_gauge(&self) {
-        self.metrics
-            .provider_breaker_state
-            .with_label_values(&[self.name])
-            .set(self.breaker.state().gauge());
-    }
-
-    /// Runs `attempt` under the breaker, the concurrency cap and the retry
-    /// policy; returns its first success or the last failure.
-    async fn with_retries<T, F, Fut>(&self, attempt: F) -> Result<T, ProviderError>
-    where
-        F: Fn() -> Fut,
-        Fut: std::future::Future<Output = Result<T, AttemptError>>,
-    {
-        let until = tokio::time::Instant::now() + self.budget;
-        let _permit = self
-            .permits
-            .acquire()
-            .await
-            .map_err(|_| ProviderError::Upstream("provider is shutting down".into()))?;
-        let mut tries = 0u32;
-        loop {
-            let remaining = until.saturating_duration_since(tokio::time::Instant::now());
-            if remaining.is_zero() {
-                return Err(ProviderError::Timeout);
-            }
-            let admitted: Admitted<'_> = match self.breaker.admit() {
-                Ok(a) => a,
-                Err(wait) => {
-                    self.set_breaker_gauge();
-                    return Err(ProviderError::Unavailable {
-                        reason: "circuit breaker open after repeated provider failures".into(),
-                        retry_after: Some(wait),
-                    });
-                }
-            };
-            // Cut at the deadline, so the breaker hears of the timeout
-            // (a call dropped from outside would record nothing).
-            let limit = self.per_attempt.min(remaining);
-            let outcome = match tokio::time::timeout(limit, attempt()).await {
-                Ok(r) => r,
-                Err(_) => Err(AttemptError {
-                    error: ProviderError::Timeout,
-                    retryable: true,
-                    reason: "timeout",
-                    retry_after: None,
-                }),
-            };
-            let failed = outcome.as_ref().err();
-            // A client error (4xx other than 408/429) is our request's fault,
-            // not the provider's health: it does not count against it.
-            let healthy = failed.is_none_or(|e| !e.retryable);
-            self.breaker.record(admitted, healthy);
-            self.set_breaker_gauge();
-            let e = match outcome {
-                Ok(v) => return Ok(v),
-                Err(e) => e,
-            };
-            if e.reason == "429" {
-                self.metrics
-                    .provider_429
-                    .with_label_values(&[self.name])
-                    .inc();
-            }
-            if !e.retryable || tries >= self.retry.max_retries {
-                return Err(e.error);
-            }
-            if let Some(ra) = e.retry_after.filter(|ra| *ra > self.retry.retry_after_cap) {
-                tracing::warn!(
-                    provider = self.name,
-                    retry_after_s = ra.as_secs_f64(),
-                    "provider asks for a longer wait than the cap; giving up"
-                );
-                return Err(e.error);
-            }
-            let wait = self.retry.wait(tries, e.retry_after);
-            if tokio::time::Instant::now() + wait >= until {
-                tracing::warn!(
-                    provider = self.name,
-                    reason = e.reason,
-                    wait_ms = wait.as_millis() as u64,
-                    "no time left for another provider attempt; giving up"
-                );
-                return Err(e.error);
-            }
-            tries += 1;
-            self.metrics
-                .provider_retries
-                .with_label_values(&[self.name, e.reason])
-                .inc();
-            tracing::warn!(
-                provider = self.name,
-                reason = e.reason,
-                attempt = tries,
-                wait_ms = wait.as_millis() as u64,
-                error = %e.error,
-                "retrying provider call"
-            );
-            tokio::time::sleep(wait).await;
-        }
-    }
-}
-
-/// What a non-streaming completion body says.
-struct Parsed {
-    content: String,
-    /// (prompt, completion) tokens, when reported.
-    usage: Option<(u32, u32)>,
-    model: Option<String>,
-}
-
-/// Reads `choices[0].message.content`, `usage` and `model`.
-fn parse_completion(body: &Value) -> Option<Parsed> {
-    let content = body
-        .pointer("/choices/0/message/content")
-        .and_then(Value::as_str)?
-        .to_owned();
-    let usage = body.get("usage").and_then(|u| {
-        Some((
-            u32::try_from(u.get("prompt_tokens")?.as_u64()?).ok()?,
-            u32::try_from(u.get("completion_tokens")?.as_u64()?).ok()?,
-        ))
-    });
-    let model = body.get("model").and_then(Value::as_str).map(str::to_owned);
-    Some(Parsed {
-        content,
-        usage,
-        model,
-    })
 }
 
 #[async_trait]
@@ -593,17 +332,4 @@ impl LlmProvider for OpenAiProvider {
             yield Err(ProviderError::Upstream("stream ended without [DONE]".into()));
         }))
     }
-}
-
-/// Counts an answer past a cap (`chatbot_provider_oversized_total`) and the
-/// bytes read of it that were dropped (`chatbot_provider_bytes_cut_total`).
-pub fn count_cut(metrics: &Metrics, provider: &str, limit: &str, bytes: u64) {
-    metrics
-        .provider_oversized
-        .with_label_values(&[provider, limit])
-        .inc();
-    metrics
-        .provider_bytes_cut
-        .with_label_values(&[provider])
-        .inc_by(bytes);
 }
