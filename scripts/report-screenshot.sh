@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A PNG of a loadgen HTML report, taken by Debian's headless Chromium with
-# the network off (as loadgen/tests/browser.rs opens it):
+# the network off (as loadgen/tests/browser/report.rs opens it):
 #
 #   scripts/report-screenshot.sh results/<run>/report.html docs/report.png [WIDTH [HEIGHT]]
 #

@@ -51,14 +51,13 @@
 
 mod conn;
 
+use crate::wire::deadline::with_deadline;
 use bytes::Bytes;
 use conn::Conn;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue};
 use hyper::Method;
-use std::future::{poll_fn, Future};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::time::Sleep;
 
@@ -281,7 +280,10 @@ impl Client {
             sink,
             called,
         );
-        let mut ex = match with_deadline(timer, deadline, exchange).await {
+        // No slack, unlike `hit`'s: the deadline is exact. Tokio never
+        // fires a timer before its deadline, and a timed-out request's
+        // duration and setup add up to at least the timeout.
+        let mut ex = match with_deadline(timer, deadline, Duration::ZERO, exchange).await {
             Some(ex) => ex,
             // The connection is in an unknown state: `failure` closes it.
             // Same origin as a completed request: from the moment it was
@@ -299,35 +301,5 @@ impl Client {
     }
 }
 
-/// Runs `fut` until it ends or `deadline` passes (`None`). The timer is only
-/// moved when it fires before the deadline, so a request costs no timer
-/// registration: a client's deadlines only move forward, and a timer armed
-/// for an earlier request fires at most once per timeout period. (As
-/// `wire`'s, except that the deadline is exact: tokio never fires a timer
-/// before its deadline, and a timed-out request's duration and setup add
-/// up to at least the timeout.)
-async fn with_deadline<F: Future>(
-    timer: &mut Pin<Box<Sleep>>,
-    deadline: tokio::time::Instant,
-    fut: F,
-) -> Option<F::Output> {
-    if timer.deadline() > deadline {
-        timer.as_mut().reset(deadline);
-    }
-    let mut fut = std::pin::pin!(fut);
-    poll_fn(move |cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        while timer.as_mut().poll(cx).is_ready() {
-            if tokio::time::Instant::now() >= deadline {
-                return Poll::Ready(None);
-            }
-            timer.as_mut().reset(deadline);
-        }
-        Poll::Pending
-    })
-    .await
-}
 #[cfg(test)]
 mod tests;

@@ -7,9 +7,19 @@
 
 mod common;
 
-use common::chat::{chat_server, Config};
-use common::{dead_port, loadgen_bin, users_file};
+use common::chat::{chat_server, Config, Seen};
+use common::{dead_port, loadgen_bin, users_file, Outcome};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tempfile::TempDir;
+
+/// The fake chat backend set up as `cfg`: its base URL and what it saw.
+async fn fake_backend(cfg: Config) -> (String, Arc<Seen>) {
+    let (addr, seen) = chat_server(cfg).await;
+    (format!("http://{addr}"), seen)
+}
 
 /// A short run of the other step only (no users needed): one VU, 300 ms.
 fn short_run(base: &str) -> Vec<&str> {
@@ -31,14 +41,64 @@ fn short_run(base: &str) -> Vec<&str> {
     ]
 }
 
+/// [`short_run`] lasting `duration` instead.
+fn run_for<'a>(base: &'a str, duration: &'a str) -> Vec<&'a str> {
+    let mut args = short_run(base);
+    assert_eq!(args[5], "--duration");
+    args[6] = duration;
+    args
+}
+
+/// [`run_for`] `duration`, the guard re-checking every 200 ms.
+fn guarded_run<'a>(base: &'a str, duration: &'a str) -> Vec<&'a str> {
+    let mut args = run_for(base, duration);
+    args.extend(["--guard-interval", "200ms"]);
+    args
+}
+
+/// The summary.json a run wrote into `out_dir`.
+fn read_summary(out_dir: &Path) -> Value {
+    serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap()).unwrap()
+}
+
+/// A 2-second [`guarded_run`] against the fake backend set up as `cfg`,
+/// its outputs written into a fresh temporary directory.
+struct GuardedRun {
+    out: Outcome,
+    /// The whole run, process start to exit.
+    took: Duration,
+    /// Holds the outputs (`out/`) until dropped.
+    dir: TempDir,
+}
+
+impl GuardedRun {
+    async fn start(cfg: Config) -> GuardedRun {
+        let (base, _) = fake_backend(cfg).await;
+        let dir = tempfile::tempdir().unwrap();
+        let out_dir = dir.path().join("out");
+        let mut args = guarded_run(&base, "2s");
+        args.extend(["--out", out_dir.to_str().unwrap()]);
+        let started = Instant::now();
+        let out = loadgen_bin(&args, &[]).await;
+        GuardedRun {
+            out,
+            took: started.elapsed(),
+            dir,
+        }
+    }
+
+    fn summary(&self) -> Value {
+        read_summary(&self.dir.path().join("out"))
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_guard_refuses_a_production_target_before_sending_any_load() {
     let cfg = Config {
         app_env: Some("production".into()),
         ..Config::default()
     };
-    let (addr, seen) = chat_server(cfg).await;
-    let base = format!("http://{addr}");
+    let (base, seen) = fake_backend(cfg).await;
     let out = loadgen_bin(&short_run(&base), &[]).await;
     assert_eq!(out.code, 3, "{out:?}");
     assert!(
@@ -65,8 +125,7 @@ async fn the_guard_refuses_a_target_whose_health_has_no_app_env() {
         app_env: None,
         ..Config::default()
     };
-    let (addr, _) = chat_server(cfg).await;
-    let base = format!("http://{addr}");
+    let (base, _) = fake_backend(cfg).await;
     let out = loadgen_bin(&short_run(&base), &[]).await;
     assert_eq!(out.code, 3, "{out:?}");
     assert!(out.stderr.contains("app_env=missing"), "{}", out.stderr);
@@ -78,8 +137,7 @@ async fn the_override_flag_and_both_environment_names_let_a_non_test_target_be_l
         app_env: Some("production".into()),
         ..Config::default()
     };
-    let (addr, seen) = chat_server(cfg).await;
-    let base = format!("http://{addr}");
+    let (base, seen) = fake_backend(cfg).await;
     let mut with_flag = short_run(&base);
     with_flag.push("--allow-non-test-backend");
     type Case<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
@@ -128,12 +186,8 @@ async fn a_target_that_stops_being_test_during_the_run_aborts_it_with_exit_code_
         production_after_health_calls: Some(1),
         ..Config::default()
     };
-    let (addr, _) = chat_server(cfg).await;
-    let base = format!("http://{addr}");
-    let mut args = short_run(&base);
-    assert_eq!(args[5], "--duration");
-    args[6] = "20s";
-    args.extend(["--guard-interval", "200ms"]);
+    let (base, _) = fake_backend(cfg).await;
+    let args = guarded_run(&base, "20s");
     let started = Instant::now();
     let out = loadgen_bin(&args, &[]).await;
     assert_eq!(out.code, 3, "{out:?}");
@@ -159,11 +213,8 @@ async fn another_deployment_aborts_the_run_and_a_restart_is_only_noted() {
         version_after_health_calls: Some(2),
         ..Config::default()
     };
-    let (addr, _) = chat_server(cfg).await;
-    let base = format!("http://{addr}");
-    let mut args = short_run(&base);
-    args[6] = "20s";
-    args.extend(["--guard-interval", "200ms"]);
+    let (base, _) = fake_backend(cfg).await;
+    let args = guarded_run(&base, "20s");
     let started = Instant::now();
     let out = loadgen_bin(&args, &[]).await;
     assert_eq!(out.code, 3, "{out:?}");
@@ -179,24 +230,15 @@ async fn another_deployment_aborts_the_run_and_a_restart_is_only_noted() {
         restart_at_health_call: Some(4),
         ..Config::default()
     };
-    let (addr, _) = chat_server(cfg).await;
-    let base = format!("http://{addr}");
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    let mut args = short_run(&base);
-    args[6] = "2s";
-    args.extend(["--guard-interval", "200ms", "--out"]);
-    args.push(out_dir.to_str().unwrap());
-    let out = loadgen_bin(&args, &[]).await;
+    let run = GuardedRun::start(cfg).await;
+    let out = &run.out;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
         out.stderr.contains("the target restarted"),
         "{}",
         out.stderr
     );
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-            .unwrap();
+    let summary = run.summary();
     let kinds: Vec<&str> = summary["health"]
         .as_array()
         .unwrap()
@@ -223,19 +265,11 @@ async fn a_test_backend_degraded_during_the_run_is_noted_and_the_run_goes_on() {
         degraded_health_calls: Some(2..5),
         ..Config::default()
     };
-    let (addr, _) = chat_server(cfg).await;
-    let base = format!("http://{addr}");
-    let dir = tempfile::tempdir().unwrap();
-    let out_dir = dir.path().join("out");
-    let mut args = short_run(&base);
-    args[6] = "2s";
-    args.extend(["--guard-interval", "200ms", "--out"]);
-    args.push(out_dir.to_str().unwrap());
-    let started = Instant::now();
-    let out = loadgen_bin(&args, &[]).await;
+    let run = GuardedRun::start(cfg).await;
+    let out = &run.out;
     assert_eq!(out.code, 0, "{out:?}");
     assert!(
-        started.elapsed() >= Duration::from_secs(2),
+        run.took >= Duration::from_secs(2),
         "the run did not go to its end"
     );
     assert!(!out.stdout.contains("ABORTED"), "{}", out.stdout);
@@ -246,9 +280,7 @@ async fn a_test_backend_degraded_during_the_run_is_noted_and_the_run_goes_on() {
         out.stderr
     );
     assert!(out.stderr.contains("healthy again"), "{}", out.stderr);
-    let summary: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-            .unwrap();
+    let summary = run.summary();
     let health = summary["health"].as_array().unwrap();
     assert_eq!(health.len(), 3, "{health:?}");
     assert!(health.iter().all(|n| n["kind"] == "degraded"));
@@ -272,16 +304,14 @@ async fn a_test_backend_degraded_during_the_run_is_noted_and_the_run_goes_on() {
 /// even when its thresholds held on the partial data, 99 when one failed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_ends_the_run_with_its_outputs_and_exit_code_105_or_99() {
-    let (addr, _) = chat_server(Config::default()).await;
-    let base = format!("http://{addr}");
+    let (base, _) = fake_backend(Config::default()).await;
     let dir = tempfile::tempdir().unwrap();
     for (threshold, expected) in [
         ("http_req_duration: p(95)<60000", 105),
         ("http_req_duration: p(95)<0", 99),
     ] {
         let out_dir = dir.path().join(format!("out-{expected}"));
-        let mut args = short_run(&base);
-        args[6] = "60s";
+        let mut args = run_for(&base, "60s");
         args.extend(["--threshold", threshold, "--out"]);
         args.push(out_dir.to_str().unwrap());
         let child = tokio::process::Command::new(env!("CARGO_BIN_EXE_loadgen"))
@@ -314,9 +344,7 @@ async fn sigterm_ends_the_run_with_its_outputs_and_exit_code_105_or_99() {
             "{stdout}\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let summary: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-                .unwrap();
+        let summary = read_summary(&out_dir);
         assert_eq!(summary["aborted_reason"], "interrupted", "{summary}");
         assert_eq!(summary["exit_code"], expected);
         assert!(summary["http_reqs"]["count"].as_u64().unwrap() > 0);
@@ -332,8 +360,7 @@ async fn sigterm_ends_the_run_with_its_outputs_and_exit_code_105_or_99() {
 /// output written and the reason in summary.json.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_abort_on_fail_threshold_ends_the_run_early_with_exit_99() {
-    let (addr, _) = chat_server(Config::default()).await;
-    let base = format!("http://{addr}");
+    let (base, _) = fake_backend(Config::default()).await;
     let dir = tempfile::tempdir().unwrap();
     for (suffix, at_least, at_most) in [
         ("abortOnFail", Duration::ZERO, Duration::from_secs(4)),
@@ -345,8 +372,7 @@ async fn an_abort_on_fail_threshold_ends_the_run_early_with_exit_99() {
     ] {
         let out_dir = dir.path().join(suffix.replace([' ', '='], "-"));
         let threshold = format!("http_req_duration: p(95)<0.001 {suffix}");
-        let mut args = short_run(&base);
-        args[6] = "30s";
+        let mut args = run_for(&base, "30s");
         args.extend(["--interval", "500ms", "--threshold", &threshold, "--out"]);
         args.push(out_dir.to_str().unwrap());
         let started = Instant::now();
@@ -365,9 +391,7 @@ async fn an_abort_on_fail_threshold_ends_the_run_early_with_exit_99() {
             "{}",
             out.stdout
         );
-        let summary: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(out_dir.join("summary.json")).unwrap())
-                .unwrap();
+        let summary = read_summary(&out_dir);
         let reason = summary["aborted_reason"].as_str().unwrap();
         assert!(
             reason.starts_with("threshold: http_req_duration: p(95)<0.001 abortOnFail"),
@@ -497,8 +521,7 @@ async fn help_documents_the_exit_codes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failed_threshold_exits_99_and_a_held_one_exits_0() {
-    let (addr, _) = chat_server(Config::default()).await;
-    let base = format!("http://{addr}");
+    let (base, _) = fake_backend(Config::default()).await;
     let mut failing = short_run(&base);
     failing.extend(["--threshold", "http_reqs: count>100000"]);
     let out = loadgen_bin(&failing, &[]).await;

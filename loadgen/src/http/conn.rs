@@ -10,6 +10,7 @@
 
 use super::{BodySink, Exchange, Reply, Target};
 use crate::wire::framing::{chunk_frame, header_slots, parse_head_into, Chunk, Framing, Head};
+use crate::wire::readbuf::ReadBuf;
 use bytes::Bytes;
 use hyper::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_LENGTH, TRANSFER_ENCODING};
 use hyper::Method;
@@ -18,11 +19,10 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-/// Read buffer of a new connection: a journey response (head and JSON
-/// body) or a burst of SSE events fits.
-const INITIAL_BUF: usize = 1024;
-/// A body read that fills the buffer doubles it, up to this: a large body
-/// costs fewer reads, while 10,000 streams that fall behind stay bounded.
+/// A body read that fills the read buffer (1 KiB at first,
+/// `wire::readbuf::INITIAL_BUF`: a journey response, head and JSON body, or
+/// a burst of SSE events fits) doubles it, up to this: a large body costs
+/// fewer reads, while 10,000 streams that fall behind stay bounded.
 const MAX_READ_BUF: usize = 16 * 1024;
 /// Largest response head accepted: hyper's default read limit, so a head
 /// hyper read (many `Set-Cookie`s, say) is still read.
@@ -56,10 +56,7 @@ struct Parsed {
 #[derive(Default)]
 pub(super) struct Conn {
     stream: Option<TcpStream>,
-    /// `buf[start..filled]` is read but not yet parsed.
-    buf: Vec<u8>,
-    start: usize,
-    filled: usize,
+    read: ReadBuf<MAX_HEAD, MAX_READ_BUF>,
     /// The request's bytes, reused from request to request.
     out: Vec<u8>,
     /// The request sends `Connection: close`.
@@ -83,8 +80,7 @@ impl Conn {
 
     fn close(&mut self) {
         self.stream = None;
-        self.start = 0;
-        self.filled = 0;
+        self.read.clear();
     }
 
     /// A failed exchange; the connection, in an unknown state, is closed.
@@ -109,9 +105,7 @@ impl Conn {
         let stream = TcpStream::connect((target.host.as_str(), target.port)).await?;
         stream.set_nodelay(true)?;
         self.stream = Some(stream);
-        if self.buf.is_empty() {
-            self.buf = vec![0; INITIAL_BUF];
-        }
+        self.read.allocate();
         Ok(())
     }
 
@@ -212,18 +206,14 @@ impl Conn {
             || !head.keep_alive
             || self.close_after
             || head.framing == Framing::UntilClose
-            || self.start != self.filled
+            || self.read.pending() != 0
         {
             self.close();
         } else {
-            self.start = 0;
-            self.filled = 0;
+            self.read.clear();
         }
-        if self.buf.len() > MAX_READ_BUF {
-            // A large head grew it: not kept for the connection's life.
-            self.buf.truncate(MAX_READ_BUF);
-            self.buf.shrink_to_fit();
-        }
+        // A large head grew it: not kept for the connection's life.
+        self.read.shrink();
         if self.out.capacity() > MAX_KEPT_OUT {
             self.out = Vec::new();
         }
@@ -315,7 +305,7 @@ impl Conn {
             if let Some(parsed) = self.parse_head(head_only)? {
                 return Ok(parsed);
             }
-            if self.filled - self.start >= MAX_HEAD {
+            if self.read.head_full() {
                 return Err(Broken);
             }
             if self.fill(true).await.map_err(|_| Broken)? == 0 {
@@ -329,14 +319,14 @@ impl Conn {
     fn parse_head(&mut self, head_only: bool) -> Result<Option<Parsed>, Broken> {
         loop {
             let mut slots = header_slots();
-            let bytes = &self.buf[self.start..self.filled];
+            let bytes = self.read.unparsed();
             let Some((len, mut head, lines)) =
                 parse_head_into(bytes, &mut slots).map_err(|()| Broken)?
             else {
                 return Ok(None);
             };
             if (100..200).contains(&head.status) && head.status != 101 {
-                self.start += len;
+                self.read.consume(len);
                 continue;
             }
             let at = Instant::now();
@@ -353,7 +343,7 @@ impl Conn {
             if head_only {
                 head.framing = Framing::Empty;
             }
-            self.start += len;
+            self.read.consume(len);
             return Ok(Some(Parsed { head, headers, at }));
         }
     }
@@ -384,15 +374,15 @@ impl Conn {
                             Chunk::Data(n - took)
                         };
                     }
-                    let (used, next) = chunk_frame(state, &self.buf[self.start..self.filled])
-                        .map_err(|_| Broken)?;
-                    self.start += used;
+                    let (used, next) =
+                        chunk_frame(state, self.read.unparsed()).map_err(|_| Broken)?;
+                    self.read.consume(used);
                     state = next;
                     match state {
                         Chunk::Done => return Ok(()),
-                        Chunk::Data(_) if self.start < self.filled => {}
+                        Chunk::Data(_) if self.read.pending() > 0 => {}
                         Chunk::Data(_) => self.more().await?,
-                        _ if self.filled - self.start >= MAX_LINE => return Err(Broken),
+                        _ if self.read.pending() >= MAX_LINE => return Err(Broken),
                         _ => self.more().await?,
                     }
                 }
@@ -408,11 +398,10 @@ impl Conn {
 
     /// Hands up to `most` buffered body bytes to `sink`; how many it did.
     fn hand_on<S: BodySink>(&mut self, most: u64, sink: &mut S) -> u64 {
-        let take = ((self.filled - self.start) as u64).min(most);
+        let take = (self.read.pending() as u64).min(most);
         if take > 0 {
-            let end = self.start + take as usize;
-            sink.data(&self.buf[self.start..end]);
-            self.start = end;
+            sink.data(&self.read.unparsed()[..take as usize]);
+            self.read.consume(take as usize);
         }
         take
     }
@@ -425,34 +414,16 @@ impl Conn {
         }
     }
 
-    /// Reads more bytes after `buf[..filled]`, first moving the unparsed
-    /// rest to the front; grows the buffer when it is full (`for_head`: up
-    /// to the head limit) or when the last read filled it (a large body).
+    /// Reads more bytes into the buffer ([`ReadBuf::spare`] says how it
+    /// makes room: `for_head`, up to the head limit).
     async fn fill(&mut self, for_head: bool) -> io::Result<usize> {
-        if self.start == self.filled {
-            self.start = 0;
-            self.filled = 0;
-        } else if self.start > 0 {
-            self.buf.copy_within(self.start..self.filled, 0);
-            self.filled -= self.start;
-            self.start = 0;
-        }
-        let limit = if for_head { MAX_HEAD } else { MAX_READ_BUF };
-        if self.filled == self.buf.len() {
-            let grown = (self.buf.len() * 2).clamp(INITIAL_BUF, limit.max(self.filled + 1));
-            self.buf.resize(grown, 0);
-        }
+        let spare = self.read.spare(for_head);
         let Some(stream) = self.stream.as_mut() else {
             return Err(io::ErrorKind::NotConnected.into());
         };
-        let room = self.buf.len() - self.filled;
-        let n = stream.read(&mut self.buf[self.filled..]).await?;
-        self.filled += n;
+        let n = stream.read(spare).await?;
+        self.read.advance(n, for_head);
         self.received += n as u64;
-        if n == room && !for_head && self.buf.len() < MAX_READ_BUF {
-            let grown = (self.buf.len() * 2).min(MAX_READ_BUF);
-            self.buf.resize(grown, 0);
-        }
         Ok(n)
     }
 }

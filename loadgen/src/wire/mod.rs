@@ -18,28 +18,32 @@
 //! HTTP/1.0 without keep-alive) closes after the response. Timings and byte
 //! counts mean what they mean in [`crate::http::Exchange`].
 
+pub(crate) mod deadline;
 pub(crate) mod framing;
+pub(crate) mod readbuf;
 
 use crate::http::Target;
+use deadline::with_deadline;
 use framing::{chunk_step, parse_head, Chunk, Framing};
-use std::future::{poll_fn, Future};
+use readbuf::ReadBuf;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::Sleep;
 
-/// Initial read buffer per connection.
-const INITIAL_BUF: usize = 1024;
-/// The buffer grows (doubling) up to this for a large body read.
+/// The read buffer (1 KiB at first, [`readbuf::INITIAL_BUF`]) grows
+/// (doubling) up to this for a large body read.
 const MAX_READ_BUF: usize = 64 * 1024;
 /// Largest response head (status line and headers) accepted.
 const MAX_HEAD: usize = 64 * 1024;
 /// Longest chunk-size or trailer line accepted.
 const MAX_LINE: usize = 4 * 1024;
+/// The deadline is taken as passed this close to it: the timer wheel counts
+/// whole milliseconds (see [`with_deadline`]).
+const DEADLINE_SLACK: Duration = Duration::from_millis(1);
 
 /// The bytes of `GET path` for `target`: request line and `Host` header.
 pub fn get_request(target: &Target, path: &str) -> Arc<[u8]> {
@@ -91,10 +95,7 @@ struct Conn {
     target: Arc<Target>,
     request: Arc<[u8]>,
     stream: Option<TcpStream>,
-    buf: Vec<u8>,
-    /// `buf[start..filled]` is read but not yet parsed.
-    start: usize,
-    filled: usize,
+    read: ReadBuf<MAX_HEAD, MAX_READ_BUF>,
     sent: u64,
     received: u64,
 }
@@ -120,9 +121,7 @@ impl Client {
                 target,
                 request,
                 stream: None,
-                buf: Vec::new(),
-                start: 0,
-                filled: 0,
+                read: ReadBuf::default(),
                 sent: 0,
                 received: 0,
             },
@@ -137,7 +136,8 @@ impl Client {
         let deadline = tokio::time::Instant::from_std(called + self.timeout);
         self.conn.sent = 0;
         self.conn.received = 0;
-        match with_deadline(&mut self.timer, deadline, self.conn.exchange(called)).await {
+        let exchange = self.conn.exchange(called);
+        match with_deadline(&mut self.timer, deadline, DEADLINE_SLACK, exchange).await {
             Some(ex) => ex,
             None => {
                 // The connection is in an unknown state: drop it.
@@ -148,40 +148,10 @@ impl Client {
     }
 }
 
-/// Runs `fut` until it ends or `deadline` passes (`None`). The timer is only
-/// moved when it fires before the deadline, so a request costs no timer
-/// registration: a connection's deadlines only move forward, and a timer
-/// armed for an earlier request fires at most once per timeout period.
-async fn with_deadline<F: Future>(
-    timer: &mut Pin<Box<Sleep>>,
-    deadline: tokio::time::Instant,
-    fut: F,
-) -> Option<F::Output> {
-    if timer.deadline() > deadline {
-        timer.as_mut().reset(deadline);
-    }
-    let mut fut = std::pin::pin!(fut);
-    poll_fn(move |cx| {
-        if let Poll::Ready(v) = fut.as_mut().poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        while timer.as_mut().poll(cx).is_ready() {
-            // The timer wheel counts whole milliseconds.
-            if tokio::time::Instant::now() + Duration::from_millis(1) >= deadline {
-                return Poll::Ready(None);
-            }
-            timer.as_mut().reset(deadline);
-        }
-        Poll::Pending
-    })
-    .await
-}
-
 impl Conn {
     fn close(&mut self) {
         self.stream = None;
-        self.start = 0;
-        self.filled = 0;
+        self.read.clear();
     }
 
     fn failure(&self, kind: &'static str, since: Instant) -> Exchange {
@@ -201,9 +171,7 @@ impl Conn {
         let stream = TcpStream::connect((self.target.host.as_str(), self.target.port)).await?;
         stream.set_nodelay(true)?;
         self.stream = Some(stream);
-        if self.buf.is_empty() {
-            self.buf = vec![0; INITIAL_BUF];
-        }
+        self.read.allocate();
         Ok(())
     }
 
@@ -259,15 +227,15 @@ impl Conn {
         // The head, skipping interim (1xx) responses.
         let (head, head_at) = loop {
             let head = loop {
-                match parse_head(&self.buf[self.start..self.filled]) {
+                match parse_head(self.read.unparsed()) {
                     Ok(Some((len, head))) => {
-                        self.start += len;
+                        self.read.consume(len);
                         break head;
                     }
                     Ok(None) => {}
                     Err(()) => return Err(Fail::Io),
                 }
-                if self.filled - self.start >= MAX_HEAD {
+                if self.read.head_full() {
                     return Err(Fail::Io);
                 }
                 match self.fill(true).await {
@@ -290,9 +258,9 @@ impl Conn {
             Framing::Length(n) => self.skip(n).await?,
             Framing::Chunked => self.skip_chunked().await?,
             Framing::UntilClose => {
-                self.start = self.filled;
+                self.read.consume_all();
                 while self.fill(false).await.map_err(|_| Fail::Io)? > 0 {
-                    self.start = self.filled;
+                    self.read.consume_all();
                 }
             }
         }
@@ -305,52 +273,36 @@ impl Conn {
         };
         if head.status == 101 || !head.keep_alive || head.framing == Framing::UntilClose {
             self.close();
-        } else if self.start == self.filled {
-            self.start = 0;
-            self.filled = 0;
+        } else if self.read.pending() == 0 {
+            self.read.clear();
         }
         Ok((head.status, head_at, end_at))
     }
 
-    /// Reads more bytes after `buf[..filled]`, first moving the unparsed
-    /// rest to the front; grows the buffer when it is full (`for_head`: up
-    /// to the head limit) or when the last read filled it (a large body).
+    /// Reads more bytes into the buffer ([`ReadBuf::spare`] says how it
+    /// makes room: `for_head`, up to the head limit).
     async fn fill(&mut self, for_head: bool) -> io::Result<usize> {
-        if self.start > 0 {
-            self.buf.copy_within(self.start..self.filled, 0);
-            self.filled -= self.start;
-            self.start = 0;
-        }
-        let limit = if for_head { MAX_HEAD } else { MAX_READ_BUF };
-        if self.filled == self.buf.len() && self.buf.len() < limit {
-            let grown = (self.buf.len() * 2).clamp(INITIAL_BUF, limit);
-            self.buf.resize(grown, 0);
-        }
+        let spare = self.read.spare(for_head);
         let Some(stream) = self.stream.as_mut() else {
             return Err(io::ErrorKind::NotConnected.into());
         };
-        let room = self.buf.len() - self.filled;
-        let n = stream.read(&mut self.buf[self.filled..]).await?;
-        self.filled += n;
+        let n = stream.read(spare).await?;
+        self.read.advance(n, for_head);
         self.received += n as u64;
-        if n == room && !for_head && self.buf.len() < MAX_READ_BUF {
-            let grown = (self.buf.len() * 2).min(MAX_READ_BUF);
-            self.buf.resize(grown, 0);
-        }
         Ok(n)
     }
 
     /// Consumes `n` body bytes.
     async fn skip(&mut self, mut n: u64) -> Result<(), Fail> {
         loop {
-            let have = (self.filled - self.start) as u64;
+            let have = self.read.pending() as u64;
             let take = have.min(n);
-            self.start += take as usize;
+            self.read.consume(take as usize);
             n -= take;
             if n == 0 {
                 return Ok(());
             }
-            self.start = self.filled;
+            self.read.consume_all();
             if self.fill(false).await.map_err(|_| Fail::Io)? == 0 {
                 return Err(Fail::Io);
             }
@@ -361,14 +313,14 @@ impl Conn {
     async fn skip_chunked(&mut self) -> Result<(), Fail> {
         let mut state = Chunk::Size;
         loop {
-            let (used, next) = chunk_step(state, &self.buf[self.start..self.filled])?;
-            self.start += used;
+            let (used, next) = chunk_step(state, self.read.unparsed())?;
+            self.read.consume(used);
             state = next;
             if state == Chunk::Done {
                 return Ok(());
             }
             if used == 0 {
-                if self.filled - self.start >= MAX_LINE {
+                if self.read.pending() >= MAX_LINE {
                     return Err(Fail::Io);
                 }
                 if self.fill(false).await.map_err(|_| Fail::Io)? == 0 {
