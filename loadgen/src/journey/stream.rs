@@ -22,7 +22,7 @@
 use crate::http::BodySink;
 use crate::stats::StreamEnd;
 use hyper::HeaderMap;
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer};
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
@@ -42,10 +42,20 @@ pub const MAX_CONTENT_EVENTS: usize = 128 * 1024;
 struct Event<'a> {
     #[serde(rename = "type", borrow)]
     kind: Cow<'a, str>,
-    #[serde(default, borrow)]
+    #[serde(default, borrow, deserialize_with = "borrowed_or_null")]
     token: Option<Cow<'a, str>>,
     #[serde(default)]
     usage: Option<Usage>,
+}
+
+/// An optional string that borrows from the event when it holds no
+/// escapes. serde borrows a `Cow<str>` field marked `borrow`, but an
+/// `Option` of one always allocates: one allocation per token event, the
+/// bulk of a stream, before this.
+fn borrowed_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Cow<'de, str>>, D::Error> {
+    #[derive(Deserialize)]
+    struct Borrowed<'a>(#[serde(borrow)] Cow<'a, str>);
+    Ok(Option::<Borrowed<'de>>::deserialize(d)?.map(|b| b.0))
 }
 
 #[derive(Deserialize)]
@@ -157,7 +167,20 @@ impl BodySink for SseSink {
     }
 }
 
+/// Most content offsets reserved up front (64 KiB): a VU whose last reply
+/// was very long does not hold that much for every later stream.
+const MAX_RESERVED_CONTENT: usize = 4096;
+
 impl SseSink {
+    /// A sink for a stream of about `content_events` content events: their
+    /// offsets are reserved at once (up to [`MAX_RESERVED_CONTENT`]).
+    pub fn expecting(content_events: usize) -> Self {
+        SseSink {
+            content_at: Vec::with_capacity(content_events.min(MAX_RESERVED_CONTENT)),
+            ..SseSink::default()
+        }
+    }
+
     /// Time since the request was handed to the connection (`None` before
     /// the response head came).
     pub fn since_start(&self) -> Option<Duration> {
@@ -241,6 +264,20 @@ mod tests {
         let t = Instant::now();
         s.head(200, &HeaderMap::new(), t, t);
         s
+    }
+
+    #[test]
+    fn a_plain_token_is_borrowed_an_escaped_one_owned_and_null_or_absent_none() {
+        let e: Event<'_> = serde_json::from_str(r#"{"type":"token","token":" word"}"#).unwrap();
+        assert!(matches!(e.token, Some(Cow::Borrowed(" word"))));
+        assert!(matches!(e.kind, Cow::Borrowed("token")));
+        let e: Event<'_> = serde_json::from_str(r#"{"type":"token","token":"a\"b"}"#).unwrap();
+        assert!(matches!(e.token.as_deref(), Some("a\"b")));
+        for json in [r#"{"type":"token","token":null}"#, r#"{"type":"done"}"#] {
+            let e: Event<'_> = serde_json::from_str(json).unwrap();
+            assert!(e.token.is_none(), "{json}");
+        }
+        assert!(serde_json::from_str::<Event<'_>>(r#"{"type":"token","token":7}"#).is_err());
     }
 
     #[test]
