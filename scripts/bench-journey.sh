@@ -31,8 +31,8 @@
 #
 # Goal verdicts: journey <= 20 us CPU/request and >= 10x less than k6's,
 # far below Locust's (taken as >= 10x); streaming >= 300,000 events per
-# loadgen core-second, every gap recorded, peak RSS <= 300 MiB, all
-# BENCH_STREAMS streams concurrent.
+# loadgen core-second and within 1.5x the floor's CPU per event, every gap
+# recorded, peak RSS <= 300 MiB, all BENCH_STREAMS streams concurrent.
 #
 # A benchmark, not a test (too heavy for CI): exits 0 whether or not the
 # goals are met (BENCH_STRICT=1 makes a missed goal exit 1), non-zero only
@@ -287,10 +287,16 @@ verdict "journey far below Locust FastHttpUser (>= 10x; ${L} us; ratio $(awk -v 
     "$(awk -v a="$LG" -v b="$L" 'BEGIN { if (a == "-" || b == "-") print "-"; else print (b + 0 >= 10 * a) }')"
 read -r _ _ _ _ fcpu fper _ < <(grep '^floor ' "$STREAM_RESULTS" || echo "x 0 0 - - - -")
 read -r _ c ev rate cpu per rss st g f < <(grep '^loadgen ' "$STREAM_RESULTS" || echo "x 0 0 - - - - 0 0 0")
+FLOOR_RATIO=-
 if [ "$(num "$fcpu")" != - ] && [ "$(num "$cpu")" != - ]; then
+    FLOOR_RATIO=$(awk -v a="$cpu" -v b="$fcpu" 'BEGIN { printf "%.2f", a / b }')
     echo "  floor: the leanest epoll reader here does ${fper} events per CPU-second;" \
-        "loadgen costs $(awk -v a="$cpu" -v b="$fcpu" 'BEGIN { printf "%.2f", a / b }')x its CPU per event"
+        "loadgen costs ${FLOOR_RATIO}x its CPU per event"
 fi
+# The machine-independent form of the goal: what loadgen adds to the
+# kernel's own cost per event (parsing, timing, recording) stays small.
+verdict "streaming: within 1.5x the floor's CPU per event (${FLOOR_RATIO}x)" \
+    "$(awk -v r="$FLOOR_RATIO" 'BEGIN { if (r == "-") print "-"; else print (r + 0 <= 1.5) }')"
 verdict "streaming: >= 300,000 token events per loadgen core-second (${per}; floor ${fper:--}; ${rate}/s achieved, target-bound when below)" \
     "$(awk -v p="$(num "$per")" 'BEGIN { if (p == "-") print "-"; else print (p + 0 >= 300000) }')"
 verdict "streaming: every inter-token gap recorded (gaps ${g} = events ${ev} - streams ${st})" \
